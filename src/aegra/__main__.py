@@ -1,0 +1,3 @@
+from aegra.cli import app
+
+app()

@@ -1,0 +1,71 @@
+"""`/ok`, `/info`, `/health`: what load balancers, the SDK and Studio probe."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Controller, Response, get
+from sqlalchemy.exc import SQLAlchemyError
+
+from aegra import __version__
+from aegra.db.database import Database
+
+logger = structlog.get_logger(__name__)
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+class Ok(msgspec.Struct):
+    ok: bool
+
+
+class SystemController(Controller):
+    tags = ["System"]
+
+    @get(["/ok", "/"], operation_id="ok", summary="Liveness probe")
+    async def ok(self, database: Database, check_db: int = 0) -> Response[Any]:
+        if check_db:
+            try:
+                await database.ping()
+            except (SQLAlchemyError, OSError) as exc:
+                logger.warning("database ping failed", error=str(exc))
+                return Response({"detail": "Database is unreachable"}, status_code=500)
+        return Response(Ok(ok=True))
+
+    @get("/health", operation_id="health", summary="Readiness probe (checks the database)")
+    async def health(self, database: Database) -> Response[Any]:
+        try:
+            await database.ping()
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("database ping failed", error=str(exc))
+            return Response({"status": "unhealthy", "database": "unreachable"}, status_code=503)
+        return Response({"status": "healthy", "database": "ok"})
+
+    @get("/info", operation_id="info", summary="Server version and feature flags")
+    async def info(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "server": "aegra",
+            "langgraph_py_version": _package_version("langgraph"),
+            "flags": {
+                "assistants": True,
+                "crons": False,
+                "langsmith": False,
+                "langsmith_tracing_replicas": False,
+            },
+            "host": {
+                "kind": "self-hosted",
+                "project_id": None,
+                "host_revision_id": None,
+                "revision_id": None,
+                "tenant_id": None,
+            },
+        }

@@ -1,0 +1,156 @@
+"""create_app: the Litestar application with its controllers, error mapping, CORS and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+
+from aegra import __version__
+from aegra.api.assistants import AssistantController
+from aegra.api.dependencies import provide_database, provide_db_session, provide_registry
+from aegra.api.system import SystemController
+from aegra.config import AegraConfig
+from aegra.db.database import Database
+from aegra.db.embedded import EmbeddedPostgres
+from aegra.db.url import redact
+from aegra.errors import ApiError
+from aegra.graphs.registry import GraphRegistry
+from aegra.services.assistants import AssistantService
+from aegra.settings import Settings
+
+logger = structlog.get_logger(__name__)
+
+DEFAULT_EXPOSE_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
+
+
+def _validation_detail(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    messages = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "")).strip()
+        key = item.get("key")
+        messages.append(f"{message} (at `{key}`)" if key else message)
+    if messages:
+        return "; ".join(messages)
+    return str(exc.detail) if exc.detail else "Invalid request"
+
+
+def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return Response({"detail": exc.detail}, status_code=exc.status_code)
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Framework errors in the Agent Protocol shape; validation problems are 422 like langgraph-api."""
+    if isinstance(exc, ValidationException):
+        detail = _validation_detail(exc)
+        if "Invalid JSON" in detail or "malformed" in detail.lower() or "JSON is malformed" in detail:
+            detail = "Invalid JSON in request body"
+        return Response({"detail": detail}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    headers = dict(exc.headers or {})
+    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
+    return Response({"detail": "Internal server error"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+@get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+def _cors_config(config: AegraConfig) -> CORSConfig:
+    cors = config.http.cors if config.http is not None else None
+    if cors is None:
+        return CORSConfig(
+            allow_origins=["*"],
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=DEFAULT_EXPOSE_HEADERS,
+            max_age=600,
+        )
+    return CORSConfig(
+        allow_origins=cors.allow_origins,
+        allow_methods=cors.allow_methods,  # type: ignore[arg-type]
+        allow_headers=cors.allow_headers,
+        allow_credentials=cors.allow_credentials,
+        allow_origin_regex=cors.allow_origin_regex,
+        expose_headers=sorted({*cors.expose_headers, *DEFAULT_EXPOSE_HEADERS}),
+        max_age=cors.max_age,
+    )
+
+
+def create_app(settings: Settings, config: AegraConfig, *, registry: GraphRegistry | None = None) -> Litestar:
+    """Build the application; graphs are imported now so a broken graph fails before serving."""
+    graphs = registry if registry is not None else GraphRegistry.from_config(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        embedded: EmbeddedPostgres | None = None
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.embedded_pgdata)
+            url = embedded.start()
+        database = Database(url, settings, store_index=None)
+        try:
+            await database.open()
+            async with database.sessionmaker() as session:
+                await AssistantService(session, graphs).ensure_system_assistants()
+            app.state.database = database
+            logger.info("aegra ready", database=redact(url), embedded=embedded is not None, graphs=graphs.graph_ids())
+            yield
+        finally:
+            await database.close()
+            if embedded is not None:
+                embedded.stop()
+
+    return Litestar(
+        route_handlers=[SystemController, AssistantController, openapi_json],
+        dependencies={
+            "database": Provide(provide_database, sync_to_thread=False),
+            "registry": Provide(provide_registry, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        cors_config=_cors_config(config),
+        openapi_config=OpenAPIConfig(
+            title="Aegra",
+            version=__version__,
+            description="Agent Protocol server for LangGraph graphs.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(path="/")],
+        ),
+        lifespan=[lifespan],
+        state=State({"registry": graphs, "settings": settings, "config": config}),
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Uvicorn factory: settings from the environment, config from AEGRA_CONFIG (set by the CLI)."""
+    from aegra.config import load_config
+    from aegra.observability.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    return create_app(settings, load_config(settings.config_path))

@@ -1,0 +1,71 @@
+"""Schema migrations: Alembic for Aegra's tables, LangGraph's own `setup()` for checkpoints and the store.
+
+Everything runs under one PostgreSQL advisory lock, so several processes starting at once are safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = structlog.get_logger(__name__)
+
+# Arbitrary constant shared by every Aegra process: "aegra" in ASCII.
+MIGRATION_LOCK_KEY = 0x6165677261
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts live: inside the wheel, or at the top of a source checkout."""
+    packaged = Path(__file__).resolve().parent.parent / "migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@asynccontextmanager
+async def migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the cluster-wide migration advisory lock for the duration of the block."""
+    async with engine.connect() as lock_conn:
+        await lock_conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await lock_conn.commit()
+        try:
+            yield
+        finally:
+            await lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await lock_conn.commit()
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply Alembic migrations up to `revision` (callers hold `migration_lock`)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+    logger.debug("migrations applied", revision=revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)

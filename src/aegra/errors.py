@@ -1,0 +1,41 @@
+"""One exception hierarchy for everything a client can cause; `app.py` maps it to HTTP in one handler."""
+
+from __future__ import annotations
+
+
+class AegraError(Exception):
+    """Base of every error Aegra raises on purpose."""
+
+
+class ConfigError(AegraError):
+    """A bad aegra.json or environment setting; reported at startup, never as a traceback."""
+
+
+class ApiError(AegraError):
+    """An error that reaches the client as `{"detail": message}` with `status_code`."""
+
+    status_code: int = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequestError(ApiError):
+    status_code = 400
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+
+
+class ConflictError(ApiError):
+    status_code = 409
+
+
+class UnprocessableError(ApiError):
+    status_code = 422
+
+
+class PayloadTooLargeError(ApiError):
+    status_code = 413

@@ -1,0 +1,213 @@
+"""Load the graphs named in aegra.json and hand out ready-to-run instances of them.
+
+A `graphs` entry may point at a compiled graph, an uncompiled `StateGraph`, or a factory. A factory takes
+nothing, a `config`, a `ServerRuntime`-style runtime, or both (sync or async, plain or a context manager).
+Zero-argument factories run once at load; the others run each time a graph is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
+
+from aegra.config import AegraConfig
+from aegra.errors import ConfigError, NotFoundError
+
+logger = structlog.get_logger(__name__)
+
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+AccessContext = Literal["threads.create_run", "threads.update", "threads.read", "assistants.read"]
+FactoryArg = Literal["config", "runtime"]
+
+
+def system_assistant_id(graph_id: str) -> uuid.UUID:
+    """The stable id of a graph's system assistant (same as langgraph-api's)."""
+    return uuid.uuid5(NAMESPACE_GRAPH, graph_id)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    """A loaded graph entry: either a ready graph or a factory with the arguments it wants."""
+
+    graph_id: str
+    source: str
+    description: str | None
+    graph: Pregel | None
+    factory: Callable[..., Any] | None
+    factory_args: tuple[FactoryArg, ...] = ()
+
+
+def _load_module(spec: str, base_dir: Path) -> Any:
+    module_ref, _, _ = spec.rpartition(":")
+    is_file = module_ref.endswith(".py") or "/" in module_ref or module_ref.startswith(".")
+    if not is_file:
+        try:
+            return importlib.import_module(module_ref)
+        except ImportError as exc:
+            raise ConfigError(f"Cannot import module {module_ref!r} for graph {spec!r}: {exc}") from exc
+    path = (base_dir / module_ref).resolve()
+    if not path.is_file():
+        raise ConfigError(f"Graph file {path} (from {spec!r}) does not exist.")
+    module_name = f"aegra_graphs.{path.stem}_{uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex[:8]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    import_spec = importlib.util.spec_from_file_location(module_name, path)
+    if import_spec is None or import_spec.loader is None:
+        raise ConfigError(f"Cannot load graph file {path}.")
+    module = importlib.util.module_from_spec(import_spec)
+    sys.modules[module_name] = module
+    try:
+        import_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise ConfigError(f"Importing graph file {path} failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _factory_args(func: Callable[..., Any], graph_id: str) -> tuple[FactoryArg, ...]:
+    """Which arguments a factory wants, in order: `config` and/or a runtime."""
+    args: list[FactoryArg] = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        annotation = str(param.annotation)
+        if "Runtime" in annotation or param.name == "runtime":
+            args.append("runtime")
+        elif "Config" in annotation or param.name == "config" or param.default is inspect.Parameter.empty:
+            args.append("config")
+    if len(args) > 2 or len(set(args)) != len(args):
+        raise ConfigError(f"Graph factory for {graph_id!r} must take nothing, `config`, a runtime, or both.")
+    return tuple(args)
+
+
+def _as_pregel(obj: Any, graph_id: str) -> Pregel:
+    if isinstance(obj, Pregel):
+        return obj
+    if isinstance(obj, StateGraph):
+        return obj.compile()
+    raise ConfigError(f"Graph {graph_id!r} resolved to {type(obj).__name__}, not a LangGraph graph.")
+
+
+def load_graph(graph_id: str, spec: str, base_dir: Path, description: str | None = None) -> GraphSpec:
+    """Import one `graphs` entry and classify it."""
+    module = _load_module(spec, base_dir)
+    attr = spec.rpartition(":")[2]
+    if not hasattr(module, attr):
+        raise ConfigError(f"Graph {graph_id!r}: {spec!r} has no attribute {attr!r}.")
+    obj = getattr(module, attr)
+    if isinstance(obj, Pregel | StateGraph):
+        return GraphSpec(graph_id, spec, description, _as_pregel(obj, graph_id), None)
+    if not callable(obj):
+        raise ConfigError(f"Graph {graph_id!r}: {spec!r} is neither a graph nor a factory.")
+    args = _factory_args(obj, graph_id)
+    if args or inspect.iscoroutinefunction(obj) or _is_context_factory(obj):
+        return GraphSpec(graph_id, spec, description, None, obj, args)
+    return GraphSpec(graph_id, spec, description, _as_pregel(obj(), graph_id), None)
+
+
+def _is_context_factory(func: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(inspect.unwrap(func)) or inspect.isgeneratorfunction(inspect.unwrap(func))
+
+
+class GraphRegistry:
+    """The graphs this server serves, by graph id."""
+
+    def __init__(self, specs: Mapping[str, GraphSpec]) -> None:
+        self._specs = dict(specs)
+
+    @classmethod
+    def from_config(cls, config: AegraConfig) -> GraphRegistry:
+        base_dir = Path(config.base_dir or ".")
+        for dependency in config.dependencies:
+            dep_path = str((base_dir / dependency).resolve())
+            if dep_path not in sys.path:
+                sys.path.insert(0, dep_path)
+        descriptions = config.graph_descriptions()
+        specs = {
+            graph_id: load_graph(graph_id, spec, base_dir, descriptions.get(graph_id))
+            for graph_id, spec in config.graph_paths().items()
+        }
+        logger.info("graphs loaded", graphs=sorted(specs))
+        return cls(specs)
+
+    def graph_ids(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, graph_id: object) -> bool:
+        return graph_id in self._specs
+
+    def spec(self, graph_id: str) -> GraphSpec:
+        try:
+            return self._specs[graph_id]
+        except KeyError:
+            raise NotFoundError(f"Graph '{graph_id}' not found. Expected one of: {self.graph_ids()}") from None
+
+    def default_name(self, graph_id: str) -> str:
+        """Name of the system assistant: the compiled graph's own name unless it is the generic default."""
+        graph = self.spec(graph_id).graph
+        if graph is not None and graph.name and graph.name != "LangGraph":
+            return graph.name
+        return graph_id
+
+    @contextlib.asynccontextmanager
+    async def get_graph(
+        self,
+        graph_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        access_context: AccessContext = "assistants.read",
+        checkpointer: Any = None,
+        store: Any = None,
+        context: Any = None,
+        user: Any = None,
+    ) -> AsyncIterator[Pregel]:
+        """Yield a graph instance bound to `checkpointer` and `store` (factories are built per call)."""
+        spec = self.spec(graph_id)
+        update: dict[str, Any] = {}
+        if checkpointer is not None:
+            update["checkpointer"] = checkpointer
+        if store is not None:
+            update["store"] = store
+        if spec.graph is not None:
+            yield spec.graph.copy(update=update) if update else spec.graph
+            return
+        assert spec.factory is not None
+        runtime: Any
+        if access_context == "threads.create_run":
+            runtime = _ExecutionRuntime(access_context=access_context, user=user, store=store, context=context)
+        else:
+            runtime = _ReadRuntime(access_context=access_context, user=user, store=store)
+        call_args = [dict(config or {}) if arg == "config" else runtime for arg in spec.factory_args]
+        async with _call_factory(spec.factory, call_args) as built:
+            graph = _as_pregel(built, graph_id)
+            yield graph.copy(update=update) if update else graph
+
+
+@contextlib.asynccontextmanager
+async def _call_factory(factory: Callable[..., Any], args: list[Any]) -> AsyncIterator[Any]:
+    result = factory(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    if isinstance(result, contextlib.AbstractAsyncContextManager):
+        async with result as graph:
+            yield graph
+        return
+    if isinstance(result, contextlib.AbstractContextManager) and not isinstance(result, Pregel | StateGraph):
+        with result as graph:
+            yield graph
+        return
+    yield result

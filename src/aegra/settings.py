@@ -1,0 +1,100 @@
+"""Environment settings: one frozen object, read once at startup (a `.env` file is honoured)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegra.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"Environment variable {name}={raw!r} is not a boolean (use true/false).")
+
+
+def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"Environment variable {name}={raw!r} is not an integer.") from exc
+    if value < minimum:
+        raise ConfigError(f"Environment variable {name}={value} must be >= {minimum}.")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Process-wide settings taken from the environment."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    config_path: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 2026
+    data_dir: Path = Path(".aegra")
+    pgdata: Path | None = None
+    n_jobs_per_worker: int = 10
+    log_level: str = "INFO"
+    log_json: bool = False
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    langgraph_pool_max_size: int = 20
+    max_body_bytes: int = 10 * 1024 * 1024
+    run_migrations: bool = True
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Folder of the embedded PostgreSQL cluster used when DATABASE_URL is unset."""
+        return self.pgdata if self.pgdata is not None else self.data_dir / "pgdata"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (defaults to `os.environ`)."""
+        source = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = source.get(name)
+            return value if value not in (None, "") else None
+
+        kwargs: dict[str, object] = {}
+        if (url := get("DATABASE_URL")) is not None:
+            kwargs["database_url"] = url
+        if (url := get("REDIS_URL")) is not None:
+            kwargs["redis_url"] = url
+        if (path := get("AEGRA_CONFIG")) is not None:
+            kwargs["config_path"] = path
+        if (host := get("HOST")) is not None:
+            kwargs["host"] = host
+        if (port := get("PORT")) is not None:
+            kwargs["port"] = _parse_int("PORT", port, minimum=1)
+        if (data_dir := get("AEGRA_DATA_DIR")) is not None:
+            kwargs["data_dir"] = Path(data_dir)
+        if (pgdata := get("AEGRA_PGDATA")) is not None:
+            kwargs["pgdata"] = Path(pgdata)
+        if (jobs := get("N_JOBS_PER_WORKER")) is not None:
+            kwargs["n_jobs_per_worker"] = _parse_int("N_JOBS_PER_WORKER", jobs, minimum=1)
+        if (level := get("LOG_LEVEL")) is not None:
+            kwargs["log_level"] = level.upper()
+        if (log_json := get("LOG_JSON")) is not None:
+            kwargs["log_json"] = _parse_bool("LOG_JSON", log_json)
+        if (size := get("SQLALCHEMY_POOL_SIZE")) is not None:
+            kwargs["db_pool_size"] = _parse_int("SQLALCHEMY_POOL_SIZE", size, minimum=1)
+        if (overflow := get("SQLALCHEMY_MAX_OVERFLOW")) is not None:
+            kwargs["db_max_overflow"] = _parse_int("SQLALCHEMY_MAX_OVERFLOW", overflow)
+        if (lg_size := get("LANGGRAPH_MAX_POOL_SIZE")) is not None:
+            kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
+        if (body := get("MAX_BODY_BYTES")) is not None:
+            kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
+        if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
+            kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
+        return cls(**kwargs)  # type: ignore[arg-type]
