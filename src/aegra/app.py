@@ -14,7 +14,11 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
 from aegra import __version__
 from aegra.api.assistants import AssistantController
@@ -30,6 +34,9 @@ from aegra.services.assistants import AssistantService
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
+
+# Litestar reports undecodable JSON bodies as 400 with these messages; langgraph-api answers 422.
+MALFORMED_JSON_PREFIXES = ("JSON is malformed", "Input data was truncated", "Invalid JSON")
 
 DEFAULT_EXPOSE_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
 
@@ -56,9 +63,9 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     """Framework errors in the Agent Protocol shape; validation problems are 422 like langgraph-api."""
     if isinstance(exc, ValidationException):
         detail = _validation_detail(exc)
-        if "Invalid JSON" in detail or "malformed" in detail.lower() or "JSON is malformed" in detail:
-            detail = "Invalid JSON in request body"
         return Response({"detail": detail}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    if exc.status_code == HTTP_400_BAD_REQUEST and str(exc.detail).startswith(MALFORMED_JSON_PREFIXES):
+        return Response({"detail": "Invalid JSON in request body"}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     headers = dict(exc.headers or {})
     return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Body
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from aegra.api.dependencies import provide_assistant_service
 from aegra.errors import UnprocessableError
@@ -46,43 +46,61 @@ class AssistantController(Controller):
     dependencies = {"assistant_service": Provide(provide_assistant_service, sync_to_thread=False)}
 
     @post("/", operation_id="create_assistant_assistants_post", status_code=200, summary="Create Assistant")
-    async def create(self, assistant_service: AssistantService, data: AssistantCreate) -> Assistant:
+    async def create(
+        self, assistant_service: NamedDependency[AssistantService], data: JSONBody[AssistantCreate]
+    ) -> Assistant:
         return await assistant_service.create(data)
 
     @post("/search", operation_id="search_assistants_assistants_search_post", status_code=200)
-    async def search(self, assistant_service: AssistantService, data: AssistantSearch) -> Response[list[Any]]:
+    async def search(
+        self, assistant_service: NamedDependency[AssistantService], data: JSONBody[AssistantSearch]
+    ) -> Response[list[Any]]:
         page = await assistant_service.search(data)
         return Response([project(item, data.select) for item in page.items], headers=page.headers())
 
     @post("/count", operation_id="count_assistants_assistants_count_post", status_code=200)
-    async def count(self, assistant_service: AssistantService, data: AssistantCount | None = None) -> int:
+    async def count(
+        self, assistant_service: NamedDependency[AssistantService], data: JSONBody[AssistantCount | None] = None
+    ) -> int:
         return await assistant_service.count(data or AssistantCount())
 
     @get("/{assistant_id:str}", operation_id="get_assistant_assistants__assistant_id__get")
-    async def get_assistant(self, assistant_service: AssistantService, assistant_id: str) -> Assistant:
+    async def get_assistant(
+        self, assistant_service: NamedDependency[AssistantService], assistant_id: FromPath[str]
+    ) -> Assistant:
         return await assistant_service.get(assistant_id)
 
     @patch("/{assistant_id:str}", operation_id="patch_assistant_assistants__assistant_id__patch")
-    async def update(self, assistant_service: AssistantService, assistant_id: str, data: AssistantUpdate) -> Assistant:
+    async def update(
+        self,
+        assistant_service: NamedDependency[AssistantService],
+        assistant_id: FromPath[str],
+        data: JSONBody[AssistantUpdate],
+    ) -> Assistant:
         return await assistant_service.update(assistant_id, data)
 
     @delete("/{assistant_id:str}", operation_id="delete_assistant_assistants__assistant_id__delete", status_code=204)
-    async def delete_assistant(self, assistant_service: AssistantService, assistant_id: str) -> None:
+    async def delete_assistant(
+        self, assistant_service: NamedDependency[AssistantService], assistant_id: FromPath[str]
+    ) -> None:
         await assistant_service.delete(assistant_id)
 
     @post("/{assistant_id:str}/versions", operation_id="get_assistant_versions", status_code=200)
     async def versions(
-        self, assistant_service: AssistantService, assistant_id: str, data: AssistantVersionsSearch | None = None
+        self,
+        assistant_service: NamedDependency[AssistantService],
+        assistant_id: FromPath[str],
+        data: JSONBody[AssistantVersionsSearch | None] = None,
     ) -> list[dict[str, Any]]:
         return await assistant_service.versions(assistant_id, data or AssistantVersionsSearch())
 
     @post("/{assistant_id:str}/latest", operation_id="set_latest_assistant_version", status_code=200)
     async def set_latest(
         self,
-        assistant_service: AssistantService,
-        assistant_id: str,
-        data: AssistantSetLatest | None = Body(default=None),
-        version: int | None = None,
+        assistant_service: NamedDependency[AssistantService],
+        assistant_id: FromPath[str],
+        data: JSONBody[AssistantSetLatest | None] = None,
+        version: FromQuery[int | None] = None,
     ) -> Assistant:
         chosen = data.version if data is not None else version
         if chosen is None:
@@ -91,7 +109,10 @@ class AssistantController(Controller):
 
     @get("/{assistant_id:str}/schemas", operation_id="get_assistant_schemas")
     async def schemas(
-        self, assistant_service: AssistantService, registry: GraphRegistry, assistant_id: str
+        self,
+        assistant_service: NamedDependency[AssistantService],
+        registry: NamedDependency[GraphRegistry],
+        assistant_id: FromPath[str],
     ) -> GraphSchemas:
         assistant = await assistant_service.get(assistant_id)
         async with registry.get_graph(assistant.graph_id, config=assistant.config) as graph:
@@ -99,7 +120,11 @@ class AssistantController(Controller):
 
     @get("/{assistant_id:str}/graph", operation_id="get_assistant_graph")
     async def graph(
-        self, assistant_service: AssistantService, registry: GraphRegistry, assistant_id: str, xray: str | None = None
+        self,
+        assistant_service: NamedDependency[AssistantService],
+        registry: NamedDependency[GraphRegistry],
+        assistant_id: FromPath[str],
+        xray: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         depth = parse_xray(xray)
         assistant = await assistant_service.get(assistant_id)
@@ -108,18 +133,22 @@ class AssistantController(Controller):
 
     @get("/{assistant_id:str}/subgraphs", operation_id="get_assistant_subgraphs")
     async def subgraphs(
-        self, assistant_service: AssistantService, registry: GraphRegistry, assistant_id: str, recurse: bool = False
+        self,
+        assistant_service: NamedDependency[AssistantService],
+        registry: NamedDependency[GraphRegistry],
+        assistant_id: FromPath[str],
+        recurse: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         return await self._subgraphs(assistant_service, registry, assistant_id, None, recurse)
 
     @get("/{assistant_id:str}/subgraphs/{namespace:str}", operation_id="get_assistant_subgraphs_by_namespace")
     async def subgraphs_in_namespace(
         self,
-        assistant_service: AssistantService,
-        registry: GraphRegistry,
-        assistant_id: str,
-        namespace: str,
-        recurse: bool = False,
+        assistant_service: NamedDependency[AssistantService],
+        registry: NamedDependency[GraphRegistry],
+        assistant_id: FromPath[str],
+        namespace: FromPath[str],
+        recurse: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         return await self._subgraphs(assistant_service, registry, assistant_id, namespace, recurse)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.db.database import Database
@@ -25,5 +26,7 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def provide_assistant_service(db_session: AsyncSession, registry: GraphRegistry) -> AssistantService:
+def provide_assistant_service(
+    db_session: NamedDependency[AsyncSession], registry: NamedDependency[GraphRegistry]
+) -> AssistantService:
     return AssistantService(db_session, registry)

@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__
@@ -30,8 +32,8 @@ class Ok(msgspec.Struct):
 class SystemController(Controller):
     tags = ["System"]
 
-    @get(["/ok", "/"], operation_id="ok", summary="Liveness probe")
-    async def ok(self, database: Database, check_db: int = 0) -> Response[Any]:
+    @get(["/ok", "/"], summary="Liveness probe")
+    async def ok(self, database: NamedDependency[Database], check_db: FromQuery[int] = 0) -> Response[Any]:
         if check_db:
             try:
                 await database.ping()
@@ -41,7 +43,7 @@ class SystemController(Controller):
         return Response(Ok(ok=True))
 
     @get("/health", operation_id="health", summary="Readiness probe (checks the database)")
-    async def health(self, database: Database) -> Response[Any]:
+    async def health(self, database: NamedDependency[Database]) -> Response[Any]:
         try:
             await database.ping()
         except (SQLAlchemyError, OSError) as exc:

@@ -1,0 +1,100 @@
+"""Shared fixtures: one PostgreSQL per session (embedded pgserver, or DATABASE_URL when set), a fresh
+database per test module, and a real Aegra server (uvicorn on a free port) driven through the real SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from aegra.app import create_app
+from aegra.config import AegraConfig, load_config
+from aegra.db.embedded import EmbeddedPostgres
+from aegra.db.url import psycopg_conninfo, with_database
+from aegra.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_GRAPHS_CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.json"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the session's PostgreSQL server: DATABASE_URL if set, else an embedded pgserver."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
+    url = embedded.start()
+    yield url
+    embedded.stop()
+
+
+def _database_name(node_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", node_name.lower())[-40:]
+    return f"t_{slug}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def database_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for one test module (dropped afterwards)."""
+    name = _database_name(request.module.__name__)
+    admin = psycopg_conninfo(pg_server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(pg_server_url, name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def aegra_config() -> AegraConfig:
+    """The graphs a module's server serves: the repo's examples plus the test graphs."""
+    return load_config(TEST_GRAPHS_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, n_jobs_per_worker=4)
+
+
+@pytest.fixture(scope="module")
+async def server_url(settings: Settings, aegra_config: AegraConfig) -> AsyncIterator[str]:
+    """Start a real Aegra server for the module and yield its base URL."""
+    app = create_app(settings, aegra_config)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # surface the startup error
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def client(server_url: str) -> AsyncIterator[LangGraphClient]:
+    """The official LangGraph SDK client, pointed at the module's server."""
+    sdk = get_client(url=server_url, api_key=None)
+    yield sdk
+    await sdk.http.client.aclose()

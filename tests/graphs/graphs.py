@@ -1,0 +1,110 @@
+"""Small deterministic graphs for tests: no network, no model."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import interrupt
+
+
+def _echo(state: MessagesState) -> dict[str, Any]:
+    last = state["messages"][-1].content if state["messages"] else ""
+    return {"messages": [AIMessage(content=f"echo: {last}")]}
+
+
+echo = StateGraph(MessagesState).add_node("echo", _echo).add_edge(START, "echo").add_edge("echo", END).compile()
+
+
+def _chat(state: MessagesState) -> dict[str, Any]:
+    writer = get_stream_writer()
+    writer({"progress": "starting", "step": 1})
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="Hello there, this is a fake streamed reply.")]))
+    message = model.invoke(state["messages"])
+    writer({"progress": "done", "step": 2})
+    return {"messages": [message]}
+
+
+chat = StateGraph(MessagesState).add_node("chat", _chat).add_edge(START, "chat").add_edge("chat", END).compile()
+
+
+class HitlState(TypedDict, total=False):
+    answer: str
+    done: bool
+
+
+def _ask(state: HitlState) -> dict[str, Any]:
+    return {"answer": interrupt({"question": "approve?"})}
+
+
+def _finish(state: HitlState) -> dict[str, Any]:
+    return {"done": True}
+
+
+hitl = (
+    StateGraph(HitlState)
+    .add_node("ask", _ask)
+    .add_node("finish", _finish)
+    .add_edge(START, "ask")
+    .add_edge("ask", "finish")
+    .add_edge("finish", END)
+    .compile()
+)
+
+
+def _boom(state: MessagesState) -> dict[str, Any]:
+    raise ValueError("boom")
+
+
+boom = StateGraph(MessagesState).add_node("boom", _boom).add_edge(START, "boom").add_edge("boom", END).compile()
+
+
+class SlowState(TypedDict, total=False):
+    ticks: Annotated[list[int], lambda a, b: (a or []) + (b or [])]
+
+
+async def _tick(state: SlowState) -> dict[str, Any]:
+    await asyncio.sleep(0.2)
+    return {"ticks": [len(state.get("ticks") or [])]}
+
+
+def _again(state: SlowState) -> str:
+    return "tick" if len(state.get("ticks") or []) < 50 else END
+
+
+slow = (
+    StateGraph(SlowState)
+    .add_node("tick", _tick)
+    .add_edge(START, "tick")
+    .add_conditional_edges("tick", _again, ["tick", END])
+    .compile()
+)
+
+
+class NestedState(TypedDict, total=False):
+    items: Annotated[list[str], lambda a, b: (a or []) + (b or [])]
+
+
+_child = (
+    StateGraph(NestedState)
+    .add_node("sub_a", lambda state: {"items": ["sub_a"]})
+    .add_node("sub_b", lambda state: {"items": ["sub_b"]})
+    .add_edge(START, "sub_a")
+    .add_edge("sub_a", "sub_b")
+    .add_edge("sub_b", END)
+    .compile()
+)
+
+nested = (
+    StateGraph(NestedState)
+    .add_node("parent_start", lambda state: {"items": ["parent_start"]})
+    .add_node("child", _child)
+    .add_edge(START, "parent_start")
+    .add_edge("parent_start", "child")
+    .add_edge("child", END)
+    .compile()
+)
