@@ -32,6 +32,24 @@ def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
     return value
 
 
+OTEL_TARGETS = ("OTLP", "CONSOLE", "LANGFUSE", "PHOENIX")
+
+
+def _parse_log_format(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("json", "console"):
+        raise ConfigError(f"Environment variable LOG_FORMAT={raw!r} must be 'json' or 'console'.")
+    return value == "json"
+
+
+def _parse_otel_targets(raw: str) -> tuple[str, ...]:
+    targets = tuple(dict.fromkeys(part.strip().upper() for part in raw.split(",") if part.strip()))
+    unknown = [target for target in targets if target not in OTEL_TARGETS]
+    if unknown:
+        raise ConfigError(f"OTEL_TARGETS has unknown targets {unknown}; choose from {list(OTEL_TARGETS)}.")
+    return targets
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Process-wide settings taken from the environment."""
@@ -46,6 +64,9 @@ class Settings:
     n_jobs_per_worker: int = 10
     log_level: str = "INFO"
     log_json: bool = False
+    metrics_enabled: bool = True
+    otel_targets: tuple[str, ...] = ()
+    otel_service_name: str = "aegra"
     db_pool_size: int = 10
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
@@ -87,6 +108,14 @@ class Settings:
             kwargs["log_level"] = level.upper()
         if (log_json := get("LOG_JSON")) is not None:
             kwargs["log_json"] = _parse_bool("LOG_JSON", log_json)
+        if (log_format := get("LOG_FORMAT")) is not None:
+            kwargs["log_json"] = _parse_log_format(log_format)
+        if (metrics := get("ENABLE_PROMETHEUS_METRICS")) is not None:
+            kwargs["metrics_enabled"] = _parse_bool("ENABLE_PROMETHEUS_METRICS", metrics)
+        if (targets := get("OTEL_TARGETS")) is not None:
+            kwargs["otel_targets"] = _parse_otel_targets(targets)
+        if (service := get("OTEL_SERVICE_NAME")) is not None:
+            kwargs["otel_service_name"] = service
         if (size := get("SQLALCHEMY_POOL_SIZE")) is not None:
             kwargs["db_pool_size"] = _parse_int("SQLALCHEMY_POOL_SIZE", size, minimum=1)
         if (overflow := get("SQLALCHEMY_MAX_OVERFLOW")) is not None:
