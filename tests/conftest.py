@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -75,9 +76,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-async def server_url(settings: Settings, aegra_config: AegraConfig) -> AsyncIterator[str]:
+def app_options() -> dict[str, Any]:
+    """Extra keyword arguments for `create_app`; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
     """Start a real Aegra server for the module and yield its base URL."""
-    app = create_app(settings, aegra_config)
+    app = create_app(settings, aegra_config, **app_options)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,13 +12,16 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from aegra import __version__
 from aegra.api.assistants import AssistantController
@@ -30,6 +33,9 @@ from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
+from aegra.observability.metrics import Metrics
+from aegra.observability.middleware import RequestObservabilityMiddleware
+from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
 from aegra.services.assistants import AssistantService
 from aegra.settings import Settings
 
@@ -37,6 +43,9 @@ logger = structlog.get_logger(__name__)
 
 # Litestar reports undecodable JSON bodies as 400 with these messages; langgraph-api answers 422.
 MALFORMED_JSON_PREFIXES = ("JSON is malformed", "Input data was truncated", "Invalid JSON")
+
+# Probes that would flood the access log; still counted in metrics, and logged when they fail.
+QUIET_PATHS = frozenset({"/ok", "/health", "/metrics"})
 
 DEFAULT_EXPOSE_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
 
@@ -101,9 +110,25 @@ def _cors_config(config: AegraConfig) -> CORSConfig:
     )
 
 
-def create_app(settings: Settings, config: AegraConfig, *, registry: GraphRegistry | None = None) -> Litestar:
-    """Build the application; graphs are imported now so a broken graph fails before serving."""
+def create_app(
+    settings: Settings,
+    config: AegraConfig,
+    *,
+    registry: GraphRegistry | None = None,
+    span_exporters: Sequence[SpanExporter] | None = None,
+) -> Litestar:
+    """Build the application; graphs are imported now so a broken graph fails before serving.
+
+    `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
+    """
     graphs = registry if registry is not None else GraphRegistry.from_config(config)
+    metrics = Metrics() if settings.metrics_enabled else None
+    exporters = list(span_exporters) if span_exporters is not None else build_exporters(settings.otel_targets)
+    tracer_provider = (
+        build_tracer_provider(settings.otel_service_name, exporters, batch=span_exporters is None)
+        if exporters
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -124,6 +149,8 @@ def create_app(settings: Settings, config: AegraConfig, *, registry: GraphRegist
             await database.close()
             if embedded is not None:
                 embedded.stop()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()
 
     return Litestar(
         route_handlers=[SystemController, AssistantController, openapi_json],
@@ -146,7 +173,19 @@ def create_app(settings: Settings, config: AegraConfig, *, registry: GraphRegist
             render_plugins=[ScalarRenderPlugin(path="/")],
         ),
         lifespan=[lifespan],
-        state=State({"registry": graphs, "settings": settings, "config": config}),
+        state=State(
+            {
+                "registry": graphs,
+                "settings": settings,
+                "config": config,
+                "metrics": metrics,
+                "tracer": tracer_provider.get_tracer(TRACER_NAME) if tracer_provider is not None else None,
+            }
+        ),
+        middleware=[
+            DefineMiddleware(RequestObservabilityMiddleware, metrics=metrics, quiet_paths=QUIET_PATHS),
+        ],
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,

@@ -8,12 +8,15 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__
 from aegra.db.database import Database
+from aegra.errors import NotFoundError
+from aegra.observability.metrics import Metrics
 
 logger = structlog.get_logger(__name__)
 
@@ -50,6 +53,14 @@ class SystemController(Controller):
             logger.warning("database ping failed", error=str(exc))
             return Response({"status": "unhealthy", "database": "unreachable"}, status_code=503)
         return Response({"status": "healthy", "database": "ok"})
+
+    @get("/metrics", operation_id="metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
+    async def metrics(self, state: State, database: NamedDependency[Database]) -> Response[bytes]:
+        metrics: Metrics | None = state.metrics
+        if metrics is None:
+            raise NotFoundError("Metrics are disabled (ENABLE_PROMETHEUS_METRICS=false)")
+        await metrics.refresh(database)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @get("/info", operation_id="info", summary="Server version and feature flags")
     async def info(self) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""One log line and one metrics sample per HTTP request, with a request id bound into every log in between."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from aegra.observability.metrics import Metrics
+
+logger = structlog.get_logger("aegra.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER and 0 < len(value) <= 128:
+            return value.decode("latin-1")
+    return uuid.uuid4().hex
+
+
+class RequestObservabilityMiddleware:
+    """Pure ASGI middleware: times the request (streams included), logs it once, counts it."""
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics | None = None, quiet_paths: frozenset[str] = frozenset()
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.quiet_paths = quiet_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers: list[Any] = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            finally:
+                self._record(scope, status, time.perf_counter() - started, request_id)
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        route = scope.get("path_template") or "unmatched"
+        method = scope.get("method", "GET")
+        if self.metrics is not None:
+            self.metrics.observe_request(method, route, status, seconds)
+        if scope["path"] in self.quiet_paths and status < 400:
+            return
+        logger.info(
+            "request",
+            method=method,
+            path=scope["path"],
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
+            request_id=request_id,
+        )

@@ -1,0 +1,68 @@
+"""Request logs, request ids, Prometheus metrics and OpenTelemetry spans on a running server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module")
+def app_options() -> dict[str, Any]:
+    return {"span_exporters": [SPANS]}
+
+
+def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+async def test_metrics_parse_and_count_requests_by_route(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        await http.post("/assistants/search", json={})
+        before = _samples((await http.get("/metrics")).text, "aegra_http_requests_total")
+        await http.post("/assistants/search", json={})
+        response = await http.get("/metrics")
+
+    after = _samples(response.text, "aegra_http_requests_total")
+    key = {"method": "POST", "route": "/assistants/search", "status": "200"}
+    assert response.headers["content-type"].startswith("text/plain")
+    assert dict((tuple(sorted(labels.items())), value) for labels, value in after)[tuple(sorted(key.items()))] == (
+        dict((tuple(sorted(labels.items())), value) for labels, value in before)[tuple(sorted(key.items()))] + 1
+    )
+
+
+async def test_metrics_report_runs_queue_and_pools(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        text = (await http.get("/metrics")).text
+
+    names = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert {"aegra_runs", "aegra_run_queue_depth", "aegra_active_runs", "aegra_db_pool_connections"} <= names
+    assert {labels["status"] for labels, _ in _samples(text, "aegra_runs")} >= {"pending", "running", "success"}
+
+
+async def test_request_id_is_echoed_or_generated(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        given = await http.get("/info", headers={"x-request-id": "abc-123"})
+        generated = await http.get("/info")
+
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_http_requests_become_spans(server_url: str) -> None:
+    SPANS.clear()
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        await http.get("/assistants/agent")
+
+    names = [span.name for span in SPANS.get_finished_spans()]
+    assert any("/assistants/{assistant_id:str}" in name or "GET" in name for name in names), names

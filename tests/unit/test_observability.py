@@ -1,0 +1,100 @@
+"""Logging pipeline, OTEL target parsing and the run span callback, without a server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from langgraph.graph import END, START, StateGraph
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from typing_extensions import TypedDict
+
+from aegra.errors import ConfigError
+from aegra.observability.logging import configure_logging
+from aegra.observability.tracing import (
+    RunSpanCallback,
+    build_exporters,
+    build_tracer_provider,
+    langfuse_destination,
+    phoenix_destination,
+)
+from aegra.settings import Settings
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+    structlog.reset_defaults()
+
+
+def test_json_log_lines_are_valid_json(capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+    configure_logging("INFO", json_logs=True)
+
+    structlog.get_logger("t").info("run finished", run_id="r1")
+    logging.getLogger("uvicorn.error").warning("stdlib line")
+
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert records[0]["event"] == "run finished"
+    assert records[0]["run_id"] == "r1"
+    assert records[1]["event"] == "stdlib line"
+    assert records[1]["level"] == "warning"
+
+
+def test_otel_targets_are_parsed_and_validated() -> None:
+    assert Settings.from_env({"OTEL_TARGETS": "otlp, Console"}).otel_targets == ("OTLP", "CONSOLE")
+    with pytest.raises(ConfigError, match="unknown targets"):
+        Settings.from_env({"OTEL_TARGETS": "zipkin"})
+
+
+def test_langfuse_target_requires_its_keys() -> None:
+    with pytest.raises(ConfigError, match="LANGFUSE_PUBLIC_KEY"):
+        build_exporters(["LANGFUSE"], env={})
+
+
+def test_langfuse_and_phoenix_destinations_come_from_their_env() -> None:
+    env = {
+        "LANGFUSE_PUBLIC_KEY": "pk",
+        "LANGFUSE_SECRET_KEY": "sk",
+        "LANGFUSE_BASE_URL": "http://lf:3000/",
+        "PHOENIX_COLLECTOR_ENDPOINT": "http://px:6006",
+        "PHOENIX_API_KEY": "key",
+    }
+
+    langfuse = langfuse_destination(env)
+    phoenix = phoenix_destination(env)
+    exporters = build_exporters(["LANGFUSE", "PHOENIX"], env=env)
+
+    assert langfuse == ("http://lf:3000/api/public/otel/v1/traces", {"Authorization": "Basic cGs6c2s="})
+    assert phoenix == ("http://px:6006/v1/traces", {"Authorization": "Bearer key"})
+    assert [exporter._endpoint for exporter in exporters] == [langfuse[0], phoenix[0]]  # type: ignore[attr-defined]
+
+
+class _State(TypedDict):
+    n: int
+
+
+async def test_run_callback_nests_node_spans_under_the_run_span() -> None:
+    exporter = InMemorySpanExporter()
+    tracer = build_tracer_provider("test", [exporter], batch=False).get_tracer("test")
+    graph = (
+        StateGraph(_State)
+        .add_node("inc", lambda state: {"n": state["n"] + 1})
+        .add_edge(START, "inc")
+        .add_edge("inc", END)
+        .compile()
+    )
+
+    with tracer.start_as_current_span("run") as root:
+        await graph.ainvoke({"n": 1}, {"callbacks": [RunSpanCallback(tracer, root)]})
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert "chain inc" in spans
+    assert spans["chain LangGraph"].parent.span_id == spans["run"].context.span_id
+    assert spans["chain inc"].parent.span_id == spans["chain LangGraph"].context.span_id
