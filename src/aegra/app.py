@@ -25,8 +25,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from aegra import __version__
 from aegra.api.assistants import AssistantController
+from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.dependencies import provide_database, provide_db_session, provide_registry
+from aegra.api.store import StoreController
 from aegra.api.system import SystemController
+from aegra.api.threads import ThreadController
 from aegra.config import AegraConfig
 from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
@@ -37,7 +40,10 @@ from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
 from aegra.services.assistants import AssistantService
+from aegra.services.thread_ttl import ThreadTtlSweeper, default_thread_ttl, sweep_interval_seconds
 from aegra.settings import Settings
+from aegra.store.embeddings import build_index_config
+from aegra.store.ttl import build_ttl_config, ttl_sweeper
 
 logger = structlog.get_logger(__name__)
 
@@ -122,6 +128,9 @@ def create_app(
     `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
     """
     graphs = registry if registry is not None else GraphRegistry.from_config(config)
+    store_index = build_index_config(config)
+    store_ttl = build_ttl_config(config)
+    default_thread_ttl(config)  # a bad `checkpointer.ttl` fails at startup, not on the first request
     metrics = Metrics() if settings.metrics_enabled else None
     exporters = list(span_exporters) if span_exporters is not None else build_exporters(settings.otel_targets)
     tracer_provider = (
@@ -137,14 +146,20 @@ def create_app(
         if url is None:
             embedded = EmbeddedPostgres(settings.embedded_pgdata)
             url = embedded.start()
-        database = Database(url, settings, store_index=None)
+        database = Database(url, settings, store_index=store_index, store_ttl=store_ttl)
         try:
             await database.open()
             async with database.sessionmaker() as session:
                 await AssistantService(session, graphs).ensure_system_assistants()
             app.state.database = database
             logger.info("aegra ready", database=redact(url), embedded=embedded is not None, graphs=graphs.graph_ids())
-            yield
+            thread_sweeper = ThreadTtlSweeper(database, interval=sweep_interval_seconds(config))
+            thread_sweeper.start()
+            try:
+                async with ttl_sweeper(database.store):
+                    yield
+            finally:
+                await thread_sweeper.stop()
         finally:
             await database.close()
             if embedded is not None:
@@ -153,7 +168,15 @@ def create_app(
                 tracer_provider.shutdown()
 
     return Litestar(
-        route_handlers=[SystemController, AssistantController, openapi_json],
+        route_handlers=[
+            SystemController,
+            AssistantController,
+            CronController,
+            ThreadCronController,
+            StoreController,
+            ThreadController,
+            openapi_json,
+        ],
         dependencies={
             "database": Provide(provide_database, sync_to_thread=False),
             "registry": Provide(provide_registry, sync_to_thread=False),

@@ -6,5 +6,5 @@ from datetime import datetime
 
 
 def iso(value: datetime) -> str:
-    """Timestamps as langgraph-api writes them: microseconds and `+00:00`."""
-    return value.isoformat(timespec="microseconds")
+    """Timestamps as langgraph-api writes them: `+00:00`, microseconds when non-zero."""
+    return value.isoformat()

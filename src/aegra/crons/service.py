@@ -1,0 +1,206 @@
+"""Crons: create, read, update, delete and search schedules (firing lives in `scheduler.py`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aegra.crons.schedule import next_fire_time, validate_schedule, validate_timezone
+from aegra.db.models import Cron as CronRow
+from aegra.db.models import Thread, utcnow
+from aegra.db.repositories import CronRepository
+from aegra.errors import NotFoundError
+from aegra.graphs.registry import GraphRegistry
+from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
+from aegra.services.assistants import AssistantService
+from aegra.services.pagination import Page
+from aegra.services.serialization import iso
+
+# Fields of the create/update body that describe the runs a cron creates (kept in `payload`).
+RUN_FIELDS = (
+    "input", "metadata", "config", "context", "checkpoint_during", "interrupt_before", "interrupt_after", "webhook",
+    "multitask_strategy", "stream_mode", "stream_subgraphs", "stream_resumable", "durability",
+)  # fmt: skip
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def to_schema(row: CronRow) -> Cron:
+    return Cron(
+        cron_id=row.cron_id,
+        assistant_id=row.assistant_id,
+        thread_id=row.thread_id,
+        user_id=row.user_id or "",
+        end_time=iso(row.end_time) if row.end_time else None,
+        schedule=row.schedule,
+        timezone=row.timezone,
+        payload=row.payload,
+        next_run_date=iso(row.next_run_date) if row.next_run_date else None,
+        metadata=row.metadata_,
+        on_run_completed=row.on_run_completed,
+        enabled=row.enabled,
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+    )
+
+
+def project(item: Cron, select_fields: Sequence[str] | None) -> Cron | dict[str, Any]:
+    if not select_fields:
+        return item
+    full = msgspec.structs.asdict(item)
+    return {name: full[name] for name in select_fields}
+
+
+class CronService:
+    """All reads and writes of crons for one request (one session)."""
+
+    def __init__(self, session: AsyncSession, registry: GraphRegistry) -> None:
+        self.session = session
+        self.registry = registry
+        self.assistants = AssistantService(session, registry)
+        self.repository = CronRepository(session=session, auto_commit=False, auto_expunge=True)
+
+    async def create(self, data: CronCreate, *, thread_id: uuid.UUID | None = None) -> Cron:
+        schedule = validate_schedule(data.schedule)
+        timezone = validate_timezone(data.timezone)
+        assistant = await self.assistants.get_row(self.assistants.resolve_id(data.assistant_id))
+        if thread_id is not None and await self.session.get(Thread, thread_id) is None:
+            raise NotFoundError(f"Thread {thread_id} not found")
+        cron_id = uuid.uuid4()
+        now = utcnow()
+        payload = self._payload(data, cron_id=cron_id, assistant_id=assistant.assistant_id)
+        row = CronRow(
+            cron_id=cron_id,
+            assistant_id=assistant.assistant_id,
+            thread_id=thread_id,
+            user_id=None,
+            schedule=schedule,
+            timezone=timezone,
+            end_time=_aware(data.end_time),
+            payload=payload,
+            metadata_=data.metadata or {},
+            enabled=True if data.enabled is None else data.enabled,
+            on_run_completed=(data.on_run_completed or "delete") if thread_id is None else data.on_run_completed,
+            next_run_date=next_fire_time(schedule, now, timezone),
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self.session.commit()
+        return to_schema(row)
+
+    async def get_row(self, cron_id: uuid.UUID) -> CronRow:
+        row = await self.repository.get_one_or_none(cron_id=cron_id)
+        if row is None:
+            raise NotFoundError(f"Cron {cron_id} not found")
+        return row
+
+    async def get(self, cron_id: uuid.UUID) -> Cron:
+        return to_schema(await self.get_row(cron_id))
+
+    async def update(self, cron_id: uuid.UUID, data: CronUpdate) -> Cron:
+        row = await self.session.scalar(select(CronRow).where(CronRow.cron_id == cron_id).with_for_update())
+        if row is None:
+            raise NotFoundError(f"Cron {cron_id} not found")
+        payload = dict(row.payload)
+        if data.assistant_id is not msgspec.UNSET:
+            assistant = await self.assistants.get_row(self.assistants.resolve_id(data.assistant_id))
+            row.assistant_id = assistant.assistant_id
+            payload["assistant_id"] = str(assistant.assistant_id)
+        if data.schedule is not msgspec.UNSET:
+            row.schedule = validate_schedule(data.schedule)
+            payload["schedule"] = row.schedule
+        if data.timezone is not msgspec.UNSET:
+            row.timezone = validate_timezone(data.timezone)
+        if data.end_time is not msgspec.UNSET:
+            row.end_time = _aware(data.end_time)
+        if data.enabled is not msgspec.UNSET:
+            row.enabled = data.enabled
+        if data.on_run_completed is not msgspec.UNSET:
+            row.on_run_completed = data.on_run_completed
+        if data.metadata is not msgspec.UNSET:
+            row.metadata_ = data.metadata
+        for field in RUN_FIELDS:
+            value = getattr(data, field, msgspec.UNSET)
+            if value is msgspec.UNSET:
+                continue
+            if value is None:
+                payload.pop(field, None)
+            else:
+                payload[field] = value
+        payload["config"] = self._with_cron_id(payload.get("config"), row.cron_id)
+        row.payload = payload
+        now = utcnow()
+        row.next_run_date = next_fire_time(row.schedule, now, row.timezone)
+        row.updated_at = now
+        await self.session.commit()
+        return to_schema(row)
+
+    async def delete(self, cron_id: uuid.UUID) -> None:
+        result = await self.session.execute(delete(CronRow).where(CronRow.cron_id == cron_id))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFoundError(f"Cron {cron_id} not found")
+        await self.session.commit()
+
+    async def search(self, query: CronSearch) -> Page[Cron]:
+        sort_column = getattr(CronRow, query.sort_by or "created_at")
+        order = sort_column.asc() if query.sort_order == "asc" else sort_column.desc()
+        stmt = self._filtered(
+            select(CronRow, func.count().over()), query.assistant_id, query.thread_id, query.metadata, query.enabled
+        )
+        stmt = stmt.order_by(order, CronRow.cron_id).limit(query.limit).offset(query.offset)
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            total = rows[0][1]
+        else:
+            total = await self.count(CronCount(assistant_id=query.assistant_id, thread_id=query.thread_id))
+        return Page(items=[to_schema(row) for row, _ in rows], total=total, offset=query.offset)
+
+    async def count(self, query: CronCount) -> int:
+        stmt = self._filtered(
+            select(func.count()).select_from(CronRow), query.assistant_id, query.thread_id, query.metadata, None
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
+    def _filtered(
+        self,
+        stmt: Select[Any],
+        assistant_id: str | None,
+        thread_id: uuid.UUID | None,
+        metadata: dict[str, Any] | None,
+        enabled: bool | None,
+    ) -> Select[Any]:
+        if assistant_id is not None:
+            stmt = stmt.where(CronRow.assistant_id == self.assistants.resolve_id(assistant_id))
+        if thread_id is not None:
+            stmt = stmt.where(CronRow.thread_id == thread_id)
+        if metadata:
+            stmt = stmt.where(CronRow.metadata_.contains(metadata))
+        if enabled is not None:
+            stmt = stmt.where(CronRow.enabled == enabled)
+        return stmt
+
+    def _payload(self, data: CronCreate, *, cron_id: uuid.UUID, assistant_id: uuid.UUID) -> dict[str, Any]:
+        payload: dict[str, Any] = {"assistant_id": str(assistant_id), "schedule": data.schedule}
+        for field in RUN_FIELDS:
+            value = getattr(data, field)
+            if value is not None:
+                payload[field] = value
+        payload["config"] = self._with_cron_id(payload.get("config"), cron_id)
+        return payload
+
+    @staticmethod
+    def _with_cron_id(config: dict[str, Any] | None, cron_id: uuid.UUID) -> dict[str, Any]:
+        config = dict(config or {})
+        config["configurable"] = {**(config.get("configurable") or {}), "cron_id": str(cron_id)}
+        return config
