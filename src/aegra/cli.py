@@ -3,41 +3,109 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import signal
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aegra import __version__
 from aegra.errors import ConfigError
 
+if TYPE_CHECKING:
+    from aegra.config import AegraConfig
+    from aegra.settings import Settings
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl={api}"
+
 app = typer.Typer(
     name="aegra",
-    help="Aegra: a self-hosted Agent Protocol server for LangGraph graphs, on your own PostgreSQL.",
+    help=(
+        "Aegra: a self-hosted Agent Protocol server for LangGraph graphs, on your own PostgreSQL.\n\n"
+        "Start with `aegra init my-project`, then `aegra dev` inside it. Without DATABASE_URL, `serve` and `dev` "
+        "run an embedded PostgreSQL under ./.aegra/."
+    ),
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
-migrate_app = typer.Typer(help="Apply or inspect database migrations.", no_args_is_help=True)
+migrate_app = typer.Typer(
+    help="Apply or inspect database migrations (Aegra's tables, LangGraph's checkpointer and store).",
+    no_args_is_help=True,
+)
 app.add_typer(migrate_app, name="migrate")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $AEGRA_CONFIG, ./aegra.json, ./langgraph.json)."),
+    typer.Option(
+        "--config", "-c", help="Config file (default: $AEGRA_CONFIG, else ./aegra.json, else ./langgraph.json)."
+    ),
 ]
-EnvFileOption = Annotated[Path | None, typer.Option("--env-file", "-e", help="A .env file to load first.")]
+EnvFileOption = Annotated[
+    Path | None, typer.Option("--env-file", "-e", help="A .env file to load first (default: ./.env when present).")
+]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT, else 2026).", min=1)]
 
 
-def _load_env(env_file: Path | None) -> None:
-    from dotenv import load_dotenv
+class GracefulExit(Exception):
+    """Raised in the main thread when SIGINT or SIGTERM asks the server to stop."""
 
-    if env_file is not None:
-        if not env_file.is_file():
-            raise typer.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
-        load_dotenv(env_file, override=False)
-        return
-    load_dotenv(Path.cwd() / ".env", override=False)
+
+class StopSignals:
+    """Turns SIGINT/SIGTERM into `GracefulExit`, except inside `deferred()` blocks where they wait their turn.
+
+    uvicorn handles the signals itself while it serves, then re-raises them once it has shut down; without
+    this the default SIGTERM action would kill the process before the embedded PostgreSQL is stopped.
+    """
+
+    def __init__(self) -> None:
+        self._deferring = False
+        self._pending: int | None = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._deferring:
+            self._pending = signum
+            return
+        raise GracefulExit(signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route the stop signals here for the duration of the block."""
+        previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold stop signals until the block ends (a half-started database must not be abandoned)."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self._pending is not None:
+            raise GracefulExit(self._pending)
+
+    @contextmanager
+    def ignored(self) -> Iterator[None]:
+        """Ignore stop signals for the block (stopping the database must finish)."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -45,85 +113,170 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _run_server(
-    *, host: str, port: int, config: Path | None, env_file: Path | None, reload: bool, workers: int
-) -> None:
-    import uvicorn
+def _load_env_file(env_file: Path | None) -> None:
+    from dotenv import load_dotenv
 
-    from aegra.config import load_config
-    from aegra.db.embedded import EmbeddedPostgres
-    from aegra.observability.logging import configure_logging
+    if env_file is None:
+        load_dotenv(Path.cwd() / ".env", override=False)
+        return
+    if not env_file.is_file():
+        raise typer.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
+    load_dotenv(env_file, override=False)
+
+
+def _prepare(
+    config: Path | None, env_file: Path | None, *, require_config: bool
+) -> tuple[Settings, AegraConfig | None]:
+    """Load .env, then the config file (exporting its `env`), then the settings; config problems exit cleanly."""
+    from aegra.config import apply_env, load_config
     from aegra.settings import Settings
 
-    _load_env(env_file)
+    _load_env_file(env_file)
+    loaded: AegraConfig | None = None
     try:
+        if require_config or config is not None or _config_exists():
+            loaded = load_config(config)
+            apply_env(loaded)
         settings = Settings.from_env()
-        loaded = load_config(config)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    configure_logging(settings.log_level, json_logs=settings.log_json)
-    os.environ["AEGRA_CONFIG"] = str(Path(loaded.base_dir) / _config_name(config, loaded.base_dir))
-    embedded: EmbeddedPostgres | None = None
-    if settings.database_url is None:
-        started = time.perf_counter()
-        embedded = EmbeddedPostgres(settings.embedded_pgdata)
-        os.environ["DATABASE_URL"] = embedded.start()
-        typer.echo(f"Embedded PostgreSQL ready in {time.perf_counter() - started:.1f}s ({embedded.pgdata})")
-    display_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"API: http://{display_host}:{port}   Docs: http://{display_host}:{port}/docs")
+    return settings, loaded
+
+
+def _config_exists() -> bool:
+    from aegra.config import resolve_config_path
+
     try:
-        uvicorn.run(
-            "aegra.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            reload=reload,
-            reload_dirs=[loaded.base_dir] if reload else None,
-            workers=None if reload else workers,
-            log_config=None,
-            loop="auto",
-            http="auto",
-            timeout_graceful_shutdown=10,
-        )
+        resolve_config_path()
+    except ConfigError:
+        return False
+    return True
+
+
+@contextmanager
+def _database_url(settings: Settings, signals: StopSignals) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise start the embedded PostgreSQL for the block and stop it afterwards."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    from aegra.db.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.embedded_pgdata)
+    started = time.perf_counter()
+    try:
+        with signals.deferred():
+            url = embedded.start()
+    except (OSError, subprocess.SubprocessError) as exc:
+        with signals.ignored():
+            embedded.stop()
+        raise _fail(
+            f"embedded PostgreSQL failed to start in {embedded.pgdata} ({exc}); see {embedded.pgdata}/log"
+        ) from None
+    typer.echo(f"Embedded PostgreSQL ready in {time.perf_counter() - started:.1f}s ({embedded.pgdata})")
+    try:
+        yield url
     finally:
-        if embedded is not None:
+        with signals.ignored():
             embedded.stop()
 
 
-def _config_name(explicit: Path | None, base_dir: str) -> str:
-    from aegra.config import resolve_config_path
+def _run_server(
+    *,
+    host: str | None,
+    port: int | None,
+    config: Path | None,
+    env_file: Path | None,
+    reload: bool,
+    workers: int,
+    studio: bool,
+) -> None:
+    import uvicorn
 
-    return resolve_config_path(explicit).relative_to(Path(base_dir)).as_posix()
+    from aegra.app import create_app
+    from aegra.graphs.registry import GraphRegistry
+    from aegra.observability.logging import configure_logging
+
+    settings, loaded = _prepare(config, env_file, require_config=True)
+    assert loaded is not None
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    try:
+        registry = GraphRegistry.from_config(loaded)  # import the graphs now: a broken one is a clean error
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    os.environ["AEGRA_CONFIG"] = loaded.config_file  # worker and reload processes find the same file
+    host = host if host is not None else settings.host
+    port = port if port is not None else settings.port
+    signals = StopSignals()
+    with signals.installed():
+        try:
+            with _database_url(settings, signals) as url:
+                os.environ["DATABASE_URL"] = url  # worker and reload processes share this one database
+                display_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+                api = f"http://{display_host}:{port}"
+                typer.echo(f"API: {api}   Docs: {api}/docs")
+                if studio:
+                    typer.echo(f"Studio: {STUDIO_URL.format(api=api)}")
+                common = {
+                    "host": host,
+                    "port": port,
+                    "log_config": None,
+                    "timeout_graceful_shutdown": 10,
+                    "server_header": False,
+                }
+                if reload or workers > 1:
+                    uvicorn.run(
+                        "aegra.app:create_app_from_env",
+                        factory=True,
+                        reload=reload,
+                        reload_dirs=[loaded.base_dir] if reload else None,
+                        workers=None if reload else workers,
+                        **common,  # type: ignore[arg-type]
+                    )
+                else:
+                    served = create_app(dataclasses.replace(settings, database_url=url), loaded, registry=registry)
+                    uvicorn.run(served, **common)  # type: ignore[arg-type]
+        except GracefulExit:
+            pass  # uvicorn has already drained; the embedded database stopped on the way out
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Aegra: a self-hosted Agent Protocol server for LangGraph graphs, on your own PostgreSQL."""
+    if show_version:
+        typer.echo(f"aegra {__version__}")
+        raise typer.Exit()
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.", envvar="HOST")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="PORT")] = 2026,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $HOST, else 0.0.0.0).")] = None,
+    port: PortOption = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (they share one database).", min=1)] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development only).")] = False,
     config: ConfigOption = None,
     env_file: EnvFileOption = None,
 ) -> None:
-    """Serve the graphs in aegra.json. Without DATABASE_URL an embedded PostgreSQL starts under ./.aegra/."""
-    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=workers)
+    """Serve the graphs of aegra.json. Without DATABASE_URL, an embedded PostgreSQL runs under ./.aegra/."""
+    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=workers, studio=False)
 
 
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="PORT")] = 2026,
-    reload: Annotated[bool, typer.Option(help="Restart when files change.")] = True,
+    port: PortOption = None,
+    reload: Annotated[bool, typer.Option(help="Restart when files in the project change.")] = True,
     config: ConfigOption = None,
     env_file: EnvFileOption = None,
 ) -> None:
     """Development server: localhost, reload on file change, embedded PostgreSQL unless DATABASE_URL is set."""
-    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=1)
+    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=1, studio=True)
 
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder for the new project.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project (created if missing).")] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite files that already exist.")] = False,
 ) -> None:
     """Write a runnable starter project: aegra.json, a graph with a fake chat model, .env.example."""
@@ -135,46 +288,62 @@ def init(
         raise _fail(f"{exc} already exists (use --force to overwrite)") from None
     for path in written:
         typer.echo(f"created {path}")
-    typer.echo(f"\nNext: cd {directory} && aegra dev")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    typer.echo(f"\nNext: {where}aegra dev")
 
 
-async def _with_engine(action: str, revision: str) -> str | None:
+async def _migrate(settings: Settings, url: str, *, upgrade: bool) -> tuple[str | None, str | None]:
+    """Upgrade (when asked) and return (current revision, head revision)."""
     from aegra.db import migrate
     from aegra.db.database import Database
-    from aegra.db.embedded import EmbeddedPostgres
-    from aegra.settings import Settings
 
-    settings = Settings.from_env()
-    embedded: EmbeddedPostgres | None = None
-    url = settings.database_url
-    if url is None:
-        embedded = EmbeddedPostgres(settings.embedded_pgdata)
-        url = embedded.start()
-    database = Database(url, settings)
+    database = Database(url, dataclasses.replace(settings, database_url=url, run_migrations=True))
     try:
-        if action == "upgrade":
+        if upgrade:
             await database.open()
-        return await migrate.current_revision(database.engine)
+        return await migrate.current_revision(database.engine), migrate.head_revision()
     finally:
         await database.close()
-        if embedded is not None:
-            embedded.stop()
+
+
+def _run_migrate(config: Path | None, env_file: Path | None, *, upgrade: bool) -> tuple[str | None, str | None]:
+    from psycopg import Error as PsycopgError
+    from psycopg_pool import PoolTimeout
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aegra.db.url import redact
+
+    settings, _ = _prepare(config, env_file, require_config=False)
+    signals = StopSignals()
+    try:
+        with signals.installed(), _database_url(settings, signals) as url:
+            try:
+                return asyncio.run(_migrate(settings, url, upgrade=upgrade))
+            except ConfigError as exc:
+                raise _fail(str(exc)) from None
+            except (OSError, SQLAlchemyError, PsycopgError, PoolTimeout) as exc:
+                raise _fail(f"database {redact(url)}: {exc}") from None
+    except GracefulExit:
+        raise _fail("interrupted") from None
 
 
 @migrate_app.command("upgrade")
-def migrate_upgrade(env_file: EnvFileOption = None) -> None:
+def migrate_upgrade(config: ConfigOption = None, env_file: EnvFileOption = None) -> None:
     """Apply every pending migration (Aegra's tables, LangGraph's checkpointer and store)."""
-    _load_env(env_file)
-    revision = asyncio.run(_with_engine("upgrade", "head"))
-    typer.echo(f"Database at revision {revision}")
+    current, _ = _run_migrate(config, env_file, upgrade=True)
+    typer.echo(f"Database at revision {current} (head)")
 
 
 @migrate_app.command("current")
-def migrate_current(env_file: EnvFileOption = None) -> None:
-    """Print the revision the database is at."""
-    _load_env(env_file)
-    revision = asyncio.run(_with_engine("current", "head"))
-    typer.echo(revision or "none (no migrations applied)")
+def migrate_current(config: ConfigOption = None, env_file: EnvFileOption = None) -> None:
+    """Print the revision the database is at, and whether it is the newest."""
+    current, head = _run_migrate(config, env_file, upgrade=False)
+    if current is None:
+        typer.echo(f"none (no migrations applied; head is {head})")
+    elif current == head:
+        typer.echo(f"{current} (head)")
+    else:
+        typer.echo(f"{current} (behind head {head}: run `aegra migrate upgrade`)")
 
 
 @app.command()

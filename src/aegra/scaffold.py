@@ -1,4 +1,4 @@
-"""`aegra init`: the files of a runnable starter project."""
+"""`aegra init`: the files of a runnable starter project (no API key needed)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,26 @@ def reply(state: MessagesState) -> dict:
 graph = StateGraph(MessagesState).add_node("reply", reply).add_edge(START, "reply").add_edge("reply", END).compile()
 '''
 
-ENV_EXAMPLE = """# Leave DATABASE_URL unset to use the embedded PostgreSQL under ./.aegra/
+ENV_EXAMPLE = """# Copy to .env and edit. Every setting is described in docs/environment.md of the Aegra repository.
+# Leave DATABASE_URL unset to use the embedded PostgreSQL under ./.aegra/
 # DATABASE_URL=postgresql://postgres:postgres@localhost:5432/aegra
 # PORT=2026
 # LOG_LEVEL=INFO
+# OPENAI_API_KEY=
 """
 
-STARTER_FILES: dict[str, str] = {"aegra.json": AEGRA_JSON, "graph.py": GRAPH_PY, ".env.example": ENV_EXAMPLE}
+GITIGNORE = """.aegra/
+.env
+__pycache__/
+.venv/
+"""
+
+STARTER_FILES: dict[str, str] = {
+    "aegra.json": AEGRA_JSON,
+    "graph.py": GRAPH_PY,
+    ".env.example": ENV_EXAMPLE,
+    ".gitignore": GITIGNORE,
+}
 
 
 def write_starter_project(directory: Path, *, overwrite: bool = False) -> list[Path]:

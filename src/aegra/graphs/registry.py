@@ -23,7 +23,7 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
 
-from aegra.config import AegraConfig
+from aegra.config import AegraConfig, apply_env, config_error
 from aegra.errors import ConfigError, NotFoundError
 
 logger = structlog.get_logger(__name__)
@@ -51,37 +51,53 @@ class GraphSpec:
     factory_args: tuple[FactoryArg, ...] = ()
 
 
+class _GraphProblem(Exception):
+    """What is wrong with one `graphs` entry; `load_graph` turns it into a ConfigError naming the key."""
+
+
+def _module_name(path: Path) -> str:
+    return f"aegra_graphs.{path.stem}_{uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex[:8]}"
+
+
 def _load_module(spec: str, base_dir: Path) -> Any:
-    module_ref, _, _ = spec.rpartition(":")
-    is_file = module_ref.endswith(".py") or "/" in module_ref or module_ref.startswith(".")
+    module_ref = spec.rpartition(":")[0]
+    is_file = module_ref.endswith(".py") or "/" in module_ref or "\\" in module_ref or module_ref.startswith(".")
     if not is_file:
         try:
             return importlib.import_module(module_ref)
         except ImportError as exc:
-            raise ConfigError(f"Cannot import module {module_ref!r} for graph {spec!r}: {exc}") from exc
+            raise _GraphProblem(f"cannot import module {module_ref!r}: {exc}") from exc
+        except Exception as exc:
+            raise _GraphProblem(f"importing module {module_ref!r} failed: {type(exc).__name__}: {exc}") from exc
     path = (base_dir / module_ref).resolve()
     if not path.is_file():
-        raise ConfigError(f"Graph file {path} (from {spec!r}) does not exist.")
-    module_name = f"aegra_graphs.{path.stem}_{uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex[:8]}"
+        raise _GraphProblem(f"graph file {path} does not exist")
+    if path.suffix != ".py":
+        raise _GraphProblem(f"graph file {path} is not a Python file (only Python graphs are supported)")
+    module_name = _module_name(path)
     if module_name in sys.modules:
         return sys.modules[module_name]
     import_spec = importlib.util.spec_from_file_location(module_name, path)
     if import_spec is None or import_spec.loader is None:
-        raise ConfigError(f"Cannot load graph file {path}.")
+        raise _GraphProblem(f"cannot load graph file {path}")
     module = importlib.util.module_from_spec(import_spec)
     sys.modules[module_name] = module
     try:
         import_spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise ConfigError(f"Importing graph file {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise _GraphProblem(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     return module
 
 
-def _factory_args(func: Callable[..., Any], graph_id: str) -> tuple[FactoryArg, ...]:
+def _factory_args(func: Callable[..., Any]) -> tuple[FactoryArg, ...]:
     """Which arguments a factory wants, in order: `config` and/or a runtime."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError) as exc:
+        raise _GraphProblem(f"cannot inspect the factory's signature: {exc}") from exc
     args: list[FactoryArg] = []
-    for param in inspect.signature(func).parameters.values():
+    for param in parameters:
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
         annotation = str(param.annotation)
@@ -90,33 +106,48 @@ def _factory_args(func: Callable[..., Any], graph_id: str) -> tuple[FactoryArg, 
         elif "Config" in annotation or param.name == "config" or param.default is inspect.Parameter.empty:
             args.append("config")
     if len(args) > 2 or len(set(args)) != len(args):
-        raise ConfigError(f"Graph factory for {graph_id!r} must take nothing, `config`, a runtime, or both.")
+        names = ", ".join(inspect.signature(func).parameters)
+        raise _GraphProblem(f"a graph factory takes nothing, `config`, a runtime, or both; this one takes ({names})")
     return tuple(args)
 
 
-def _as_pregel(obj: Any, graph_id: str) -> Pregel:
+def _as_pregel(obj: Any) -> Pregel:
     if isinstance(obj, Pregel):
         return obj
     if isinstance(obj, StateGraph):
         return obj.compile()
-    raise ConfigError(f"Graph {graph_id!r} resolved to {type(obj).__name__}, not a LangGraph graph.")
+    raise _GraphProblem(f"got a {type(obj).__name__}, not a LangGraph graph (compiled graph or StateGraph)")
 
 
-def load_graph(graph_id: str, spec: str, base_dir: Path, description: str | None = None) -> GraphSpec:
-    """Import one `graphs` entry and classify it."""
-    module = _load_module(spec, base_dir)
-    attr = spec.rpartition(":")[2]
-    if not hasattr(module, attr):
-        raise ConfigError(f"Graph {graph_id!r}: {spec!r} has no attribute {attr!r}.")
-    obj = getattr(module, attr)
+def _classify(obj: Any, graph_id: str, spec: str, description: str | None) -> GraphSpec:
     if isinstance(obj, Pregel | StateGraph):
-        return GraphSpec(graph_id, spec, description, _as_pregel(obj, graph_id), None)
+        return GraphSpec(graph_id, spec, description, _as_pregel(obj), None)
     if not callable(obj):
-        raise ConfigError(f"Graph {graph_id!r}: {spec!r} is neither a graph nor a factory.")
-    args = _factory_args(obj, graph_id)
+        raise _GraphProblem(f"{spec!r} is a {type(obj).__name__}, neither a graph nor a graph factory")
+    args = _factory_args(obj)
     if args or inspect.iscoroutinefunction(obj) or _is_context_factory(obj):
         return GraphSpec(graph_id, spec, description, None, obj, args)
-    return GraphSpec(graph_id, spec, description, _as_pregel(obj(), graph_id), None)
+    try:
+        built = obj()
+    except Exception as exc:
+        raise _GraphProblem(f"the graph factory raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(built, Pregel | StateGraph):
+        raise _GraphProblem(f"the graph factory returned a {type(built).__name__}, not a LangGraph graph")
+    return GraphSpec(graph_id, spec, description, _as_pregel(built), None)
+
+
+def load_graph(
+    graph_id: str, spec: str, base_dir: Path, description: str | None = None, *, config_file: str = "aegra.json"
+) -> GraphSpec:
+    """Import one `graphs` entry and classify it; problems are ConfigErrors naming `graphs.<graph_id>`."""
+    try:
+        module = _load_module(spec, base_dir)
+        attr = spec.rpartition(":")[2]
+        if not hasattr(module, attr):
+            raise _GraphProblem(f"{spec.rpartition(':')[0]} has no attribute {attr!r}")
+        return _classify(getattr(module, attr), graph_id, spec, description)
+    except _GraphProblem as exc:
+        raise config_error(config_file, f"graphs.{graph_id}", str(exc)) from exc.__cause__
 
 
 def _is_context_factory(func: Callable[..., Any]) -> bool:
@@ -131,14 +162,17 @@ class GraphRegistry:
 
     @classmethod
     def from_config(cls, config: AegraConfig) -> GraphRegistry:
-        base_dir = Path(config.base_dir or ".")
+        """Apply the config's `env`, put its `dependencies` on sys.path, then import every graph."""
+        apply_env(config)
         for dependency in config.dependencies:
-            dep_path = str((base_dir / dependency).resolve())
-            if dep_path not in sys.path:
-                sys.path.insert(0, dep_path)
+            dep_path = config.resolve(dependency)
+            if dep_path.is_dir() and str(dep_path) not in sys.path:
+                sys.path.insert(0, str(dep_path))
+        base_dir = Path(config.base_dir or ".")
         descriptions = config.graph_descriptions()
+        config_file = config.config_file or "aegra.json"
         specs = {
-            graph_id: load_graph(graph_id, spec, base_dir, descriptions.get(graph_id))
+            graph_id: load_graph(graph_id, spec, base_dir, descriptions.get(graph_id), config_file=config_file)
             for graph_id, spec in config.graph_paths().items()
         }
         logger.info("graphs loaded", graphs=sorted(specs))
@@ -193,7 +227,10 @@ class GraphRegistry:
             runtime = _ReadRuntime(access_context=access_context, user=user, store=store)
         call_args = [dict(config or {}) if arg == "config" else runtime for arg in spec.factory_args]
         async with _call_factory(spec.factory, call_args) as built:
-            graph = _as_pregel(built, graph_id)
+            try:
+                graph = _as_pregel(built)
+            except _GraphProblem as exc:
+                raise ConfigError(f"Graph factory for {graph_id!r} ({spec.source}): {exc}") from None
             yield graph.copy(update=update) if update else graph
 
 

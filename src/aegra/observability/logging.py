@@ -35,5 +35,5 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "psycopg.pool"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "psycopg.pool", "alembic", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
