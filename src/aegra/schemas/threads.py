@@ -1,0 +1,143 @@
+"""Request and response bodies of `/threads` and thread state."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from aegra.schemas.common import JsonObject, Limit, Offset, SortOrder
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+ThreadField = Literal[
+    "thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status", "values",
+    "interrupts", "error",
+]  # fmt: skip
+ThreadSortField = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
+TtlStrategy = Literal["delete", "keep_latest"]
+TtlMinutes = Annotated[float, msgspec.Meta(gt=0, description="Minutes of inactivity before the thread expires.")]
+HistoryLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Checkpoints to return (1-1000).")]
+
+
+class ThreadTtl(msgspec.Struct, kw_only=True):
+    """`ttl` on create/update: what to do with a thread after `ttl` minutes without activity."""
+
+    ttl: TtlMinutes
+    strategy: TtlStrategy = "delete"
+
+
+class ThreadTtlInfo(msgspec.Struct, kw_only=True):
+    """The TTL of a thread as `GET /threads/{id}?include=ttl` shows it."""
+
+    strategy: TtlStrategy
+    ttl_minutes: float
+    expires_at: str
+
+
+class Thread(msgspec.Struct, kw_only=True):
+    """A thread: metadata plus a cached view (status, values, interrupts) of its latest checkpoint."""
+
+    thread_id: uuid.UUID
+    created_at: str
+    updated_at: str
+    state_updated_at: str
+    metadata: JsonObject
+    status: ThreadStatus
+    config: JsonObject
+    values: Any
+    interrupts: dict[str, list[JsonObject]]
+    error: Any
+    ttl: ThreadTtlInfo | msgspec.UnsetType = msgspec.UNSET
+    extracted: JsonObject | msgspec.UnsetType = msgspec.UNSET
+
+
+class SuperstepUpdate(msgspec.Struct, kw_only=True):
+    """One write of a superstep: `values` (or a `command`) applied as if `as_node` returned it."""
+
+    as_node: str
+    values: Any = None
+    command: JsonObject | None = None
+
+
+class Superstep(msgspec.Struct, kw_only=True):
+    updates: list[SuperstepUpdate]
+
+
+class ThreadCreate(msgspec.Struct, kw_only=True):
+    thread_id: uuid.UUID | None = None
+    metadata: JsonObject | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    supersteps: list[Superstep] | None = None
+    ttl: ThreadTtl | None = None
+
+
+class ThreadUpdate(msgspec.Struct, kw_only=True):
+    """PATCH body: `metadata` is merged into the thread's; `ttl` replaces its TTL."""
+
+    metadata: JsonObject | None = None
+    ttl: ThreadTtl | None = None
+
+
+class ThreadSearch(msgspec.Struct, kw_only=True):
+    ids: list[uuid.UUID] | None = None
+    metadata: JsonObject | None = None
+    values: JsonObject | None = None
+    status: ThreadStatus | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+    sort_by: ThreadSortField | None = None
+    sort_order: SortOrder | None = None
+    select: list[ThreadField] | None = None
+    extract: dict[str, str] | None = None
+
+
+class ThreadCount(msgspec.Struct, kw_only=True):
+    metadata: JsonObject | None = None
+    values: JsonObject | None = None
+    status: ThreadStatus | None = None
+
+
+class ThreadPrune(msgspec.Struct, kw_only=True):
+    thread_ids: list[uuid.UUID]
+    strategy: TtlStrategy = "delete"
+
+
+class PruneResult(msgspec.Struct, kw_only=True):
+    pruned_count: int
+
+
+class CheckpointRef(msgspec.Struct, kw_only=True):
+    """A checkpoint named by a client: its id and namespace (the thread comes from the path)."""
+
+    checkpoint_id: str | None = None
+    checkpoint_ns: str = ""
+    thread_id: str | None = None
+    checkpoint_map: JsonObject | None = None
+
+
+class StateAtCheckpoint(msgspec.Struct, kw_only=True):
+    """`POST /threads/{id}/state/checkpoint`."""
+
+    checkpoint: CheckpointRef
+    subgraphs: bool = False
+    select: list[str] | None = None
+
+
+class StateUpdate(msgspec.Struct, kw_only=True):
+    """`POST /threads/{id}/state`: apply `values` as if `as_node` returned them (on top of `checkpoint`)."""
+
+    values: dict[str, Any] | list[Any] | None = None
+    as_node: str | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+
+
+class HistorySearch(msgspec.Struct, kw_only=True):
+    """`POST /threads/{id}/history`: newest first, optionally `before` a checkpoint or filtered by metadata."""
+
+    limit: HistoryLimit = 10
+    before: str | CheckpointRef | None = None
+    metadata: JsonObject | None = None
+    checkpoint: CheckpointRef | None = None
+    select: list[str] | None = None

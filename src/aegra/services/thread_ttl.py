@@ -1,0 +1,133 @@
+"""Thread TTL: a background sweeper that deletes (or prunes to their latest checkpoint) expired threads.
+
+A thread with a TTL expires `ttl_minutes` after its last activity (`updated_at`), and never before
+`expires_at`. Several server processes may sweep at once: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import DateTime, Interval, delete, func, literal_column, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from aegra.config import AegraConfig
+from aegra.db.database import Database
+from aegra.db.models import Thread as ThreadRow
+from aegra.db.models import utcnow
+from aegra.errors import ApiError, ConfigError
+from aegra.schemas.threads import ThreadTtl
+from aegra.services.threads import prune_checkpoints
+
+logger = structlog.get_logger(__name__)
+
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+DEFAULT_SWEEP_BATCH = 1000
+TTL_STRATEGIES = ("delete", "keep_latest")
+MINUTE = literal_column("interval '1 minute'", type_=Interval())
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    deleted: int
+    pruned: int
+    postponed: int
+
+
+def default_thread_ttl(config: AegraConfig) -> ThreadTtl | None:
+    """`checkpointer.ttl.default_ttl` from aegra.json, applied to threads created without a `ttl`."""
+    ttl = config.checkpointer.ttl if config.checkpointer is not None else None
+    if ttl is None or ttl.default_ttl is None:
+        return None
+    if ttl.strategy not in TTL_STRATEGIES:
+        raise ConfigError(f"checkpointer.ttl.strategy must be one of {list(TTL_STRATEGIES)}, got {ttl.strategy!r}")
+    if ttl.default_ttl <= 0:
+        raise ConfigError("checkpointer.ttl.default_ttl must be a positive number of minutes")
+    return ThreadTtl(ttl=ttl.default_ttl, strategy=ttl.strategy)  # type: ignore[arg-type]
+
+
+def sweep_interval_seconds(config: AegraConfig) -> float:
+    ttl = config.checkpointer.ttl if config.checkpointer is not None else None
+    minutes = ttl.sweep_interval_minutes if ttl is not None else DEFAULT_SWEEP_INTERVAL_MINUTES
+    if minutes <= 0:
+        raise ConfigError("checkpointer.ttl.sweep_interval_minutes must be positive")
+    return minutes * 60
+
+
+async def sweep_expired_threads(database: Database, *, batch: int = DEFAULT_SWEEP_BATCH) -> SweepResult:
+    """One sweep: act on up to `batch` expired threads that no run is using."""
+    now = utcnow()
+    last_activity_expiry = (ThreadRow.updated_at + ThreadRow.ttl_minutes * MINUTE).cast(DateTime(timezone=True))
+    async with database.sessionmaker() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(ThreadRow.thread_id, ThreadRow.ttl_strategy, ThreadRow.ttl_minutes, last_activity_expiry)
+                .where(ThreadRow.expires_at <= now, ThreadRow.ttl_minutes.is_not(None), ThreadRow.status != "busy")
+                .order_by(ThreadRow.expires_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        to_delete = [
+            thread_id for thread_id, strategy, _, expiry in rows if expiry <= now and strategy != "keep_latest"
+        ]
+        to_prune = [thread_id for thread_id, strategy, _, expiry in rows if expiry <= now and strategy == "keep_latest"]
+        postponed = [(thread_id, expiry) for thread_id, _, _, expiry in rows if expiry > now]
+        if to_delete:
+            await session.execute(delete(ThreadRow).where(ThreadRow.thread_id.in_(to_delete)))
+        for thread_id, expiry in postponed:
+            await session.execute(update(ThreadRow).where(ThreadRow.thread_id == thread_id).values(expires_at=expiry))
+        if to_prune:
+            # Pruned threads keep their latest checkpoint and are looked at again one TTL later.
+            await session.execute(
+                update(ThreadRow)
+                .where(ThreadRow.thread_id.in_(to_prune))
+                .values(expires_at=func.now() + ThreadRow.ttl_minutes * MINUTE)
+            )
+    if to_delete:
+        await prune_checkpoints(database, [str(thread_id) for thread_id in to_delete], strategy="delete")
+    if to_prune:
+        await prune_checkpoints(database, [str(thread_id) for thread_id in to_prune], strategy="keep_latest")
+    return SweepResult(deleted=len(to_delete), pruned=len(to_prune), postponed=len(postponed))
+
+
+class ThreadTtlSweeper:
+    """Runs `sweep_expired_threads` every `interval` seconds until stopped (owned by the app lifespan)."""
+
+    def __init__(self, database: Database, *, interval: float, batch: int = DEFAULT_SWEEP_BATCH) -> None:
+        self.database = database
+        self.interval = interval
+        self.batch = batch
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._loop(), name="aegra-thread-ttl-sweeper")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._sweep_until_caught_up()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+
+    async def _sweep_until_caught_up(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                result = await sweep_expired_threads(self.database, batch=self.batch)
+            except (SQLAlchemyError, OSError, ApiError) as exc:
+                logger.warning("thread ttl sweep failed", error=str(exc))
+                return
+            if result.deleted or result.pruned:
+                logger.info("thread ttl sweep", deleted=result.deleted, pruned=result.pruned)
+            if result.deleted + result.pruned + result.postponed < self.batch:
+                return

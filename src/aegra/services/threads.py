@@ -1,0 +1,372 @@
+"""Threads: the metadata rows, their search, and the checkpoints that go with them (copy, prune, delete)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import structlog
+from langgraph.errors import InvalidUpdateError
+from psycopg import errors as pg_errors
+from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aegra.db.database import Database
+from aegra.db.models import Thread as ThreadRow
+from aegra.db.models import utcnow
+from aegra.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from aegra.graphs.registry import GraphRegistry
+from aegra.schemas.threads import (
+    Thread,
+    ThreadCount,
+    ThreadCreate,
+    ThreadPrune,
+    ThreadSearch,
+    ThreadTtl,
+    ThreadTtlInfo,
+    ThreadUpdate,
+)
+from aegra.services.pagination import Page
+from aegra.services.serialization import iso
+from aegra.services.state import apply_supersteps, open_thread_graph, refresh_state_cache, thread_graph_id
+
+logger = structlog.get_logger(__name__)
+
+MAX_EXTRACT_PATHS = 10
+EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
+_PATH_SEGMENT = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
+_PATH_INDEX = re.compile(r"\[(-?\d+)\]")
+
+# Checkpoint tables belong to langgraph-checkpoint-postgres; a copy duplicates a thread's rows under a new id.
+COPY_CHECKPOINTS_SQL = """
+INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       CASE WHEN metadata ? 'thread_id' THEN jsonb_set(metadata, '{thread_id}', to_jsonb(%(target)s::text))
+            ELSE metadata END
+FROM checkpoints WHERE thread_id = %(source)s
+ON CONFLICT DO NOTHING
+"""
+COPY_BLOBS_SQL = """
+INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+SELECT %(target)s, checkpoint_ns, channel, version, type, blob
+FROM checkpoint_blobs WHERE thread_id = %(source)s
+ON CONFLICT DO NOTHING
+"""
+COPY_WRITES_SQL = """
+INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+FROM checkpoint_writes WHERE thread_id = %(source)s
+ON CONFLICT DO NOTHING
+"""
+
+
+def parse_thread_id(raw: str) -> uuid.UUID:
+    """A thread id from a path: 422 (like langgraph-api) when it is not a UUID."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise UnprocessableError("Invalid thread ID: must be a UUID") from None
+
+
+def thread_not_found(thread_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"Thread with ID {thread_id} not found")
+
+
+def effective_expiry(row: ThreadRow) -> datetime | None:
+    """When a thread with a TTL expires: `ttl_minutes` after its last activity, never before `expires_at`."""
+    if row.ttl_minutes is None or row.expires_at is None:
+        return None
+    return max(row.expires_at, row.updated_at + timedelta(minutes=row.ttl_minutes))
+
+
+def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
+    thread = Thread(
+        thread_id=row.thread_id,
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+        state_updated_at=iso(row.state_updated_at),
+        metadata=row.metadata_,
+        status=row.status,  # type: ignore[arg-type]
+        config=row.config,
+        values=row.values,
+        interrupts=row.interrupts,
+        error=row.error,
+    )
+    expiry = effective_expiry(row)
+    if include_ttl and expiry is not None and row.ttl_strategy is not None and row.ttl_minutes is not None:
+        thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]
+    return thread
+
+
+def project(thread: Thread, select_fields: Sequence[str] | None) -> Thread | dict[str, Any]:
+    """Only the `select`ed fields of a thread (plus `extracted` when the search asked for it)."""
+    if not select_fields:
+        return thread
+    full = msgspec.structs.asdict(thread)
+    projected = {name: full[name] for name in select_fields}
+    if thread.extracted is not msgspec.UNSET:
+        projected["extracted"] = thread.extracted
+    return projected
+
+
+def parse_extract_path(path: str) -> list[str | int]:
+    """`values.messages[-1].content` → ["values", "messages", -1, "content"]; 422 for anything else."""
+    steps: list[str | int] = []
+    for segment in path.split("."):
+        match = _PATH_SEGMENT.match(segment)
+        if match is None:
+            raise UnprocessableError(f"Invalid extract path {path!r}: use dots for keys and [n] for list indexes")
+        steps.append(match.group(1))
+        steps.extend(int(index) for index in _PATH_INDEX.findall(match.group(2)))
+    if steps[0] not in EXTRACT_ROOTS:
+        raise UnprocessableError(f"Invalid extract path {path!r}: must start with one of {list(EXTRACT_ROOTS)}")
+    return steps
+
+
+def extract_value(document: Mapping[str, Any], steps: Sequence[str | int]) -> Any:
+    """Follow a parsed extract path; None where the path does not exist."""
+    current: Any = document
+    for step in steps:
+        if isinstance(step, int):
+            found = isinstance(current, list) and -len(current) <= step < len(current)
+        else:
+            found = isinstance(current, Mapping) and step in current
+        if not found:
+            return None
+        current = current[step]
+    return current
+
+
+class ThreadService:
+    """All reads and writes of threads for one request (one session)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        registry: GraphRegistry,
+        database: Database,
+        *,
+        default_ttl: ThreadTtl | None = None,
+    ) -> None:
+        self.session = session
+        self.registry = registry
+        self.database = database
+        self.default_ttl = default_ttl
+
+    async def get_row(self, thread_id: str | uuid.UUID) -> ThreadRow:
+        """The thread row; 422 for a malformed id, 404 for an unknown one."""
+        thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
+        row = await self.session.get(ThreadRow, thread_id, populate_existing=True)
+        if row is None:
+            raise thread_not_found(thread_id)
+        return row
+
+    async def lock_row(self, thread_id: str | uuid.UUID) -> ThreadRow:
+        """The thread row, locked until the session commits (serialises with run creation)."""
+        thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
+        row = await self.session.scalar(
+            select(ThreadRow)
+            .where(ThreadRow.thread_id == thread_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            raise thread_not_found(thread_id)
+        return row
+
+    async def get(self, raw_id: str, *, include: Sequence[str] = ()) -> Thread:
+        row = await self.get_row(raw_id)
+        return to_schema(row, include_ttl="ttl" in include)
+
+    async def create(self, data: ThreadCreate) -> Thread:
+        thread_id = data.thread_id or uuid.uuid4()
+        metadata = data.metadata or {}
+        if data.supersteps and thread_graph_id(metadata) is None:
+            raise BadRequestError(
+                f"Thread '{thread_id}' has no assigned graph ID: `supersteps` need `graph_id` (or metadata.graph_id)."
+            )
+        now = utcnow()
+        ttl = data.ttl or self.default_ttl
+        inserted = await self.session.scalar(
+            pg_insert(ThreadRow)
+            .values(
+                thread_id=thread_id,
+                metadata=metadata,
+                config={},
+                status="idle",
+                interrupts={},
+                ttl_strategy=ttl.strategy if ttl else None,
+                ttl_minutes=ttl.ttl if ttl else None,
+                expires_at=now + timedelta(minutes=ttl.ttl) if ttl else None,
+                created_at=now,
+                updated_at=now,
+                state_updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[ThreadRow.thread_id])
+            .returning(ThreadRow)
+        )
+        if inserted is None:
+            await self.session.rollback()
+            if data.if_exists == "do_nothing":
+                return to_schema(await self.get_row(thread_id))
+            raise ConflictError(f"Thread with ID {thread_id} already exists")
+        if data.supersteps:
+            await self._seed(inserted, data)
+        await self.session.commit()
+        return to_schema(inserted)
+
+    async def _seed(self, row: ThreadRow, data: ThreadCreate) -> None:
+        """Apply `supersteps` to a new (uncommitted) thread; on failure nothing of it remains."""
+        assert data.supersteps is not None
+        try:
+            async with open_thread_graph(self.registry, self.database, row, access_context="threads.update") as graph:
+                snapshot = await apply_supersteps(graph, row, data.supersteps)
+        except (InvalidUpdateError, ValueError, NotImplementedError) as exc:
+            await self.session.rollback()
+            await self.database.checkpointer.adelete_thread(str(row.thread_id))
+            raise UnprocessableError(f"Invalid supersteps: {exc}") from exc
+        refresh_state_cache(row, snapshot)
+
+    async def update(self, raw_id: str, data: ThreadUpdate) -> Thread:
+        row = await self.lock_row(raw_id)
+        now = utcnow()
+        if data.metadata:
+            row.metadata_ = {**row.metadata_, **data.metadata}
+        if data.ttl is not None:
+            row.ttl_strategy = data.ttl.strategy
+            row.ttl_minutes = data.ttl.ttl
+            row.expires_at = now + timedelta(minutes=data.ttl.ttl)
+        row.updated_at = now
+        await self.session.commit()
+        return to_schema(row)
+
+    async def delete(self, raw_id: str) -> None:
+        """Delete the thread, its runs (cascade) and its checkpoints."""
+        thread_id = parse_thread_id(raw_id)
+        result = await self.session.execute(delete(ThreadRow).where(ThreadRow.thread_id == thread_id))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise thread_not_found(thread_id)
+        await self.session.commit()
+        await self.database.checkpointer.adelete_thread(str(thread_id))
+
+    async def search(self, query: ThreadSearch) -> Page[Thread]:
+        """One page of threads; like langgraph-api, the total is only exact on the last page."""
+        extract = self._extract_paths(query.extract)
+        sort_column = getattr(ThreadRow, query.sort_by or "updated_at")
+        descending = query.sort_order != "asc"
+        order = [sort_column.desc() if descending else sort_column.asc()]
+        if sort_column is not ThreadRow.thread_id:
+            order.append(ThreadRow.thread_id.desc())
+        stmt = (
+            self._filtered(select(ThreadRow), query.metadata, query.values, query.status, query.ids)
+            .order_by(*order)
+            .limit(query.limit + 1)
+            .offset(query.offset)
+        )
+        rows = list((await self.session.scalars(stmt)).all())
+        more = len(rows) > query.limit
+        items = [self._with_extract(to_schema(row), extract) for row in rows[: query.limit]]
+        total = query.offset + len(items) + (1 if more else 0)
+        return Page(items=items, total=total, offset=query.offset)
+
+    async def count(self, query: ThreadCount) -> int:
+        stmt = self._filtered(select(func.count()).select_from(ThreadRow), query.metadata, query.values, query.status)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def copy(self, raw_id: str) -> Thread:
+        """A new thread with the same metadata, config, cached state and checkpoints."""
+        source = await self.get_row(raw_id)
+        now = utcnow()
+        copied = ThreadRow(
+            thread_id=uuid.uuid4(),
+            metadata_=dict(source.metadata_),
+            config=dict(source.config),
+            status="idle" if source.status == "busy" else source.status,
+            values=source.values,
+            interrupts=dict(source.interrupts),
+            error=source.error,
+            ttl_strategy=source.ttl_strategy,
+            ttl_minutes=source.ttl_minutes,
+            expires_at=now + timedelta(minutes=source.ttl_minutes) if source.ttl_minutes else None,
+            created_at=now,
+            updated_at=now,
+            state_updated_at=now,
+        )
+        self.session.add(copied)
+        await self.session.flush()
+        params = {"source": str(source.thread_id), "target": str(copied.thread_id)}
+        async with self.database.lg_pool.connection() as conn, conn.transaction():
+            for sql in (COPY_CHECKPOINTS_SQL, COPY_BLOBS_SQL, COPY_WRITES_SQL):
+                await conn.execute(sql, params)
+        await self.session.commit()
+        return to_schema(copied)
+
+    async def prune(self, data: ThreadPrune) -> int:
+        """`delete` removes the threads; `keep_latest` keeps each thread with only its latest checkpoint."""
+        ids = list(dict.fromkeys(data.thread_ids))
+        if not ids:
+            return 0
+        found = set((await self.session.scalars(select(ThreadRow.thread_id).where(ThreadRow.thread_id.in_(ids)))).all())
+        missing = [str(thread_id) for thread_id in ids if thread_id not in found]
+        if missing:
+            raise NotFoundError(f"At least one thread not found: {', '.join(missing)}")
+        if data.strategy == "delete":
+            await self.session.execute(delete(ThreadRow).where(ThreadRow.thread_id.in_(ids)))
+            await self.session.commit()
+        await prune_checkpoints(self.database, [str(thread_id) for thread_id in ids], strategy=data.strategy)
+        return len(ids)
+
+    @staticmethod
+    def _extract_paths(extract: Mapping[str, str] | None) -> dict[str, list[str | int]]:
+        if not extract:
+            return {}
+        if len(extract) > MAX_EXTRACT_PATHS:
+            raise UnprocessableError(f"Too many extract paths: at most {MAX_EXTRACT_PATHS} are allowed")
+        return {alias: parse_extract_path(path) for alias, path in extract.items()}
+
+    @staticmethod
+    def _with_extract(thread: Thread, extract: Mapping[str, Sequence[str | int]]) -> Thread:
+        if not extract:
+            return thread
+        document = {
+            "values": thread.values,
+            "metadata": thread.metadata,
+            "config": thread.config,
+            "interrupts": thread.interrupts,
+        }
+        thread.extracted = {alias: extract_value(document, steps) for alias, steps in extract.items()}
+        return thread
+
+    @staticmethod
+    def _filtered(
+        stmt: Select[Any],
+        metadata: dict[str, Any] | None,
+        values: dict[str, Any] | None,
+        status: str | None,
+        ids: Sequence[uuid.UUID] | None = None,
+    ) -> Select[Any]:
+        conditions: list[ColumnElement[bool]] = []
+        if metadata:
+            conditions.append(ThreadRow.metadata_.contains(metadata))
+        if values:
+            conditions.append(ThreadRow.values.contains(values))
+        if status is not None:
+            conditions.append(ThreadRow.status == status)
+        if ids:
+            conditions.append(ThreadRow.thread_id.in_(list(ids)))
+        return stmt.where(*conditions) if conditions else stmt
+
+
+async def prune_checkpoints(database: Database, thread_ids: Sequence[str], *, strategy: str) -> None:
+    """Delete all checkpoints of the threads, or all but the latest (`keep_latest`)."""
+    try:
+        await database.checkpointer.aprune(thread_ids, strategy=strategy)
+    except NotImplementedError as exc:
+        raise UnprocessableError(f"Cannot prune with strategy {strategy!r}: {exc}") from exc
+    except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as exc:
+        raise ConflictError("Another prune of these threads is in progress; retry") from exc
