@@ -25,6 +25,14 @@ class BadRequestError(ApiError):
     status_code = 400
 
 
+class UnauthorizedError(ApiError):
+    status_code = 401
+
+
+class ForbiddenError(ApiError):
+    status_code = 403
+
+
 class NotFoundError(ApiError):
     status_code = 404
 
@@ -39,3 +47,11 @@ class UnprocessableError(ApiError):
 
 class PayloadTooLargeError(ApiError):
     status_code = 413
+
+
+class HttpStatusError(ApiError):
+    """An error whose status is chosen at raise time (e.g. by a user's auth handler)."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code

@@ -1,0 +1,109 @@
+"""Run a user's `langgraph_sdk.Auth`: authenticate requests, then authorize each resource action."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph_sdk import Auth
+from langgraph_sdk.auth.types import AuthContext
+
+from aegra.auth.filters import Filters
+from aegra.auth.user import AuthenticatedUser, normalize_user
+from aegra.errors import ForbiddenError, HttpStatusError, UnauthorizedError
+
+Resource = Literal["assistants", "threads", "runs", "crons", "store"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestParts:
+    """What an `@auth.authenticate` handler may ask for, by parameter name."""
+
+    method: str
+    path: str
+    path_params: Mapping[str, str]
+    query_params: Mapping[str, str]
+    headers: Mapping[bytes, bytes]
+    request: Any = None
+
+    @property
+    def authorization(self) -> str | None:
+        value = self.headers.get(b"authorization")
+        return value.decode("latin-1") if value is not None else None
+
+
+class AuthHandlers:
+    """The configured Auth object's handlers, resolved once per (resource, action)."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self._resolved: dict[tuple[str, str], Any] = {}
+
+    @property
+    def has_authenticate(self) -> bool:
+        return self.auth._authenticate_handler is not None
+
+    async def authenticate(self, parts: RequestParts) -> AuthenticatedUser:
+        """Call `@auth.authenticate` with the parameters it names; its HTTPException becomes our error."""
+        handler = self.auth._authenticate_handler
+        if handler is None:
+            raise UnauthorizedError("No authentication handler configured")
+        available = {
+            "request": parts.request,
+            "method": parts.method,
+            "path": parts.path,
+            "path_params": dict(parts.path_params),
+            "query_params": dict(parts.query_params),
+            "headers": dict(parts.headers),
+            "authorization": parts.authorization,
+        }
+        wanted = inspect.signature(handler).parameters
+        kwargs = {name: available[name] for name in wanted if name in available}
+        try:
+            result = await handler(**kwargs)
+        except Auth.exceptions.HTTPException as exc:
+            raise HttpStatusError(exc.status_code, str(exc.detail)) from exc
+        if result is None:
+            raise UnauthorizedError("Unauthorized")
+        return normalize_user(result)
+
+    def _handler(self, resource: str, action: str) -> Any:
+        key = (resource, action)
+        if key not in self._resolved:
+            handlers = self.auth._handlers
+            chosen = (
+                handlers.get((resource, action))
+                or handlers.get((resource, "*"))
+                or handlers.get(("*", action))
+                or self.auth._global_handlers
+                or [None]
+            )
+            self._resolved[key] = chosen[-1]
+        return self._resolved[key]
+
+    async def authorize(
+        self, user: AuthenticatedUser, resource: Resource, action: str, value: dict[str, Any]
+    ) -> Filters | None:
+        """Run the handler for `resource.action`; it may edit `value` in place. Returns filters to apply."""
+        handler = self._handler(resource, action)
+        if handler is None:
+            return None
+        context = AuthContext(
+            permissions=list(user.permissions),
+            user=user,
+            resource=resource,
+            action=action,  # type: ignore[arg-type]
+        )
+        try:
+            result = await handler(ctx=context, value=value)
+        except Auth.exceptions.HTTPException as exc:
+            raise HttpStatusError(exc.status_code, str(exc.detail)) from exc
+        if result is None or result is True:
+            return None
+        if result is False:
+            raise ForbiddenError("Forbidden")
+        if isinstance(result, Mapping):
+            return dict(result)
+        raise ForbiddenError(f"Auth handler for {resource}.{action} returned {type(result).__name__}")

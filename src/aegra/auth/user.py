@@ -1,0 +1,71 @@
+"""The authenticated user, whatever shape the user's `@auth.authenticate` handler returned."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aegra.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    """Implements `langgraph_sdk.auth.types.BaseUser`; extra fields of a dict user stay readable by key."""
+
+    identity: str
+    display_name: str
+    permissions: Sequence[str] = ()
+    is_authenticated: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in ("identity", "display_name", "permissions", "is_authenticated"):
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in ("identity", "display_name", "permissions", "is_authenticated") or key in self.extra
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (what graphs see in `config["configurable"]["langgraph_auth_user"]`)."""
+        return {
+            **self.extra,
+            "identity": self.identity,
+            "display_name": self.display_name,
+            "permissions": list(self.permissions),
+            "is_authenticated": self.is_authenticated,
+        }
+
+
+def normalize_user(result: Any) -> AuthenticatedUser:
+    """Accept a str identity, a `MinimalUserDict`, or an object with `identity` (and maybe `permissions`)."""
+    if isinstance(result, str):
+        return AuthenticatedUser(identity=result, display_name=result)
+    if isinstance(result, Mapping):
+        identity = result.get("identity")
+        if not isinstance(identity, str) or not identity:
+            raise ConfigError("The @auth.authenticate handler returned a dict without a string 'identity'.")
+        extra = {key: value for key, value in result.items() if key not in ("identity", "permissions")}
+        return AuthenticatedUser(
+            identity=identity,
+            display_name=str(result.get("display_name") or identity),
+            permissions=tuple(result.get("permissions") or ()),
+            is_authenticated=bool(result.get("is_authenticated", True)),
+            extra={key: value for key, value in extra.items() if key not in ("display_name", "is_authenticated")},
+        )
+    identity = getattr(result, "identity", None)
+    if not isinstance(identity, str) or not identity:
+        raise ConfigError(f"The @auth.authenticate handler returned {type(result).__name__}, not a user.")
+    return AuthenticatedUser(
+        identity=identity,
+        display_name=str(getattr(result, "display_name", identity) or identity),
+        permissions=tuple(getattr(result, "permissions", ()) or ()),
+        is_authenticated=bool(getattr(result, "is_authenticated", True)),
+    )
