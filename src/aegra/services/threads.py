@@ -223,12 +223,13 @@ class ThreadService:
     async def _seed(self, row: ThreadRow, data: ThreadCreate) -> None:
         """Apply `supersteps` to a new (uncommitted) thread; on failure nothing of it remains."""
         assert data.supersteps is not None
+        thread_id = str(row.thread_id)
         try:
             async with open_thread_graph(self.registry, self.database, row, access_context="threads.update") as graph:
                 snapshot = await apply_supersteps(graph, row, data.supersteps)
         except (InvalidUpdateError, ValueError, NotImplementedError) as exc:
             await self.session.rollback()
-            await self.database.checkpointer.adelete_thread(str(row.thread_id))
+            await self.database.checkpointer.adelete_thread(thread_id)
             raise UnprocessableError(f"Invalid supersteps: {exc}") from exc
         refresh_state_cache(row, snapshot)
 
