@@ -62,6 +62,7 @@ class Settings:
     data_dir: Path = Path(".aegra")
     pgdata: Path | None = None
     n_jobs_per_worker: int = 10
+    bg_job_timeout_secs: int = 3600
     log_level: str = "INFO"
     log_json: bool = False
     metrics_enabled: bool = True
@@ -104,6 +105,8 @@ class Settings:
             kwargs["pgdata"] = Path(pgdata)
         if (jobs := get("N_JOBS_PER_WORKER")) is not None:
             kwargs["n_jobs_per_worker"] = _parse_int("N_JOBS_PER_WORKER", jobs, minimum=1)
+        if (timeout := get("BG_JOB_TIMEOUT_SECS")) is not None:
+            kwargs["bg_job_timeout_secs"] = _parse_int("BG_JOB_TIMEOUT_SECS", timeout, minimum=1)
         if (level := get("LOG_LEVEL")) is not None:
             kwargs["log_level"] = level.upper()
         if (log_json := get("LOG_JSON")) is not None:
