@@ -9,6 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 
 
@@ -106,5 +107,28 @@ nested = (
     .add_edge(START, "parent_start")
     .add_edge("parent_start", "child")
     .add_edge("child", END)
+    .compile()
+)
+
+
+class MemoryState(TypedDict, total=False):
+    user_id: str
+    fact: str
+    recalled: list[str]
+
+
+async def _remember(state: MemoryState, *, store: BaseStore) -> dict[str, Any]:
+    """Read what is already known about the user (e.g. written through the API), then store the new fact."""
+    namespace = ("memories", state["user_id"])
+    known = await store.asearch(namespace, limit=100)
+    await store.aput(namespace, f"fact-{len(known)}", {"text": state["fact"], "source": "graph"})
+    return {"recalled": sorted(item.value["text"] for item in known)}
+
+
+memory = (
+    StateGraph(MemoryState)
+    .add_node("remember", _remember)
+    .add_edge(START, "remember")
+    .add_edge("remember", END)
     .compile()
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.base import TTLConfig
+from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from aegra.db import migrate
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.settings import Settings
+from aegra.store.postgres import AegraPostgresStore
 
 logger = structlog.get_logger(__name__)
 
@@ -22,7 +25,14 @@ logger = structlog.get_logger(__name__)
 class Database:
     """Owns the metadata engine, the LangGraph pool, the checkpointer and the store for one process."""
 
-    def __init__(self, url: str, settings: Settings, *, store_index: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        *,
+        store_index: PostgresIndexConfig | None = None,
+        store_ttl: TTLConfig | None = None,
+    ) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             asyncpg_url(url),
@@ -40,7 +50,8 @@ class Database:
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
         self.checkpointer = AsyncPostgresSaver(self.lg_pool)  # type: ignore[arg-type]
-        self.store = AsyncPostgresStore(self.lg_pool, index=store_index)  # type: ignore[arg-type]
+        self.store_ttl = store_ttl
+        self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
         self.run_migrations = settings.run_migrations
 
     async def open(self) -> None:
@@ -51,6 +62,28 @@ class Database:
         async with migrate.migration_lock(self.engine):
             await migrate.upgrade(self.engine)
             await self.checkpointer.setup()
+            await self._setup_store()
+
+    @property
+    def semantic_search(self) -> bool:
+        """Whether the store embeds items and answers `query` by similarity (pgvector + `store.index`)."""
+        return self.store.index_config is not None
+
+    async def _setup_store(self) -> None:
+        """Create the store tables; without pgvector, keep serving with semantic search off."""
+        if not self.semantic_search:
+            await self.store.setup()
+            return
+        try:
+            await self.store.setup()
+        except psycopg.Error as exc:
+            logger.warning(
+                "semantic search is off: store.index is set but pgvector cannot be used on this database "
+                "(install the `vector` extension, or connect as a role allowed to create it); "
+                "`query` searches fall back to filter/namespace order",
+                error=str(exc).strip(),
+            )
+            self.store = AegraPostgresStore(self.lg_pool, ttl=self.store_ttl)  # type: ignore[arg-type]
             await self.store.setup()
 
     async def close(self) -> None:

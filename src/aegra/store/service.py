@@ -1,0 +1,232 @@
+"""`/store/*` operations on the process's store, with the input checks that keep client mistakes out of SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+from langgraph.store.base import NOT_PROVIDED, InvalidNamespaceError, Item, NotProvided, SearchItem
+from langgraph.store.postgres.aio import AsyncPostgresStore
+
+from aegra.errors import BadRequestError, UnprocessableError
+from aegra.schemas.store import (
+    StoreDeleteRequest,
+    StoreItem,
+    StoreListNamespacesRequest,
+    StoreNamespacesResponse,
+    StorePutRequest,
+    StoreSearchItem,
+    StoreSearchRequest,
+    StoreSearchResponse,
+)
+from aegra.services.serialization import iso
+
+# (prefix, key) is the store's btree primary key; PostgreSQL refuses index entries over ~2.7 kB.
+MAX_KEY_BYTES = 1024
+MAX_NAMESPACE_BYTES = 1024
+RESERVED_ROOT_LABEL = "langgraph"
+FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"})
+RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+# A semantic page is cut from the top `offset + limit` hits, fetched at once; this bounds that window.
+MAX_SEMANTIC_WINDOW = 10_000
+# JSON text of U+0000, which PostgreSQL can store in neither `text` nor `jsonb`.
+JSON_NUL = b"\\u0000"
+
+
+def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """Namespace labels are non-empty, dot-free strings (dots join them on the wire and in the database)."""
+    for label in labels:
+        if not label or "." in label:
+            raise UnprocessableError(f"Namespace label {label!r} must be a non-empty string without periods")
+        if "\x00" in label:
+            raise UnprocessableError(f"Namespace label {label!r} must not contain NUL characters")
+    return tuple(labels)
+
+
+def check_item_namespace(labels: Sequence[str]) -> tuple[str, ...]:
+    """The namespace of an item being written: at least one label, not reserved, not too long."""
+    namespace = check_labels(labels)
+    if not namespace:
+        raise UnprocessableError("Namespace must have at least one label")
+    if namespace[0] == RESERVED_ROOT_LABEL:
+        raise UnprocessableError(f"Namespace root label {RESERVED_ROOT_LABEL!r} is reserved")
+    size = len(".".join(namespace).encode())
+    if size > MAX_NAMESPACE_BYTES:
+        raise UnprocessableError(f"Namespace is too long: {size} bytes joined (at most {MAX_NAMESPACE_BYTES})")
+    return namespace
+
+
+def check_key(key: str) -> str:
+    if not key:
+        raise UnprocessableError("Key must be a non-empty string")
+    if "\x00" in key:
+        raise UnprocessableError("Key must not contain NUL characters")
+    return key
+
+
+def check_new_key(key: str) -> str:
+    """The key of an item being written: also bounded in size."""
+    size = len(check_key(key).encode())
+    if size > MAX_KEY_BYTES:
+        raise UnprocessableError(f"Key is too long: {size} bytes (at most {MAX_KEY_BYTES})")
+    return key
+
+
+def check_storable(value: Any, *, field: str) -> None:
+    """PostgreSQL `jsonb` cannot hold U+0000 anywhere, in keys or strings."""
+    if JSON_NUL in msgspec.json.encode(value):
+        raise UnprocessableError(f"`{field}` must not contain NUL characters (\\u0000)")
+
+
+def check_index(index: bool | list[str] | None) -> Literal[False] | list[str] | None:
+    """`index`: null (the configured fields), false (do not embed) or the field paths to embed."""
+    if index is True:
+        raise UnprocessableError("`index` must be false, null or a list of field paths, not true")
+    if isinstance(index, list) and not all(index):
+        raise UnprocessableError("`index` field paths must be non-empty strings")
+    return index
+
+
+def normalize_filter(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate `filter`: `{field: value}` is equality; `{field: {"$op": value}}` uses the named operators."""
+    if not raw:
+        return None
+    check_storable(raw, field="filter")
+    normalized: dict[str, Any] = {}
+    for field, condition in raw.items():
+        if not isinstance(condition, dict):
+            normalized[field] = condition
+            continue
+        operators = [name for name in condition if name.startswith("$")]
+        if not operators:
+            normalized[field] = {"$eq": condition}
+            continue
+        if len(operators) != len(condition):
+            raise UnprocessableError(f"Filter on {field!r} mixes operators and plain keys; use {{'$eq': {{...}}}}")
+        for name, operand in condition.items():
+            if name not in FILTER_OPERATORS:
+                allowed = ", ".join(sorted(FILTER_OPERATORS))
+                raise UnprocessableError(f"Unsupported filter operator {name!r} on {field!r} (use one of {allowed})")
+            if name in RANGE_OPERATORS and (isinstance(operand, bool) or not isinstance(operand, int | float | str)):
+                raise UnprocessableError(f"Filter operator {name!r} on {field!r} needs a number or a string")
+        normalized[field] = condition
+    return normalized
+
+
+def parse_query_namespace(raw: str | Sequence[str] | None) -> tuple[str, ...]:
+    """`GET /store/items?namespace=a.b` (the SDK's form) or repeated `namespace=a&namespace=b`."""
+    joined = raw if isinstance(raw, str) else ".".join(raw or ())
+    return check_labels(joined.split("."))
+
+
+def _utc_iso(value: datetime) -> str:
+    return iso(value.astimezone(UTC))
+
+
+def to_item(item: Item) -> StoreItem:
+    return StoreItem(
+        namespace=list(item.namespace),
+        key=item.key,
+        value=item.value,
+        created_at=_utc_iso(item.created_at),
+        updated_at=_utc_iso(item.updated_at),
+    )
+
+
+def to_search_item(item: SearchItem) -> StoreSearchItem:
+    return StoreSearchItem(
+        namespace=list(item.namespace),
+        key=item.key,
+        value=item.value,
+        created_at=_utc_iso(item.created_at),
+        updated_at=_utc_iso(item.updated_at),
+        score=item.score,
+    )
+
+
+class StoreService:
+    """Put, get, delete, search and list namespaces on one LangGraph store."""
+
+    def __init__(self, store: AsyncPostgresStore) -> None:
+        self.store = store
+
+    @property
+    def semantic_search(self) -> bool:
+        return self.store.index_config is not None
+
+    async def put(self, data: StorePutRequest) -> None:
+        """Create or replace an item; `ttl` (minutes) falls back to `store.ttl.default_ttl` when omitted."""
+        namespace = check_item_namespace(data.namespace)
+        key = check_new_key(data.key)
+        check_storable(data.value, field="value")
+        ttl: float | NotProvided = NOT_PROVIDED if data.ttl is None else data.ttl
+        try:
+            await self.store.aput(namespace, key, data.value, index=check_index(data.index), ttl=ttl)
+        except InvalidNamespaceError as exc:
+            raise UnprocessableError(str(exc)) from exc
+
+    async def get(
+        self, namespace: str | Sequence[str] | None, key: str | None, *, refresh_ttl: bool | None
+    ) -> StoreItem | None:
+        """The item, or None when it does not exist (or has expired)."""
+        labels = parse_query_namespace(namespace)
+        if not key:
+            raise BadRequestError("Key is required")
+        item = await self.store.aget(labels, check_key(key), refresh_ttl=refresh_ttl)
+        return to_item(item) if item is not None else None
+
+    async def delete(self, data: StoreDeleteRequest) -> None:
+        """Delete an item; deleting a missing item is not an error."""
+        await self.store.adelete(check_labels(data.namespace), check_key(data.key))
+
+    async def search(self, data: StoreSearchRequest) -> StoreSearchResponse:
+        """Items under a prefix, newest first; with `query` and an index, most similar first (score set)."""
+        prefix = check_labels(data.namespace_prefix)
+        conditions = normalize_filter(data.filter)
+        if data.query and self.semantic_search:
+            items = await self._rank(prefix, data.query, conditions, data)
+        else:
+            items = await self.store.asearch(
+                prefix, filter=conditions, limit=data.limit, offset=data.offset, refresh_ttl=data.refresh_ttl
+            )
+        return StoreSearchResponse(items=[to_search_item(item) for item in items])
+
+    async def _rank(
+        self, prefix: tuple[str, ...], query: str, conditions: dict[str, Any] | None, data: StoreSearchRequest
+    ) -> list[SearchItem]:
+        """Embedded items by similarity, then (like langgraph-api) the items without an embedding, score null.
+
+        The top `offset + limit` hits are fetched from the start: the store's own vector query only looks at a
+        window of about `2 * limit` candidates, so asking it for a deep `offset` would come back short.
+        """
+        window = data.offset + data.limit
+        if window > MAX_SEMANTIC_WINDOW:
+            raise UnprocessableError(f"offset + limit must be at most {MAX_SEMANTIC_WINDOW} for a `query` search")
+        ranked = await self.store.asearch(
+            prefix, query=query, filter=conditions, limit=window, offset=0, refresh_ttl=data.refresh_ttl
+        )
+        page = ranked[data.offset :]
+        if len(ranked) == window:
+            return page
+        # Every embedded match is in `ranked`; the rest of the page comes from the items without one.
+        ranked_ids = {(item.namespace, item.key) for item in ranked}
+        skip = max(0, data.offset - len(ranked))
+        wanted = data.limit - len(page)
+        candidates = await self.store.asearch(
+            prefix, filter=conditions, limit=skip + wanted + len(ranked), offset=0, refresh_ttl=data.refresh_ttl
+        )
+        unranked = [item for item in candidates if (item.namespace, item.key) not in ranked_ids]
+        return page + unranked[skip : skip + wanted]
+
+    async def list_namespaces(self, data: StoreListNamespacesRequest) -> StoreNamespacesResponse:
+        """Distinct namespaces in sorted order, optionally truncated to `max_depth` labels."""
+        namespaces = await self.store.alist_namespaces(
+            prefix=check_labels(data.prefix) if data.prefix else None,
+            suffix=check_labels(data.suffix) if data.suffix else None,
+            max_depth=data.max_depth,
+            limit=data.limit,
+            offset=data.offset,
+        )
+        return StoreNamespacesResponse(namespaces=[list(namespace) for namespace in namespaces])
