@@ -27,6 +27,7 @@ from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.dependencies import provide_database, provide_db_session, provide_registry
+from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
 from aegra.api.system import SystemController
 from aegra.api.threads import ThreadController
@@ -39,6 +40,7 @@ from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
+from aegra.runs.worker import serve_runs
 from aegra.services.assistants import AssistantService
 from aegra.services.thread_ttl import ThreadTtlSweeper, default_thread_ttl, sweep_interval_seconds
 from aegra.settings import Settings
@@ -156,7 +158,7 @@ def create_app(
             thread_sweeper = ThreadTtlSweeper(database, interval=sweep_interval_seconds(config))
             thread_sweeper.start()
             try:
-                async with ttl_sweeper(database.store):
+                async with ttl_sweeper(database.store), serve_runs(app.state, database):
                     yield
             finally:
                 await thread_sweeper.stop()
@@ -175,6 +177,8 @@ def create_app(
             ThreadCronController,
             StoreController,
             ThreadController,
+            ThreadRunController,
+            RunController,
             openapi_json,
         ],
         dependencies={

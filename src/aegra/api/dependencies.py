@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aegra.crons.service import CronService
 from aegra.db.database import Database
 from aegra.graphs.registry import GraphRegistry
+from aegra.runs.service import RunService
 from aegra.services.assistants import AssistantService
 from aegra.services.state import ThreadStateService
 from aegra.services.thread_ttl import default_thread_ttl
@@ -58,3 +59,12 @@ def provide_thread_service(
 
 def provide_thread_state_service(thread_service: NamedDependency[ThreadService]) -> ThreadStateService:
     return ThreadStateService(thread_service)
+
+
+def provide_run_service(
+    state: State,
+    db_session: NamedDependency[AsyncSession],
+    registry: NamedDependency[GraphRegistry],
+    database: NamedDependency[Database],
+) -> RunService:
+    return RunService(db_session, registry, database, state.run_broker, state.run_workers)

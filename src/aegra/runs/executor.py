@@ -1,0 +1,471 @@
+"""Executes one claimed run: builds its graph, drives `graph.astream` (or `astream_events` for the `events`
+mode), turns every chunk into the SSE events langgraph-api sends, and records how the run ended on the run row,
+its thread and for everyone waiting on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import langgraph.version
+import structlog
+from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
+from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
+from opentelemetry.trace import Tracer
+from sqlalchemy.exc import SQLAlchemyError
+
+from aegra import __version__, serde
+from aegra.db.database import Database
+from aegra.db.models import Run as RunRow
+from aegra.graphs.registry import GraphRegistry
+from aegra.observability.metrics import Metrics
+from aegra.observability.tracing import RunSpanCallback
+from aegra.runs import queue, thread_sync
+from aegra.runs.broker import EventLog, RunBroker, RunChannel, RunOutcome
+from aegra.services.state import checkpoint_from_config, command_from_json
+
+logger = structlog.get_logger(__name__)
+
+Ending = Literal["success", "error", "timeout", "interrupted", "rollback"]
+
+HIDDEN_TAG: Final = "langsmith:hidden"
+INTERRUPT_KEY: Final = "__interrupt__"
+
+DELETE_RUN_CHECKPOINT_WRITES: Final = """
+DELETE FROM checkpoint_writes AS w
+USING checkpoints AS c
+WHERE c.thread_id = %(thread_id)s AND c.metadata->>'run_id' = %(run_id)s
+  AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+"""
+DELETE_RUN_CHECKPOINTS: Final = """
+DELETE FROM checkpoints WHERE thread_id = %(thread_id)s AND metadata->>'run_id' = %(run_id)s
+"""
+
+
+@dataclass(slots=True)
+class RunHandle:
+    """A run executing in this process; `cancel` asks it to stop (the first `rollback` wins over `interrupt`)."""
+
+    run_id: uuid.UUID
+    task: asyncio.Task[None] | None = None
+    started: bool = False
+    cancel_action: str | None = None
+
+    def cancel(self, action: str) -> None:
+        if self.cancel_action != "rollback":
+            self.cancel_action = action
+        if self.started and self.task is not None:
+            self.task.cancel()
+
+
+def error_payload(exc: BaseException) -> dict[str, str]:
+    """How a failure appears in `error` events, wait bodies and the thread: class name and message."""
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def _pairs_as_tuples(command: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no tuples: an `update` given as `[[key, value], ...]` is a list of channel writes."""
+    update = command.get("update")
+    if isinstance(update, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in update):
+        return {**command, "update": [tuple(pair) for pair in update]}
+    return command
+
+
+def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
+    return "|".join((mode, *namespace)) if namespace else mode
+
+
+def _debug_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
+    """langgraph-api adds `checkpoint`/`parent_checkpoint` objects to debug checkpoints, and task checkpoints."""
+    tasks = []
+    for task in payload.get("tasks") or []:
+        state = task.get("state")
+        if isinstance(state, Mapping) and state.get("configurable"):
+            task = {key: value for key, value in task.items() if key != "state"} | {"checkpoint": state["configurable"]}
+        tasks.append(task)
+    return {
+        **payload,
+        "checkpoint": checkpoint_from_config(payload.get("config")),
+        "parent_checkpoint": checkpoint_from_config(payload.get("parent_config")),
+        "tasks": tasks,
+    }
+
+
+@dataclass(slots=True)
+class MessageAccumulator:
+    """The `messages` mode: `messages/metadata` once per message, then the message so far (`messages/partial`)
+    or whole (`messages/complete`)."""
+
+    messages: dict[str, Any] = field(default_factory=dict)
+
+    def events(self, message: Any, metadata: Any) -> list[tuple[str, Any]]:
+        if not isinstance(message, BaseMessage):
+            return [("messages/complete", [message])]
+        key = message.id or f"message-{len(self.messages)}"
+        out: list[tuple[str, Any]] = []
+        known = self.messages.get(key)
+        if known is None:
+            self.messages[key] = message
+            out.append(("messages/metadata", {key: {"metadata": metadata}}))
+        elif isinstance(known, BaseMessageChunk) and isinstance(message, BaseMessageChunk):
+            self.messages[key] = known + message
+        else:
+            self.messages[key] = message
+        if isinstance(message, BaseMessageChunk):
+            return [*out, ("messages/partial", [message_chunk_to_message(self.messages[key])])]
+        return [*out, ("messages/complete", [self.messages[key]])]
+
+
+@dataclass(slots=True)
+class RunPlan:
+    """The arguments of one execution, read from the run row's kwargs."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    graph_id: str
+    attempt: int
+    input: Any
+    config: dict[str, Any]
+    context: dict[str, Any]
+    requested: frozenset[str]
+    subgraphs: bool
+    temporary: bool
+    resumable: bool
+    astream_kwargs: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: RunRow) -> RunPlan:
+        kwargs = row.kwargs
+        config = copy.deepcopy(kwargs.get("config") or {})
+        config["metadata"] = {
+            **(config.get("metadata") or {}),
+            "run_attempt": row.attempt,
+            "langgraph_version": langgraph.version.__version__,
+            "aegra_version": __version__,
+        }
+        if row.attempt == 1:
+            config["run_id"] = row.run_id
+        command = kwargs.get("command")
+        astream_kwargs: dict[str, Any] = {"durability": kwargs.get("durability") or "async"}
+        for key in ("interrupt_before", "interrupt_after"):
+            if kwargs.get(key) is not None:
+                astream_kwargs[key] = kwargs[key]
+        return cls(
+            run_id=row.run_id,
+            thread_id=row.thread_id,
+            graph_id=config["configurable"]["graph_id"],
+            attempt=row.attempt,
+            input=command_from_json(_pairs_as_tuples(command)) if command else kwargs.get("input"),
+            config=config,
+            context=dict(kwargs.get("context") or {}),
+            requested=frozenset(kwargs.get("stream_mode") or ["values"]),
+            subgraphs=bool(kwargs.get("subgraphs")),
+            temporary=bool(kwargs.get("temporary")),
+            resumable=bool(kwargs.get("resumable")),
+            astream_kwargs=astream_kwargs,
+        )
+
+    @property
+    def graph_modes(self) -> list[str]:
+        """Modes asked of the graph: the requested ones (`messages-tuple` is `messages`), plus `values` and
+        `updates`, which the run's result is made of."""
+        modes = {"values", "updates"} | (self.requested - {"events", "messages-tuple"})
+        if "messages-tuple" in self.requested:
+            modes.add("messages")
+        return sorted(modes)
+
+
+@dataclass(slots=True)
+class Emitter:
+    """Publishes encoded events to the run's subscribers and, for resumable runs, to `run_events`."""
+
+    broker: RunBroker
+    channel: RunChannel
+    log: EventLog | None
+
+    def emit(self, event: str, payload: Any) -> None:
+        item = self.broker.publish(self.channel, event, serde.dumps(payload))
+        if self.log is not None:
+            self.log.append(item)
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What the run produced so far: the latest root `values` and any interrupts it stopped at."""
+
+    values: Any = None
+    interrupts: list[Any] = field(default_factory=list)
+    error: dict[str, str] | None = None
+
+
+class ChunkTranslator:
+    """Turns `astream` chunks into langgraph-api's SSE events (names, namespaces and payloads)."""
+
+    def __init__(self, plan: RunPlan, emitter: Emitter, result: RunResult) -> None:
+        self.plan = plan
+        self.emitter = emitter
+        self.result = result
+        self.messages = MessageAccumulator()
+
+    def chunk(self, item: Any) -> None:
+        if self.plan.subgraphs:
+            namespace, mode, data = item
+        else:
+            (mode, data), namespace = item, ()
+        namespace = tuple(namespace)
+        requested = self.plan.requested
+        if mode == "values" and not namespace:
+            self._remember_values(data)
+        if mode == "messages":
+            self._messages(namespace, data)
+            return
+        if mode == "debug" and isinstance(data, dict) and data.get("type") == "checkpoint":
+            data = {**data, "payload": _debug_checkpoint(data["payload"])}
+        if mode in requested:
+            self.emitter.emit(_event_name(mode, namespace), data)
+
+    def event(self, event: dict[str, Any]) -> None:
+        """One `astream_events` v2 event: the root graph's stream chunks, or an `events` event."""
+        if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+            self.chunk(event["data"]["chunk"])
+        elif HIDDEN_TAG not in (event.get("tags") or ()):
+            self.emitter.emit("events", event)
+
+    def _remember_values(self, data: Any) -> None:
+        if isinstance(data, dict) and INTERRUPT_KEY in data:
+            self.result.interrupts.extend(data[INTERRUPT_KEY])
+        else:
+            self.result.values = data
+
+    def _messages(self, namespace: tuple[str, ...], data: Any) -> None:
+        if "messages-tuple" in self.plan.requested:
+            self.emitter.emit(_event_name("messages", namespace), data)
+        elif "messages" in self.plan.requested:
+            message, metadata = data
+            for name, payload in self.messages.events(message, metadata):
+                self.emitter.emit(name, payload)
+
+
+class RunExecutor:
+    """Runs claimed runs to completion; one instance per process, shared by all worker slots."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        registry: GraphRegistry,
+        broker: RunBroker,
+        timeout_seconds: float,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.database = database
+        self.registry = registry
+        self.broker = broker
+        self.timeout_seconds = timeout_seconds
+        self.metrics = metrics
+        self.tracer = tracer
+
+    async def execute(self, row: RunRow, handle: RunHandle) -> None:
+        """Run the graph, stream its events and record the ending; never raises except on shutdown."""
+        plan = RunPlan.from_row(row)
+        next_seq = 0
+        if plan.resumable and row.attempt > 1:
+            next_seq = await EventLog.next_seq(self.database.engine, row.run_id)
+        channel = self.broker.start(row.run_id, resumable=plan.resumable, next_seq=next_seq)
+        log = EventLog(self.database.engine, row.run_id) if plan.resumable else None
+        emitter = Emitter(self.broker, channel, log)
+        result = RunResult()
+        snapshot: StateSnapshot | None = None
+        structlog.contextvars.bind_contextvars(run_id=str(row.run_id), thread_id=str(row.thread_id))
+        emitter.emit("metadata", {"run_id": str(row.run_id), "attempt": row.attempt})
+        handle.started = True
+        try:
+            if handle.cancel_action is not None:
+                raise asyncio.CancelledError
+            with self._span(plan) as span:
+                if span is not None and self.tracer is not None:
+                    plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
+                async with self.registry.get_graph(
+                    plan.graph_id,
+                    config=plan.config,
+                    access_context="threads.create_run",
+                    checkpointer=None if plan.temporary else self.database.checkpointer,
+                    store=self.database.store,
+                    context=plan.context,
+                ) as graph:
+                    ending = await self._drive(graph, plan, emitter, result, handle)
+                    if ending == "rollback" and not plan.temporary:
+                        await self._delete_run_checkpoints(plan)
+                    if not plan.temporary:
+                        snapshot = await graph.aget_state({"configurable": {"thread_id": str(plan.thread_id)}})
+        except asyncio.CancelledError:
+            if handle.cancel_action is None:
+                raise
+            _uncancel()
+            ending = "rollback" if handle.cancel_action == "rollback" else "interrupted"
+        except Exception as exc:  # graph factories and state reads may raise anything
+            logger.exception("run failed outside the graph", run_id=str(row.run_id))
+            result.error = error_payload(exc)
+            ending = "error"
+        await self._finish(plan, ending, result, snapshot, emitter, log, handle)
+
+    @contextlib.contextmanager
+    def _span(self, plan: RunPlan) -> Any:
+        if self.tracer is None:
+            yield None
+            return
+        attributes = {"aegra.run_id": str(plan.run_id), "aegra.thread_id": str(plan.thread_id)}
+        with self.tracer.start_as_current_span(f"run {plan.graph_id}", attributes=attributes) as span:
+            yield span
+
+    async def _drive(
+        self, graph: Pregel, plan: RunPlan, emitter: Emitter, result: RunResult, handle: RunHandle
+    ) -> Ending:
+        """Stream the graph until it ends, fails, times out or is cancelled."""
+        translator = ChunkTranslator(plan, emitter, result)
+        context = self._context_for(graph, plan.context)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                if "events" in plan.requested:
+                    async for event in self._events(graph, plan, context):
+                        translator.event(event)
+                else:
+                    async for item in self._chunks(graph, plan, context):
+                        translator.chunk(item)
+        except TimeoutError:
+            result.error = {"error": "TimeoutError", "message": f"Run exceeded {self.timeout_seconds:g} seconds"}
+            return "timeout"
+        except asyncio.CancelledError:
+            if handle.cancel_action is None:
+                raise
+            _uncancel()
+            return "rollback" if handle.cancel_action == "rollback" else "interrupted"
+        except Exception as exc:  # a graph may raise anything; it becomes the run's error
+            logger.exception("run failed", run_id=str(plan.run_id), error=f"{type(exc).__name__}: {exc}")
+            result.error = error_payload(exc)
+            return "error"
+        return "success"
+
+    def _chunks(self, graph: Pregel, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
+        return graph.astream(
+            plan.input,
+            plan.config,  # type: ignore[arg-type]
+            stream_mode=plan.graph_modes,  # type: ignore[arg-type]
+            subgraphs=plan.subgraphs,
+            context=context,
+            **plan.astream_kwargs,
+        )
+
+    def _events(self, graph: Pregel, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
+        return graph.astream_events(
+            plan.input,
+            plan.config,  # type: ignore[arg-type]
+            version="v2",
+            stream_mode=plan.graph_modes,
+            subgraphs=plan.subgraphs,
+            context=context,
+            **plan.astream_kwargs,
+        )
+
+    @staticmethod
+    def _context_for(graph: Pregel, context: dict[str, Any]) -> Any:
+        """Keep only the keys the graph's context schema declares (context mirrors `configurable`)."""
+        if not context or graph.context_schema is None:
+            return context or None
+        properties = (graph.get_context_jsonschema() or {}).get("properties")
+        if not properties:
+            return context
+        return {key: value for key, value in context.items() if key in properties}
+
+    async def _delete_run_checkpoints(self, plan: RunPlan) -> None:
+        """Rollback: forget every checkpoint (and pending write) the run made on its thread."""
+        params = {"thread_id": str(plan.thread_id), "run_id": str(plan.run_id)}
+        async with self.database.lg_pool.connection() as conn:
+            await conn.execute(DELETE_RUN_CHECKPOINT_WRITES, params)
+            await conn.execute(DELETE_RUN_CHECKPOINTS, params)
+
+    async def _finish(
+        self,
+        plan: RunPlan,
+        ending: Ending,
+        result: RunResult,
+        snapshot: StateSnapshot | None,
+        emitter: Emitter,
+        log: EventLog | None,
+        handle: RunHandle,
+    ) -> None:
+        """Record the ending in the database first, then close the streams (so a client that asks about the run
+        right after its stream ends already sees the final status)."""
+        body = _result_body(ending, result, snapshot)
+        try:
+            if result.error is not None and ending in ("error", "timeout"):
+                emitter.emit("error", result.error)
+            if log is not None:
+                await log.close()
+            await self._record(plan, ending, result, snapshot, body, handle)
+        except SQLAlchemyError as exc:
+            logger.error("could not record the end of a run", run_id=str(plan.run_id), error=str(exc))
+        finally:
+            self.broker.finish(plan.run_id, RunOutcome(ending, serde.dumps(body)))
+            if self.metrics is not None:
+                self.metrics.runs_finished.labels(ending).inc()
+            logger.info("run finished", run_id=str(plan.run_id), status=ending, attempt=plan.attempt)
+
+    async def _record(
+        self,
+        plan: RunPlan,
+        ending: Ending,
+        result: RunResult,
+        snapshot: StateSnapshot | None,
+        body: Any,
+        handle: RunHandle,
+    ) -> None:
+        async with self.database.sessionmaker() as session:
+            if ending == "rollback":
+                await queue.delete_run_row(session, plan.run_id)
+            else:
+                output = None if ending in ("error", "timeout") else serde.to_jsonable(body)
+                await queue.finish_run(session, plan.run_id, ending, output=output, error=result.error)
+            if plan.temporary:
+                await thread_sync.delete_thread(session, plan.thread_id)
+            else:
+                thread_error = result.error
+                if ending == "interrupted":
+                    thread_error = {
+                        "error": "UserInterrupt",
+                        "message": f"Run {plan.run_id} was cancelled (action={handle.cancel_action})",
+                    }
+                await thread_sync.record_run_end(
+                    session, plan.thread_id, snapshot, error=thread_error, interrupted=ending == "interrupted"
+                )
+            await session.commit()
+
+
+def _result_body(ending: Ending, result: RunResult, snapshot: StateSnapshot | None) -> Any:
+    """What `wait`/`join` answer with: the final values, only the interrupts when the run stopped at one, or
+    `{"__error__": ...}`."""
+    if ending in ("error", "timeout"):
+        return {"__error__": result.error}
+    if ending == "rollback":
+        return {}
+    if ending == "success" and result.interrupts:
+        return {INTERRUPT_KEY: result.interrupts}
+    if result.values is not None:
+        return result.values
+    if snapshot is not None and snapshot.values:
+        return snapshot.values
+    return {}
+
+
+def _uncancel() -> None:
+    """We handled a cancellation we asked for; let the task keep awaiting its cleanup."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

@@ -1,0 +1,269 @@
+"""The run queue in PostgreSQL: a run is a row first (inserted under its thread's multitask rule), claimed by
+a worker with `FOR UPDATE SKIP LOCKED` (FIFO per thread), leased while it executes, and finished in place.
+Any number of processes can share one database; NOTIFY wakes them, a slow poll is only the safety net."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aegra.db.models import Run as RunRow
+from aegra.db.models import utcnow
+from aegra.errors import ConflictError, NotFoundError
+from aegra.runs import thread_sync
+from aegra.runs.multitask import plan_multitask
+
+# NOTIFY channels: a run became claimable; cancel a run (payload `run_id:action`); a run ended (payload run_id).
+CHANNEL_QUEUED: Final = "aegra_run_queued"
+CHANNEL_CANCEL: Final = "aegra_run_cancel"
+CHANNEL_DONE: Final = "aegra_run_done"
+
+INFLIGHT: Final = ("pending", "running")
+TERMINAL: Final = ("success", "error", "timeout", "interrupted")
+LEASE_SECONDS: Final = 30.0
+
+# The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
+# its thread that is running or was created before it.
+CLAIM_NEXT_RUN: Final = """
+UPDATE runs
+SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = now() + make_interval(secs => :lease_seconds), updated_at = now()
+WHERE run_id = (
+    SELECT r.run_id
+    FROM runs AS r
+    WHERE r.status = 'pending'
+      AND r.available_at <= now()
+      AND NOT EXISTS (
+        SELECT 1 FROM runs AS o
+        WHERE o.thread_id = r.thread_id
+          AND o.run_id <> r.run_id
+          AND (o.status = 'running' OR (o.status = 'pending' AND (o.created_at, o.run_id) < (r.created_at, r.run_id)))
+      )
+    ORDER BY r.created_at, r.run_id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING runs.*
+"""
+
+EXTEND_LEASES: Final = """
+UPDATE runs SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
+WHERE worker_id = :worker_id AND status = 'running'
+"""
+
+NOTIFY: Final = "SELECT pg_notify(:channel, :payload)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    """Everything needed to insert a run row (the service validated and merged it)."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    assistant_id: uuid.UUID
+    graph_id: str
+    metadata: dict[str, Any]
+    kwargs: dict[str, Any]
+    multitask_strategy: str
+    temporary: bool
+    after_seconds: float
+    create_thread: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledRun:
+    """A run a cancel request reached, and the status it had then (`pending` ones are already settled)."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    status: str
+
+
+async def notify(session: AsyncSession, channel: str, payload: str = "") -> None:
+    """Send a NOTIFY that PostgreSQL delivers when the transaction commits."""
+    await session.execute(text(NOTIFY), {"channel": channel, "payload": payload})
+
+
+async def insert_run(session: AsyncSession, new: NewRun) -> tuple[RunRow, list[CancelledRun]]:
+    """Insert a pending run on its (locked) thread, applying the multitask strategy; commits.
+
+    Returns the row and the in-flight runs the strategy cancelled (running ones still need their signal).
+    """
+    thread = await thread_sync.lock_thread(session, new.thread_id)
+    stamp = thread_sync.run_stamp(new.graph_id, new.assistant_id)
+    if thread is None:
+        if not new.create_thread:
+            raise NotFoundError(f"Thread {new.thread_id} not found")
+        await thread_sync.create_thread(session, new.thread_id, stamp)
+        await thread_sync.lock_thread(session, new.thread_id)
+    inflight = await _inflight(session, new.thread_id)
+    action = plan_multitask(new.multitask_strategy, has_inflight=bool(inflight))
+    if action == "reject":
+        raise ConflictError(
+            "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+        )
+    cancelled = await _cancel_rows(session, inflight, action) if action is not None else []
+    now = utcnow()
+    row = RunRow(
+        run_id=new.run_id,
+        thread_id=new.thread_id,
+        assistant_id=new.assistant_id,
+        status="pending",
+        metadata_=new.metadata,
+        kwargs=new.kwargs,
+        multitask_strategy=new.multitask_strategy,
+        temporary=new.temporary,
+        available_at=now + timedelta(seconds=new.after_seconds),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await thread_sync.mark_busy(session, new.thread_id, stamp)
+    await notify(session, CHANNEL_QUEUED)
+    await session.commit()
+    return row, cancelled
+
+
+async def _inflight(session: AsyncSession, thread_id: uuid.UUID) -> list[RunRow]:
+    stmt = (
+        select(RunRow)
+        .where(RunRow.thread_id == thread_id, RunRow.status.in_(INFLIGHT))
+        .order_by(RunRow.created_at)
+        .with_for_update()
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def _cancel_rows(session: AsyncSession, rows: Sequence[RunRow], action: str) -> list[CancelledRun]:
+    """Pending runs end here (`interrupted`, or deleted on rollback); running ones get a NOTIFY."""
+    cancelled: list[CancelledRun] = []
+    for row in rows:
+        cancelled.append(CancelledRun(row.run_id, row.thread_id, row.status))
+        if row.status == "running":
+            await notify(session, CHANNEL_CANCEL, f"{row.run_id}:{action}")
+        elif action == "rollback":
+            await session.execute(delete(RunRow).where(RunRow.run_id == row.run_id))
+        else:
+            await session.execute(
+                update(RunRow).where(RunRow.run_id == row.run_id).values(status="interrupted", updated_at=utcnow())
+            )
+        if row.status == "pending":
+            await notify(session, CHANNEL_DONE, str(row.run_id))
+    return cancelled
+
+
+async def cancel_runs(
+    session: AsyncSession,
+    *,
+    action: str,
+    run_ids: Sequence[uuid.UUID] | None = None,
+    thread_id: uuid.UUID | None = None,
+    statuses: Sequence[str] = INFLIGHT,
+) -> list[CancelledRun]:
+    """Cancel the in-flight runs matching the filters; commits. Threads left without runs are settled."""
+    stmt = select(RunRow).where(RunRow.status.in_([s for s in statuses if s in INFLIGHT]))
+    if run_ids is not None:
+        stmt = stmt.where(RunRow.run_id.in_(run_ids))
+    if thread_id is not None:
+        stmt = stmt.where(RunRow.thread_id == thread_id)
+    rows = list((await session.scalars(stmt.order_by(RunRow.created_at).with_for_update())).all())
+    cancelled = await _cancel_rows(session, rows, action)
+    for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
+        await thread_sync.settle(session, affected)
+    await session.commit()
+    return cancelled
+
+
+async def claim_next_run(session: AsyncSession, worker_id: str) -> RunRow | None:
+    """Take the oldest claimable run for this worker (`running`, leased, attempt + 1); commits."""
+    stmt = select(RunRow).from_statement(text(CLAIM_NEXT_RUN))
+    params = {"worker_id": worker_id, "lease_seconds": LEASE_SECONDS}
+    row = (await session.scalars(stmt, params)).one_or_none()
+    await session.commit()
+    return row
+
+
+async def next_available_at(session: AsyncSession) -> datetime | None:
+    """When the earliest delayed (`after_seconds`) pending run becomes claimable."""
+    stmt = select(func.min(RunRow.available_at)).where(RunRow.status == "pending", RunRow.available_at > func.now())
+    return await session.scalar(stmt)
+
+
+async def extend_leases(session: AsyncSession, worker_id: str) -> None:
+    """Heartbeat: push back the lease of every run this worker executes; commits."""
+    await session.execute(text(EXTEND_LEASES), {"worker_id": worker_id, "lease_seconds": LEASE_SECONDS})
+    await session.commit()
+
+
+async def finish_run(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    status: str,
+    *,
+    output: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> None:
+    """Record how the run ended and wake whoever waits for it or for its thread (commit is the caller's)."""
+    await session.execute(
+        update(RunRow)
+        .where(RunRow.run_id == run_id)
+        .values(status=status, output=output, error=error, worker_id=None, lease_expires_at=None, updated_at=utcnow())
+    )
+    await notify(session, CHANNEL_DONE, str(run_id))
+    await notify(session, CHANNEL_QUEUED)
+
+
+async def delete_run_row(session: AsyncSession, run_id: uuid.UUID) -> None:
+    """A rolled-back run disappears (commit is the caller's)."""
+    await session.execute(delete(RunRow).where(RunRow.run_id == run_id))
+    await notify(session, CHANNEL_DONE, str(run_id))
+    await notify(session, CHANNEL_QUEUED)
+
+
+async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> None:
+    """Put runs this process stops executing (shutdown) back in the queue; commits."""
+    if not run_ids:
+        return
+    await session.execute(
+        update(RunRow)
+        .where(RunRow.run_id.in_(run_ids), RunRow.status == "running")
+        .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=utcnow())
+    )
+    await notify(session, CHANNEL_QUEUED)
+    await session.commit()
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None) -> RunRow | None:
+    """The run as stored now (never a stale copy from the session's identity map)."""
+    stmt = select(RunRow).where(RunRow.run_id == run_id).execution_options(populate_existing=True)
+    if thread_id is not None:
+        stmt = stmt.where(RunRow.thread_id == thread_id)
+    return await session.scalar(stmt)
+
+
+async def list_runs(
+    session: AsyncSession, thread_id: uuid.UUID, *, limit: int, offset: int, status: str | None
+) -> list[RunRow]:
+    """A thread's runs, newest first."""
+    stmt = select(RunRow).where(RunRow.thread_id == thread_id)
+    if status is not None:
+        stmt = stmt.where(RunRow.status == status)
+    stmt = stmt.order_by(RunRow.created_at.desc(), RunRow.run_id.desc()).limit(limit).offset(offset)
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_finished_run(session: AsyncSession, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+    """Delete a run that is no longer in flight; commits."""
+    row = await get_run(session, run_id, thread_id=thread_id)
+    if row is None:
+        raise NotFoundError(f"Run {run_id} not found")
+    if row.status in INFLIGHT:
+        raise ConflictError(f"Run {run_id} is {row.status}; cancel it before deleting it")
+    await session.execute(delete(RunRow).where(RunRow.run_id == run_id))
+    await session.commit()

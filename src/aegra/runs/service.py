@@ -1,0 +1,420 @@
+"""The run lifecycle behind the controllers: validate and queue runs, follow them (SSE, wait, join), cancel,
+read and delete them. Execution itself belongs to the worker pool."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import structlog
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aegra.db.database import Database
+from aegra.db.models import Run as RunRow
+from aegra.db.models import Thread as ThreadRow
+from aegra.errors import BadRequestError, NotFoundError, UnprocessableError
+from aegra.graphs.registry import GraphRegistry
+from aegra.runs import queue, sse
+from aegra.runs.broker import EventLog, RunBroker, RunOutcome, StreamEvent, Subscription
+from aegra.runs.worker import WorkerPool, outcome_of
+from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
+from aegra.services.assistants import AssistantService, parse_assistant_id
+from aegra.services.ids import parse_uuid
+from aegra.services.serialization import iso
+
+logger = structlog.get_logger(__name__)
+
+NO_RUNS_TO_CANCEL: Final = (
+    "No matching runs to cancel. Please verify the thread ID and run IDs are correct, "
+    "and the runs haven't been deleted or completed."
+)
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (version 7), as langgraph-api uses for run ids and stateless threads."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return uuid.UUID(int=value)
+
+
+def to_schema(row: RunRow) -> Run:
+    return Run(
+        run_id=row.run_id,
+        thread_id=row.thread_id,
+        assistant_id=row.assistant_id,
+        metadata=row.metadata_,
+        status=row.status,  # type: ignore[arg-type]
+        kwargs=row.kwargs,
+        multitask_strategy=row.multitask_strategy,  # type: ignore[arg-type]
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+    )
+
+
+def project(run: Run, select_fields: Sequence[str] | None) -> Run | dict[str, Any]:
+    if not select_fields:
+        return run
+    full = msgspec.structs.asdict(run)
+    unknown = [name for name in select_fields if name not in full]
+    if unknown:
+        raise UnprocessableError(f"Invalid select field(s) {unknown}: expected {list(full)}")
+    return {name: full[name] for name in select_fields}
+
+
+def run_location(row: RunRow, *, stateless: bool = False) -> str:
+    """The run's URL path (`Content-Location`); stateless runs are addressed without their throwaway thread."""
+    return f"/runs/{row.run_id}" if stateless else f"/threads/{row.thread_id}/runs/{row.run_id}"
+
+
+def parse_last_event_id(raw: str | None) -> int | None:
+    """`Last-Event-ID` is the `seq` of the last event a client saw (`-1` replays everything)."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server") from None
+
+
+def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:
+    if not raw:
+        return ["values"]
+    modes = [raw] if isinstance(raw, str) else list(raw)
+    return list(dict.fromkeys(modes))
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedRun:
+    """A run just queued (or found) together with this request's subscription to it."""
+
+    row: RunRow
+    subscription: Subscription
+
+
+class RunService:
+    """Runs for one request (one database session)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        registry: GraphRegistry,
+        database: Database,
+        broker: RunBroker,
+        pool: WorkerPool,
+    ) -> None:
+        self.session = session
+        self.registry = registry
+        self.database = database
+        self.broker = broker
+        self.pool = pool
+
+    # -- creating ------------------------------------------------------------------------------------------------
+
+    async def create(self, thread_id: str | None, payload: RunCreate) -> RunRow:
+        """Queue a background run (stateless when `thread_id` is None)."""
+        new = await self._prepare(thread_id, payload, run_id=uuid7())
+        return await self._insert(new)
+
+    async def create_and_follow(self, thread_id: str | None, payload: RunCreate, *, events: bool) -> FollowedRun:
+        """Queue a run and subscribe to it first, so not even its `metadata` event is missed."""
+        new = await self._prepare(thread_id, payload, run_id=uuid7())
+        subscription = self.broker.subscribe(new.run_id, events=events)
+        try:
+            row = await self._insert(new)
+        except BaseException:
+            self.broker.unsubscribe(subscription)
+            raise
+        return FollowedRun(row, subscription)
+
+    async def create_batch(self, payloads: Sequence[RunCreateStateless]) -> list[RunRow]:
+        return [await self.create(None, payload) for payload in payloads]
+
+    async def _insert(self, new: queue.NewRun) -> RunRow:
+        row, cancelled = await queue.insert_run(self.session, new)
+        self.pool.signal_cancelled(cancelled, new.multitask_strategy)
+        self.pool.wake()
+        logger.info("run queued", run_id=str(row.run_id), thread_id=str(row.thread_id), graph_id=new.graph_id)
+        return row
+
+    async def _prepare(self, raw_thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID) -> queue.NewRun:
+        """Validate the body and merge it over the assistant into the run's kwargs (config, context, metadata)."""
+        stateless = raw_thread_id is None
+        thread_id = uuid7() if stateless else parse_uuid(raw_thread_id, "thread")
+        assistant_id = parse_assistant_id(payload.assistant_id, self.registry)
+        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
+        self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
+        command = msgspec.to_builtins(payload.command) if payload.command is not None else None
+        if stateless and command and "resume" in command:
+            raise BadRequestError("You must provide a thread_id when resuming.")
+        user_config = copy.deepcopy(payload.config or {})
+        user_configurable = user_config.pop("configurable", None) or {}
+        if user_configurable and payload.context:
+            raise BadRequestError(
+                "Cannot specify both configurable and context. Prefer setting context alone. Context was "
+                "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
+            )
+        user_context = payload.context or user_configurable
+        metadata = {
+            **assistant.metadata_,
+            "graph_id": assistant.graph_id,
+            "assistant_id": str(assistant.assistant_id),
+            **(payload.metadata or {}),
+        }
+        base_config = copy.deepcopy(assistant.config or {})
+        configurable: dict[str, Any] = {**(base_config.pop("configurable", None) or {}), **user_context}
+        configurable |= self._checkpoint_keys(payload)
+        configurable |= {
+            "run_id": str(run_id),
+            "thread_id": str(thread_id),
+            "graph_id": assistant.graph_id,
+            "assistant_id": str(assistant.assistant_id),
+            "user_id": "",
+            "langgraph_auth_user_id": "",
+            "langgraph_auth_permissions": [],
+            "langgraph_request_id": structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex,
+            "__request_start_time_ms__": time.time_ns() // 1_000_000,
+            "__after_seconds__": payload.after_seconds,
+        }
+        config = {**base_config, **user_config, "configurable": configurable}
+        config["metadata"] = {**(config.get("metadata") or {}), **metadata}
+        temporary = stateless and isinstance(payload, RunCreateStateless) and payload.on_completion == "delete"
+        durability = payload.durability or ("exit" if payload.checkpoint_during is False else "async")
+        kwargs = {
+            "input": payload.input,
+            "command": command or None,
+            "config": config,
+            "context": {**assistant.context, **user_context},
+            "stream_mode": _stream_modes(payload.stream_mode),
+            "interrupt_before": payload.interrupt_before,
+            "interrupt_after": payload.interrupt_after,
+            "webhook": payload.webhook,
+            "feedback_keys": payload.feedback_keys,
+            "temporary": temporary,
+            "subgraphs": payload.stream_subgraphs,
+            "resumable": payload.stream_resumable,
+            "checkpoint_during": payload.checkpoint_during if payload.checkpoint_during is not None else True,
+            "durability": durability,
+        }
+        strategy = payload.multitask_strategy if isinstance(payload, RunCreateStateful) else "enqueue"
+        return queue.NewRun(
+            run_id=run_id,
+            thread_id=thread_id,
+            assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id,
+            metadata=metadata,
+            kwargs=kwargs,
+            multitask_strategy=strategy,
+            temporary=temporary,
+            after_seconds=payload.after_seconds,
+            create_thread=stateless or payload.if_not_exists == "create",
+        )
+
+    @staticmethod
+    def _checkpoint_keys(payload: RunCreate) -> dict[str, Any]:
+        """`checkpoint` / `checkpoint_id`: start from (fork at) a given checkpoint of the thread."""
+        if not isinstance(payload, RunCreateStateful):
+            return {}
+        keys: dict[str, Any] = {}
+        if payload.checkpoint is not None:
+            keys = {
+                key: value
+                for key, value in msgspec.to_builtins(payload.checkpoint).items()
+                if key != "thread_id" and value is not None
+            }
+        if payload.checkpoint_id is not None:
+            keys["checkpoint_id"] = str(parse_uuid(payload.checkpoint_id, "checkpoint"))
+        return keys
+
+    # -- following -----------------------------------------------------------------------------------------------
+
+    def sse_body(
+        self,
+        subscription: Subscription,
+        *,
+        resumable: bool,
+        cancel_on_disconnect: bool,
+        replay: Sequence[StreamEvent] = (),
+    ) -> AsyncIterator[bytes]:
+        """The SSE bytes of a run: replayed events, then live ones (with keep-alives) until the run ends."""
+        run_id = subscription.channel.run_id
+
+        async def body() -> AsyncIterator[bytes]:
+            ended = False
+            try:
+                for item in replay:
+                    yield self._frame(item, resumable)
+                while True:
+                    try:
+                        item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
+                    except TimeoutError:
+                        yield sse.HEARTBEAT
+                        continue
+                    if item is None:
+                        ended = True
+                        return
+                    yield self._frame(item, resumable)
+            finally:
+                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
+
+        return body()
+
+    def replay_body(self, events: Sequence[StreamEvent], *, resumable: bool) -> AsyncIterator[bytes]:
+        """The SSE bytes of stored events of a run that already ended."""
+
+        async def body() -> AsyncIterator[bytes]:
+            for item in events:
+                yield self._frame(item, resumable)
+
+        return body()
+
+    def wait_body(self, subscription: Subscription, *, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
+        """The run's final JSON once it ends; a newline every few seconds until then keeps proxies from timing out
+        (leading whitespace is valid JSON)."""
+        run_id = subscription.channel.run_id
+
+        async def body() -> AsyncIterator[bytes]:
+            ended = False
+            try:
+                while True:
+                    try:
+                        outcome = await subscription.wait_outcome(sse.HEARTBEAT_SECONDS)
+                    except TimeoutError:
+                        yield b"\n"
+                        continue
+                    ended = True
+                    yield outcome.body
+                    return
+            finally:
+                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
+
+        return body()
+
+    @staticmethod
+    def outcome_body(outcome: RunOutcome) -> AsyncIterator[bytes]:
+        async def body() -> AsyncIterator[bytes]:
+            yield outcome.body
+
+        return body()
+
+    @staticmethod
+    def _frame(item: StreamEvent, resumable: bool) -> bytes:
+        return sse.encode_event(item.event, item.data, str(item.seq) if resumable else None)
+
+    def _stop_following(self, subscription: Subscription, run_id: uuid.UUID, *, cancel: bool) -> None:
+        """Synchronous: it runs while a disconnected request is being cancelled."""
+        self.broker.unsubscribe(subscription)
+        if cancel:
+            logger.info("client disconnected; cancelling run", run_id=str(run_id))
+            self.pool.spawn(self.pool.cancel([run_id], "interrupt"))
+
+    async def join(self, thread_id: str, run_id: str) -> tuple[RunRow, FollowedRun | RunOutcome]:
+        """Wait for a run: its outcome at once if it already ended, else a subscription to its end."""
+        row = await self.get_row(thread_id, run_id)
+        return row, await self._follow(row, events=False)
+
+    async def follow(
+        self, thread_id: str | None, run_id: str, *, modes: Sequence[str] | None, last_event_id: str | None
+    ) -> tuple[RunRow, Subscription | None, list[StreamEvent]]:
+        """Join a run's stream: events after `Last-Event-ID` (resumable runs only), then live ones while it runs.
+
+        Returns the run, the live subscription (None once the run has ended) and the stored events to replay.
+        """
+        after = parse_last_event_id(last_event_id)
+        row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
+        resumable = bool(row.kwargs.get("resumable"))
+        if self.broker.is_live(row.run_id):
+            return row, self.broker.subscribe(row.run_id, modes=modes, after_seq=after if resumable else None), []
+        followed = await self._follow(row, events=True, modes=modes)
+        subscription = followed.subscription if isinstance(followed, FollowedRun) else None
+        if subscription is not None and self.broker.is_live(row.run_id):
+            return row, subscription, []  # claimed here meanwhile: the subscription sees it from its first event
+        replay: list[StreamEvent] = []
+        if after is not None and resumable:
+            replay = await EventLog.read(self.database.engine, row.run_id, after_seq=after, modes=modes)
+        return row, subscription, replay
+
+    async def _follow(
+        self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None
+    ) -> FollowedRun | RunOutcome:
+        """Subscribe to a run unless it already ended (checked again after subscribing, to close the race)."""
+        if row.status not in queue.INFLIGHT and not self.broker.is_live(row.run_id):
+            return outcome_of(row)
+        subscription = self.broker.subscribe(row.run_id, modes=modes, events=events)
+        fresh = await queue.get_run(self.session, row.run_id)
+        if (fresh is None or fresh.status not in queue.INFLIGHT) and not self.broker.is_live(row.run_id):
+            self.broker.unsubscribe(subscription)
+            return outcome_of(fresh)
+        return FollowedRun(fresh or row, subscription)
+
+    # -- cancelling ----------------------------------------------------------------------------------------------
+
+    async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> tuple[RunRow, RunOutcome | None]:
+        """Cancel one in-flight run; with `wait`, return once it has ended."""
+        row = await self.get_row(thread_id, run_id)
+        if row.status not in queue.INFLIGHT:
+            raise NotFoundError(NO_RUNS_TO_CANCEL)
+        subscription = self.broker.subscribe(row.run_id, events=False) if wait else None
+        try:
+            cancelled = await queue.cancel_runs(self.session, action=action, run_ids=[row.run_id])
+            if not cancelled:
+                raise NotFoundError(NO_RUNS_TO_CANCEL)
+            self.pool.signal_cancelled(cancelled, action)
+            outcome = await subscription.wait_outcome(None) if subscription is not None else None
+        finally:
+            if subscription is not None:
+                self.broker.unsubscribe(subscription)
+        fresh = await queue.get_run(self.session, row.run_id)
+        return (fresh if fresh is not None else row), outcome
+
+    async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
+        """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status`."""
+        if body.status is not None:
+            if body.thread_id is not None or body.run_ids is not None:
+                raise UnprocessableError("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
+            statuses = queue.INFLIGHT if body.status == "all" else (body.status,)
+            cancelled = await queue.cancel_runs(self.session, action=action, statuses=statuses)
+        else:
+            if body.thread_id is None or not body.run_ids:
+                raise UnprocessableError("Must provide either a status, or both 'thread_id' and 'run_ids'")
+            thread_id = parse_uuid(body.thread_id, "thread")
+            run_ids = [parse_uuid(raw, "run") for raw in body.run_ids]
+            cancelled = await queue.cancel_runs(self.session, action=action, run_ids=run_ids, thread_id=thread_id)
+            if not cancelled:
+                raise NotFoundError(NO_RUNS_TO_CANCEL)
+        self.pool.signal_cancelled(cancelled, action)
+
+    # -- reading and deleting ------------------------------------------------------------------------------------
+
+    async def get_row(self, thread_id: str, run_id: str) -> RunRow:
+        parsed_thread = parse_uuid(thread_id, "thread")
+        parsed_run = parse_uuid(run_id, "run")
+        row = await queue.get_run(self.session, parsed_run, thread_id=parsed_thread)
+        if row is None:
+            raise NotFoundError(f"Run {parsed_run} not found")
+        return row
+
+    async def get_any_row(self, run_id: str) -> RunRow:
+        """A run by id alone (stateless runs are addressed without their thread)."""
+        parsed = parse_uuid(run_id, "run")
+        row = await queue.get_run(self.session, parsed)
+        if row is None:
+            raise NotFoundError(f"Run {parsed} not found")
+        return row
+
+    async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Run]:
+        parsed = parse_uuid(thread_id, "thread")
+        if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))):
+            raise NotFoundError(f"Thread with ID {parsed} not found")
+        rows = await queue.list_runs(self.session, parsed, limit=limit, offset=offset, status=status)
+        return [to_schema(row) for row in rows]
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        await queue.delete_finished_run(self.session, parse_uuid(run_id, "run"), parse_uuid(thread_id, "thread"))

@@ -1,0 +1,259 @@
+"""The worker pool of one process: up to N_JOBS_PER_WORKER runs at once, claimed from the queue as soon as
+PostgreSQL NOTIFYs that one is ready (or this process queued it), leases heartbeated while they execute.
+
+It also listens for cancel requests (from any process) and for runs ending elsewhere, so a client here that
+waits on a run executed by another process still gets its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+import structlog
+from litestar.datastructures import State
+from sqlalchemy.exc import SQLAlchemyError
+
+from aegra import serde
+from aegra.db.database import Database
+from aegra.db.models import Run as RunRow
+from aegra.db.url import psycopg_conninfo
+from aegra.observability.metrics import Metrics
+from aegra.runs import queue
+from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.settings import Settings
+
+logger = structlog.get_logger(__name__)
+
+POLL_SECONDS: Final = 5.0
+LISTEN_RETRY_SECONDS: Final = 1.0
+EARLY_CANCEL_TTL: Final = 60.0
+
+
+def outcome_of(row: RunRow | None) -> RunOutcome:
+    """The outcome of a run that ended (possibly in another process), read back from its row."""
+    if row is None:
+        return RunOutcome("rollback", b"{}")
+    if row.status in ("error", "timeout"):
+        return RunOutcome(row.status, serde.dumps({"__error__": row.error}))
+    return RunOutcome(row.status, serde.dumps(row.output or {}))
+
+
+class WorkerPool:
+    """Claims and executes runs; created and stopped by the app lifespan."""
+
+    def __init__(self, *, database: Database, executor: RunExecutor, broker: RunBroker, concurrency: int) -> None:
+        self.database = database
+        self.executor = executor
+        self.broker = broker
+        self.concurrency = concurrency
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._handles: dict[uuid.UUID, RunHandle] = {}
+        self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def active_count(self) -> int:
+        return len(self._handles)
+
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="aegra-claim"),
+            asyncio.create_task(self._listen_loop(), name="aegra-listen"),
+            asyncio.create_task(self._heartbeat_loop(), name="aegra-heartbeat"),
+        ]
+        logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
+
+    async def stop(self) -> None:
+        """Stop claiming; runs still executing are cancelled and put back in the queue for a later claim."""
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        handles = list(self._handles.values())
+        for handle in handles:
+            if handle.task is not None:
+                handle.task.cancel()
+        await asyncio.gather(*(h.task for h in handles if h.task is not None), return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if handles:
+            try:
+                async with self.database.sessionmaker() as session:
+                    await queue.requeue(session, [handle.run_id for handle in handles])
+            except SQLAlchemyError as exc:
+                logger.error("could not requeue runs at shutdown", error=str(exc))
+            for handle in handles:
+                self.broker.finish(handle.run_id, RunOutcome("pending", b"{}"))
+
+    def wake(self) -> None:
+        """A run may be claimable now (queued here, or a run ended and unblocked its thread's next one)."""
+        self._wake.set()
+
+    def cancel_local(self, run_id: uuid.UUID, action: str) -> None:
+        """Stop a run if this process executes it (or is about to: the request is kept for a minute)."""
+        handle = self._handles.get(run_id)
+        if handle is not None:
+            handle.cancel(action)
+            return
+        now = time.monotonic()
+        self._early_cancels = {k: v for k, v in self._early_cancels.items() if now - v[1] < EARLY_CANCEL_TTL}
+        self._early_cancels[run_id] = (action, now)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` detached from the request that asked for it (e.g. cancel on client disconnect)."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def cancel(self, run_ids: list[uuid.UUID], action: str) -> list[queue.CancelledRun]:
+        """Cancel runs in their own transaction (used when no request session is at hand)."""
+        async with self.database.sessionmaker() as session:
+            cancelled = await queue.cancel_runs(session, action=action, run_ids=run_ids)
+        self.signal_cancelled(cancelled, action)
+        return cancelled
+
+    def signal_cancelled(self, cancelled: list[queue.CancelledRun], action: str) -> None:
+        """After the cancel committed: stop the running ones here, end the streams of the pending ones."""
+        for item in cancelled:
+            if item.status == "running":
+                self.cancel_local(item.run_id, action)
+            else:
+                self.spawn(self.settle_followers(item.run_id))
+        self.wake()
+
+    async def settle_followers(self, run_id: uuid.UUID) -> None:
+        """A run ended outside this process (or before it started): give its local followers the outcome."""
+        if not self.broker.is_followed_elsewhere(run_id):
+            return
+        async with self.database.sessionmaker() as session:
+            row = await queue.get_run(session, run_id)
+        if row is not None and row.status in queue.INFLIGHT:
+            return
+        if self.broker.is_followed_elsewhere(run_id):
+            self.broker.finish(run_id, outcome_of(row))
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            self._wake.clear()
+            try:
+                async with self.database.sessionmaker() as session:
+                    row = await queue.claim_next_run(session, self.worker_id)
+            except (SQLAlchemyError, OSError) as exc:
+                self._slots.release()
+                logger.warning("claiming a run failed", error=str(exc))
+                await self._idle(POLL_SECONDS)
+                continue
+            if row is None:
+                self._slots.release()
+                await self._idle(await self._idle_seconds())
+                continue
+            self._launch(row)
+
+    async def _idle_seconds(self) -> float:
+        """Sleep until woken, the next delayed run is due, or the safety poll."""
+        try:
+            async with self.database.sessionmaker() as session:
+                due = await queue.next_available_at(session)
+        except (SQLAlchemyError, OSError):
+            return POLL_SECONDS
+        if due is None:
+            return POLL_SECONDS
+        return max(0.0, min(POLL_SECONDS, (due - datetime.now(UTC)).total_seconds()))
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _launch(self, row: RunRow) -> None:
+        handle = RunHandle(row.run_id)
+        early = self._early_cancels.pop(row.run_id, None)
+        if early is not None:
+            handle.cancel(early[0])
+        handle.task = asyncio.create_task(self._execute(row, handle), name=f"run-{row.run_id}")
+        self._handles[row.run_id] = handle
+
+    async def _execute(self, row: RunRow, handle: RunHandle) -> None:
+        try:
+            await self.executor.execute(row, handle)
+        finally:
+            self._handles.pop(row.run_id, None)
+            self._slots.release()
+            self.wake()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(queue.LEASE_SECONDS / 3)
+            if not self._handles:
+                continue
+            try:
+                async with self.database.sessionmaker() as session:
+                    await queue.extend_leases(session, self.worker_id)
+            except (SQLAlchemyError, OSError) as exc:
+                logger.warning("lease heartbeat failed", error=str(exc))
+
+    async def _listen_loop(self) -> None:
+        conninfo = psycopg_conninfo(self.database.url)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    for channel in (queue.CHANNEL_QUEUED, queue.CHANNEL_CANCEL, queue.CHANNEL_DONE):
+                        await conn.execute(f"LISTEN {channel}")
+                    self.wake()  # anything queued while we were not listening
+                    async for note in conn.notifies():
+                        self._on_notify(note.channel, note.payload)
+            except (psycopg.Error, OSError) as exc:
+                logger.warning("LISTEN connection lost; retrying", error=str(exc))
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == queue.CHANNEL_QUEUED:
+            self.wake()
+            return
+        if channel == queue.CHANNEL_CANCEL:
+            raw_id, _, action = payload.partition(":")
+            with contextlib.suppress(ValueError):
+                self.cancel_local(uuid.UUID(raw_id), action)
+            return
+        if channel == queue.CHANNEL_DONE:
+            with contextlib.suppress(ValueError):
+                run_id = uuid.UUID(payload)
+                if self.broker.is_followed_elsewhere(run_id):
+                    self.spawn(self.settle_followers(run_id))
+
+
+@contextlib.asynccontextmanager
+async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
+    """Start this process's run broker and workers for the app's lifetime (`state.run_broker`, `state.run_workers`)."""
+    settings: Settings = state.settings
+    metrics: Metrics | None = state.get("metrics")
+    broker = RunBroker()
+    executor = RunExecutor(
+        database=database,
+        registry=state.registry,
+        broker=broker,
+        timeout_seconds=settings.bg_job_timeout_secs,
+        metrics=metrics,
+        tracer=state.get("tracer"),
+    )
+    workers = WorkerPool(database=database, executor=executor, broker=broker, concurrency=settings.n_jobs_per_worker)
+    state.run_broker = broker
+    state.run_workers = workers
+    if metrics is not None:
+        metrics.track_active_runs(lambda: workers.active_count)
+        metrics.track_stream_subscribers(lambda: broker.subscriber_count)
+    await workers.start()
+    try:
+        yield
+    finally:
+        await workers.stop()
