@@ -88,7 +88,7 @@ class Thread(Base):
     thread_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", server_default=_json_default())
     config: Mapped[dict[str, Any]] = mapped_column(server_default=_json_default())
-    status: Mapped[str] = mapped_column(Text, server_default=text("'idle'"), index=True)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'idle'"))
     values: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     interrupts: Mapped[dict[str, Any]] = mapped_column(server_default=_json_default())
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -106,6 +106,7 @@ class Thread(Base):
             "ix_threads_metadata_gin", "metadata", postgresql_using="gin", postgresql_ops={"metadata": "jsonb_path_ops"}
         ),
         Index("ix_threads_values_gin", "values", postgresql_using="gin", postgresql_ops={"values": "jsonb_path_ops"}),
+        Index("ix_threads_status_updated_at", "status", "updated_at"),
     )
 
 
