@@ -111,7 +111,6 @@ async def test_state_after_update_has_langchain_message_dicts_and_update_metadat
     ]
     assert state["metadata"]["source"] == "update"
     assert state["metadata"]["graph_id"] == "echo"
-    assert state["metadata"]["thread_id"] == thread_id
     assert state["metadata"]["step"] == 1
     assert state["parent_checkpoint"]["checkpoint_id"] == state["parent_checkpoint_id"]
     assert state["created_at"].endswith("+00:00")

@@ -185,11 +185,7 @@ def thread_config(row: ThreadRow, checkpoint: CheckpointRef | None = None) -> di
             configurable["checkpoint_id"] = checkpoint.checkpoint_id
         if checkpoint.checkpoint_map:
             configurable["checkpoint_map"] = checkpoint.checkpoint_map
-    # Checkpoints written through this config (state updates, supersteps) carry the thread, like langgraph-api's.
-    metadata = {**(row.config.get("metadata") or {}), "thread_id": str(row.thread_id)}
-    if graph_id is not None:
-        metadata["graph_id"] = graph_id
-    return {**row.config, "configurable": configurable, "metadata": metadata}
+    return {**row.config, "configurable": configurable}
 
 
 @contextlib.asynccontextmanager
