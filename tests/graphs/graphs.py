@@ -132,3 +132,26 @@ memory = (
     .add_edge("remember", END)
     .compile()
 )
+
+
+class NestedHitlState(TypedDict, total=False):
+    items: Annotated[list[str], lambda a, b: (a or []) + (b or [])]
+
+
+def _child_ask(state: NestedHitlState) -> dict[str, Any]:
+    return {"items": [str(interrupt({"question": "child approve?"}))]}
+
+
+_hitl_child = (
+    StateGraph(NestedHitlState).add_node("child_ask", _child_ask).add_edge(START, "child_ask").compile(name="child")
+)
+
+nested_hitl = (
+    StateGraph(NestedHitlState)
+    .add_node("prepare", lambda state: {"items": ["prepared"]})
+    .add_node("child", _hitl_child)
+    .add_edge(START, "prepare")
+    .add_edge("prepare", "child")
+    .add_edge("child", END)
+    .compile()
+)
