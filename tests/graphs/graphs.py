@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-from langgraph.config import get_stream_writer
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config, get_store, get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
@@ -155,3 +161,55 @@ nested_hitl = (
     .add_edge("child", END)
     .compile()
 )
+
+
+class TokenModel(BaseChatModel):
+    """Streams `tokens` chunks as fast as it can. With `gated`, it stops after the first chunk until the store
+    holds `("gates",) / <thread_id>`: proof that the first token left the server while the model still streamed."""
+
+    tokens: int = 1000
+    gated: bool = False
+
+    @property
+    def _llm_type(self) -> str:
+        return "token-model"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(f"t{index} " for index in range(self.tokens))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        message_id = f"run-{uuid.uuid4()}"
+        for index in range(self.tokens):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=f"t{index} ", id=message_id))
+            if self.gated and index == 0:
+                await _wait_for_gate()
+
+
+async def _wait_for_gate() -> None:
+    store = get_store()
+    thread_id = str(get_config()["configurable"]["thread_id"])
+    # The test opens the gate over HTTP (PUT /store/items); polling the store is the only signal it can send.
+    while await store.aget(("gates",), thread_id) is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+async def _speak(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    configurable = config.get("configurable") or {}
+    model = TokenModel(tokens=int(configurable.get("tokens", 1000)), gated=bool(configurable.get("gated", False)))
+    return {"messages": [await model.ainvoke(state["messages"])]}
+
+
+tokens = StateGraph(MessagesState).add_node("speak", _speak).add_edge(START, "speak").add_edge("speak", END).compile()
