@@ -299,9 +299,11 @@ async def _migrate(settings: Settings, url: str, *, upgrade: bool) -> tuple[str 
 
     database = Database(url, dataclasses.replace(settings, database_url=url, run_migrations=True))
     try:
+        current = await migrate.current_revision(database.engine)  # fails fast when the server is unreachable
         if upgrade:
             await database.open()
-        return await migrate.current_revision(database.engine), migrate.head_revision()
+            current = await migrate.current_revision(database.engine)
+        return current, migrate.head_revision()
     finally:
         await database.close()
 

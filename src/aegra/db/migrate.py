@@ -5,7 +5,8 @@ Everything runs under one PostgreSQL advisory lock, so several processes startin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,6 +22,9 @@ logger = structlog.get_logger(__name__)
 
 # Arbitrary constant shared by every Aegra process: "aegra" in ASCII.
 MIGRATION_LOCK_KEY = 0x6165677261
+LOCK_POLL_SECONDS = 0.1
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 def migrations_dir() -> Path:
@@ -48,16 +52,30 @@ def _current(connection: Connection) -> str | None:
 
 
 @asynccontextmanager
-async def migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
-    """Hold the cluster-wide migration advisory lock for the duration of the block."""
-    async with engine.connect() as lock_conn:
-        await lock_conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        await lock_conn.commit()
+async def migration_lock(
+    engine: AsyncEngine, *, poll_interval: float = LOCK_POLL_SECONDS, on_busy: Callable[[], object] | None = None
+) -> AsyncIterator[None]:
+    """Hold the database-wide migration advisory lock for the duration of the block.
+
+    A waiter must not sit in a blocking `pg_advisory_lock()`: that statement holds a snapshot, and LangGraph's
+    setup runs `CREATE INDEX CONCURRENTLY`, which waits for every older snapshot, so the holder would wait for the
+    waiter forever. Waiters poll `pg_try_advisory_lock()` in autocommit mode instead, holding nothing in between.
+    `on_busy` is called once when another process holds the lock.
+    """
+    async with engine.connect() as connection:
+        lock_conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        busy_reported = False
+        while not (await lock_conn.execute(_TRY_LOCK, {"key": MIGRATION_LOCK_KEY})).scalar_one():
+            if not busy_reported:
+                busy_reported = True
+                logger.info("waiting for another process to finish migrating")
+                if on_busy is not None:
+                    on_busy()
+            await asyncio.sleep(poll_interval)
         try:
             yield
         finally:
-            await lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            await lock_conn.commit()
+            await lock_conn.execute(_UNLOCK, {"key": MIGRATION_LOCK_KEY})
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
