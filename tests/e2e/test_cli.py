@@ -1,0 +1,216 @@
+"""The `aegra` command: help, version, init, config errors, and a real `aegra serve` process started and stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from langchain_core.messages import HumanMessage
+from langgraph_sdk import get_client
+from typer.testing import CliRunner
+
+from aegra import __version__
+from aegra.cli import app
+from aegra.config import load_config
+from aegra.graphs.registry import GraphRegistry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_GRAPHS = {"agent", "agent_hitl", "subgraph_agent", "factory"}
+READY_LINE = "Application startup complete"
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+
+    assert result.exit_code == 0
+    for command in ("serve", "dev", "init", "migrate", "version"):
+        assert command in result.output
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["version"])
+    flag = runner.invoke(app, ["--version"])
+
+    assert result.exit_code == 0
+    assert result.output.strip() == f"aegra {__version__}"
+    assert flag.output.strip() == f"aegra {__version__}"
+
+
+async def test_init_writes_a_project_whose_graph_runs(tmp_path: Path) -> None:
+    project = tmp_path / "my-agent"
+
+    result = runner.invoke(app, ["init", str(project)])
+    registry = GraphRegistry.from_config(load_config(project / "aegra.json"))
+    async with registry.get_graph("agent") as graph:
+        reply = await graph.ainvoke({"messages": [HumanMessage(content="ping")]})
+
+    assert result.exit_code == 0, result.output
+    assert "aegra dev" in result.output
+    assert "You said: ping" in reply["messages"][-1].content
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path)])
+
+    again = runner.invoke(app, ["init", str(tmp_path)])
+    forced = runner.invoke(app, ["init", str(tmp_path), "--force"])
+
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    assert forced.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "problem"),
+    [
+        ({"graphs": {"agent": 7}}, "graphs.agent", "Expected `str | object`"),
+        ({"graphs": {"agent": "./missing.py:graph"}}, "graphs.agent", "does not exist"),
+        ({"graphs": {"agent": "./graph.py:graph"}, "env": "./nope.env"}, "env", "does not exist"),
+    ],
+)
+def test_serve_reports_a_bad_config_without_a_traceback(
+    tmp_path: Path, config: dict[str, object], key: str, problem: str
+) -> None:
+    path = tmp_path / "aegra.json"
+    path.write_text(json.dumps(config))
+
+    result = runner.invoke(app, ["serve", "--config", str(path)], env={"DATABASE_URL": "postgresql://unused/db"})
+
+    assert result.exit_code == 1
+    assert str(path.resolve()) in result.output
+    assert f"`{key}`" in result.output
+    assert problem in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_reports_a_bad_setting_by_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--config", str(REPO_ROOT / "aegra.json")], env={"PORT": "http"})
+
+    assert result.exit_code == 1
+    assert "PORT='http' is not an integer" in result.output
+
+
+@dataclass
+class ServerProcess:
+    process: asyncio.subprocess.Process
+    url: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+
+async def _drain(server: ServerProcess) -> None:
+    assert server.process.stdout is not None
+    async for line in server.process.stdout:
+        server.output.append(line.decode(errors="replace"))
+
+
+@asynccontextmanager
+async def aegra_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[ServerProcess]:
+    """`aegra serve` as a real process: yields once uvicorn reports startup complete; kills it if still alive."""
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aegra",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--config",
+        str(REPO_ROOT / "aegra.json"),
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}")
+    assert process.stdout is not None
+    while not server.output or READY_LINE not in server.output[-1]:
+        line = await process.stdout.readline()
+        assert line, f"aegra serve exited before it was ready:\n{server.text}"
+        server.output.append(line.decode(errors="replace"))
+    drain = asyncio.create_task(_drain(server))
+    try:
+        yield server
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await drain
+
+
+def _server_env(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "AEGRA_CONFIG", "PORT")}
+    env.update(LOG_LEVEL="INFO", **overrides)
+    return env
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_serve_answers_and_stops_cleanly_on_a_signal(
+    database_url: str, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    async with aegra_serve(_server_env(DATABASE_URL=database_url), tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ok = await http.get("/ok")
+        sdk = get_client(url=server.url, api_key=None)
+        assistants = await sdk.assistants.search(metadata={"created_by": "system"})
+        await sdk.http.client.aclose()
+
+        server.process.send_signal(stop_signal)
+        exit_code = await server.process.wait()
+
+    assert ok.json() == {"ok": True}
+    assert {item["graph_id"] for item in assistants} == EXAMPLE_GRAPHS
+    assert exit_code == 0, server.text
+    assert "Finished server process" in server.text
+    assert "Traceback" not in server.text
+
+
+def _postgres_processes_using(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if any(str(pgdata) in part for part in cmdline):
+            found.append(process)
+    return found
+
+
+async def test_serve_with_embedded_postgres_stops_it_on_exit(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state"
+
+    async with aegra_serve(_server_env(AEGRA_DATA_DIR=str(data_dir)), tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ok = await http.get("/ok", params={"check_db": 1})
+        running_while_served = _postgres_processes_using(data_dir / "pgdata")
+        server.process.send_signal(signal.SIGINT)
+        exit_code = await server.process.wait()
+
+    assert ok.json() == {"ok": True}
+    assert "Embedded PostgreSQL ready" in server.text
+    assert running_while_served, "the embedded PostgreSQL should run while the server does"
+    assert exit_code == 0, server.text
+    assert _postgres_processes_using(data_dir / "pgdata") == []
+    assert json.loads((data_dir / "pgdata" / ".handle_pids.json").read_text()) == []
