@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -50,17 +51,22 @@ DELETE FROM checkpoints WHERE thread_id = %(thread_id)s AND metadata->>'run_id' 
 
 @dataclass(slots=True)
 class RunHandle:
-    """A run executing in this process; `cancel` asks it to stop (the first `rollback` wins over `interrupt`)."""
+    """A run executing in this process; `cancel` asks it to stop (`rollback` wins over `interrupt`).
+
+    The task is cancelled at most once, and only while the graph runs: a cancel that arrives before it starts is
+    honoured when it does, and one that arrives while the ending is being recorded changes nothing.
+    """
 
     run_id: uuid.UUID
     task: asyncio.Task[None] | None = None
-    started: bool = False
+    phase: Literal["pending", "streaming", "finishing"] = "pending"
     cancel_action: str | None = None
 
     def cancel(self, action: str) -> None:
+        first = self.cancel_action is None
         if self.cancel_action != "rollback":
             self.cancel_action = action
-        if self.started and self.task is not None:
+        if first and self.phase == "streaming" and self.task is not None:
             self.task.cancel()
 
 
@@ -152,7 +158,10 @@ class RunPlan:
         if row.attempt == 1:
             config["run_id"] = row.run_id
         command = kwargs.get("command")
-        astream_kwargs: dict[str, Any] = {"durability": kwargs.get("durability") or "async"}
+        temporary = bool(kwargs.get("temporary"))
+        astream_kwargs: dict[str, Any] = {}
+        if not temporary:  # throwaway threads run without a checkpointer, where durability means nothing
+            astream_kwargs["durability"] = kwargs.get("durability") or "async"
         for key in ("interrupt_before", "interrupt_after"):
             if kwargs.get(key) is not None:
                 astream_kwargs[key] = kwargs[key]
@@ -166,7 +175,7 @@ class RunPlan:
             context=dict(kwargs.get("context") or {}),
             requested=frozenset(kwargs.get("stream_mode") or ["values"]),
             subgraphs=bool(kwargs.get("subgraphs")),
-            temporary=bool(kwargs.get("temporary")),
+            temporary=temporary,
             resumable=bool(kwargs.get("resumable")),
             astream_kwargs=astream_kwargs,
         )
@@ -285,7 +294,7 @@ class RunExecutor:
         snapshot: StateSnapshot | None = None
         structlog.contextvars.bind_contextvars(run_id=str(row.run_id), thread_id=str(row.thread_id))
         emitter.emit("metadata", {"run_id": str(row.run_id), "attempt": row.attempt})
-        handle.started = True
+        handle.phase = "streaming"
         try:
             if handle.cancel_action is not None:
                 raise asyncio.CancelledError
@@ -301,6 +310,7 @@ class RunExecutor:
                     context=plan.context,
                 ) as graph:
                     ending = await self._drive(graph, plan, emitter, result, handle)
+                    handle.phase = "finishing"
                     if ending == "rollback" and not plan.temporary:
                         await self._delete_run_checkpoints(plan)
                     if not plan.temporary:
@@ -310,10 +320,11 @@ class RunExecutor:
                 raise
             _uncancel()
             ending = "rollback" if handle.cancel_action == "rollback" else "interrupted"
-        except Exception as exc:  # graph factories and state reads may raise anything
-            logger.exception("run failed outside the graph", run_id=str(row.run_id))
+        except Exception as exc:  # noqa: BLE001 - graph factories and state reads may raise anything
+            _log_failure("run failed outside the graph", plan.run_id, exc)
             result.error = error_payload(exc)
             ending = "error"
+        handle.phase = "finishing"
         await self._finish(plan, ending, result, snapshot, emitter, log, handle)
 
     @contextlib.contextmanager
@@ -347,8 +358,8 @@ class RunExecutor:
                 raise
             _uncancel()
             return "rollback" if handle.cancel_action == "rollback" else "interrupted"
-        except Exception as exc:  # a graph may raise anything; it becomes the run's error
-            logger.exception("run failed", run_id=str(plan.run_id), error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a graph may raise anything; it becomes the run's error
+            _log_failure("run failed", plan.run_id, exc)
             result.error = error_payload(exc)
             return "error"
         return "success"
@@ -462,6 +473,12 @@ def _result_body(ending: Ending, result: RunResult, snapshot: StateSnapshot | No
     if snapshot is not None and snapshot.values:
         return snapshot.values
     return {}
+
+
+def _log_failure(message: str, run_id: uuid.UUID, exc: BaseException) -> None:
+    """Log with a plain-text traceback: rendering it richly (with locals) would stall the event loop."""
+    trace = "".join(traceback.format_exception(exc))
+    logger.error(message, run_id=str(run_id), error=f"{type(exc).__name__}: {exc}", exception=trace)
 
 
 def _uncancel() -> None:

@@ -9,7 +9,8 @@ from typing import Final
 CRLF: Final = b"\r\n"
 HEARTBEAT: Final = b": heartbeat\r\n\r\n"
 HEARTBEAT_SECONDS: Final = 5.0
-MEDIA_TYPE: Final = "text/event-stream; charset=utf-8"
+# Litestar appends `; charset=utf-8`, giving langgraph-api's exact content type.
+MEDIA_TYPE: Final = "text/event-stream"
 # `no-store` and `X-Accel-Buffering: no` keep proxies (nginx) from buffering the stream.
 HEADERS: Final = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
