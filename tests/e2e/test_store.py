@@ -320,12 +320,16 @@ async def test_expired_item_is_hidden_at_once_and_then_swept(
     client: LangGraphClient, db: psycopg.AsyncConnection[dict[str, Any]]
 ) -> None:
     namespace = [unique("ttl")]
+    lonely = [unique("ttl")]
     await client.store.put_item(namespace, "old", {"v": 1}, ttl=30)
     await client.store.put_item(namespace, "fresh", {"v": 2}, ttl=30)
+    await client.store.put_item(lonely, "old", {"v": 3}, ttl=30)
     await _expire_now(db, namespace, "old")
+    await _expire_now(db, lonely, "old")
 
     hidden = await client.store.get_item(namespace, "old")
     listed = await client.store.search_items(namespace)
+    namespaces = await client.store.list_namespaces(prefix=lonely)
     deadline = time.monotonic() + SWEEP_DEADLINE_SECONDS
     remaining = 1
     while remaining and time.monotonic() < deadline:
@@ -338,6 +342,7 @@ async def test_expired_item_is_hidden_at_once_and_then_swept(
 
     assert hidden is None
     assert [item["key"] for item in listed["items"]] == ["fresh"]
+    assert namespaces["namespaces"] == []
     assert remaining == 0
     assert await client.store.get_item(namespace, "fresh") is not None
 

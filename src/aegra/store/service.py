@@ -59,6 +59,7 @@ def check_item_namespace(labels: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_key(key: str) -> str:
+    """A key names one item: non-empty, and free of NUL (PostgreSQL `text` cannot hold it)."""
     if not key:
         raise UnprocessableError("Key must be a non-empty string")
     if "\x00" in key:
@@ -126,6 +127,7 @@ def _utc_iso(value: datetime) -> str:
 
 
 def to_item(item: Item) -> StoreItem:
+    """The wire shape of a stored item."""
     return StoreItem(
         namespace=list(item.namespace),
         key=item.key,
@@ -136,6 +138,7 @@ def to_item(item: Item) -> StoreItem:
 
 
 def to_search_item(item: SearchItem) -> StoreSearchItem:
+    """The wire shape of a search hit (with its score)."""
     return StoreSearchItem(
         namespace=list(item.namespace),
         key=item.key,
@@ -154,6 +157,7 @@ class StoreService:
 
     @property
     def semantic_search(self) -> bool:
+        """Whether `query` ranks by similarity (an index is configured and pgvector is usable)."""
         return self.store.index_config is not None
 
     async def put(self, data: StorePutRequest) -> None:
@@ -186,7 +190,7 @@ class StoreService:
         prefix = check_labels(data.namespace_prefix)
         conditions = normalize_filter(data.filter)
         if data.query and self.semantic_search:
-            items = await self._rank(prefix, data.query, conditions, data)
+            items = await self._rank(data, prefix, conditions)
         else:
             items = await self.store.asearch(
                 prefix, filter=conditions, limit=data.limit, offset=data.offset, refresh_ttl=data.refresh_ttl
@@ -194,7 +198,7 @@ class StoreService:
         return StoreSearchResponse(items=[to_search_item(item) for item in items])
 
     async def _rank(
-        self, prefix: tuple[str, ...], query: str, conditions: dict[str, Any] | None, data: StoreSearchRequest
+        self, data: StoreSearchRequest, prefix: tuple[str, ...], conditions: dict[str, Any] | None
     ) -> list[SearchItem]:
         """Embedded items by similarity, then (like langgraph-api) the items without an embedding, score null.
 
@@ -205,7 +209,7 @@ class StoreService:
         if window > MAX_SEMANTIC_WINDOW:
             raise UnprocessableError(f"offset + limit must be at most {MAX_SEMANTIC_WINDOW} for a `query` search")
         ranked = await self.store.asearch(
-            prefix, query=query, filter=conditions, limit=window, offset=0, refresh_ttl=data.refresh_ttl
+            prefix, query=data.query, filter=conditions, limit=window, offset=0, refresh_ttl=data.refresh_ttl
         )
         page = ranked[data.offset :]
         if len(ranked) == window:
