@@ -13,19 +13,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableEntityError
 
 from aegra.db.url import psycopg_conninfo
-
-STATE_KEYS = {
-    "values",
-    "next",
-    "tasks",
-    "metadata",
-    "created_at",
-    "checkpoint",
-    "parent_checkpoint",
-    "interrupts",
-    "checkpoint_id",
-    "parent_checkpoint_id",
-}
+from aegra.services.state import STATE_FIELDS
 
 
 def _message(content: str, index: int) -> dict[str, Any]:
@@ -52,7 +40,7 @@ async def test_state_of_a_thread_without_graph_is_empty(client: LangGraphClient)
     state = await client.threads.get_state(thread["thread_id"])
     history = await client.threads.get_history(thread["thread_id"])
 
-    assert set(state) == STATE_KEYS
+    assert set(state) == STATE_FIELDS
     assert state["values"] == {}
     assert state["next"] == []
     assert state["tasks"] == []
@@ -96,7 +84,7 @@ async def test_state_after_update_has_langchain_message_dicts_and_update_metadat
 
     state = await client.threads.get_state(thread_id)
 
-    assert set(state) == STATE_KEYS
+    assert set(state) == STATE_FIELDS
     assert state["next"] == []
     assert state["values"]["messages"] == [
         {"content": "hi", "additional_kwargs": {}, "response_metadata": {}, "type": "human", "name": None, "id": "m-0"},
@@ -200,7 +188,7 @@ async def test_history_is_newest_first_and_honours_limit_before_and_metadata(cli
 
     assert [len(s["values"]["messages"]) for s in full] == [3, 2, 1]
     assert [s["metadata"]["step"] for s in full] == [2, 1, 0]
-    assert all(set(s) == STATE_KEYS for s in full)
+    assert all(set(s) == STATE_FIELDS for s in full)
     assert limited == full[:2]
     assert before == full[1:]
     assert before_object == full[1:]

@@ -12,6 +12,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Interrupt, PregelTask, StateSnapshot, interrupt
 
 from aegra.services.state import (
+    STATE_FIELDS,
     checkpoint_from_config,
     empty_state,
     interrupt_to_dict,
@@ -20,18 +21,6 @@ from aegra.services.state import (
     thread_status_after_run,
 )
 
-STATE_KEYS = {
-    "values",
-    "next",
-    "tasks",
-    "metadata",
-    "created_at",
-    "checkpoint",
-    "parent_checkpoint",
-    "interrupts",
-    "checkpoint_id",
-    "parent_checkpoint_id",
-}
 TASK_KEYS = {"id", "name", "path", "error", "interrupts", "checkpoint", "state", "result"}
 
 
@@ -80,7 +69,7 @@ async def test_state_after_a_run_has_langgraph_api_shape_and_message_dicts() -> 
 
     state = state_to_dict(await graph.aget_state(config))
 
-    assert set(state) == STATE_KEYS
+    assert set(state) == STATE_FIELDS
     assert state["next"] == []
     assert state["tasks"] == []
     assert state["interrupts"] == []
@@ -157,7 +146,7 @@ async def test_subgraph_state_is_nested_in_its_task_only_when_read_with_subgraph
     assert flat_task["state"] is None
     assert flat_task["checkpoint"]["checkpoint_ns"].startswith("child:")
     child_state = deep_task["state"]
-    assert set(child_state) == STATE_KEYS
+    assert set(child_state) == STATE_FIELDS
     assert child_state["next"] == ["child_ask"]
     assert child_state["checkpoint"]["checkpoint_ns"].startswith("child:")
     assert "checkpoint_map" in child_state["checkpoint"]
