@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-import structlog
 from langgraph.errors import InvalidUpdateError
 from psycopg import errors as pg_errors
 from sqlalchemy import ColumnElement, Select, delete, func, select
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.schemas.threads import (
     Thread,
@@ -33,9 +32,13 @@ from aegra.schemas.threads import (
 )
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
-from aegra.services.state import apply_supersteps, open_thread_graph, refresh_state_cache, thread_graph_id
-
-logger = structlog.get_logger(__name__)
+from aegra.services.state import (
+    apply_supersteps,
+    no_graph_error,
+    open_thread_graph,
+    refresh_state_cache,
+    thread_graph_id,
+)
 
 MAX_EXTRACT_PATHS = 10
 EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
@@ -187,9 +190,7 @@ class ThreadService:
         thread_id = data.thread_id or uuid.uuid4()
         metadata = data.metadata or {}
         if data.supersteps and thread_graph_id(metadata) is None:
-            raise BadRequestError(
-                f"Thread '{thread_id}' has no assigned graph ID: `supersteps` need `graph_id` (or metadata.graph_id)."
-            )
+            raise no_graph_error(thread_id)
         now = utcnow()
         ttl = data.ttl or self.default_ttl
         inserted = await self.session.scalar(
