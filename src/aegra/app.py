@@ -32,6 +32,8 @@ from aegra.api.store import StoreController
 from aegra.api.system import SystemController
 from aegra.api.threads import ThreadController
 from aegra.config import AegraConfig
+from aegra.crons.launcher import CronRunLauncher
+from aegra.crons.scheduler import CronScheduler, serve_crons
 from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
@@ -159,7 +161,11 @@ def create_app(
             thread_sweeper.start()
             try:
                 async with ttl_sweeper(database.store), serve_runs(app.state, database):
-                    yield
+                    launcher = CronRunLauncher(graphs, database, app.state.run_broker, app.state.run_workers)
+                    async with serve_crons(
+                        CronScheduler(database.sessionmaker, launcher, poll_seconds=settings.cron_poll_seconds)
+                    ):
+                        yield
             finally:
                 await thread_sweeper.stop()
         finally:

@@ -22,6 +22,16 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"Environment variable {name}={raw!r} is not a boolean (use true/false).")
 
 
+def _parse_float(name: str, raw: str, *, minimum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"Environment variable {name}={raw!r} is not a number.") from exc
+    if value < minimum:
+        raise ConfigError(f"Environment variable {name}={value} must be >= {minimum}.")
+    return value
+
+
 def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
     try:
         value = int(raw)
@@ -63,6 +73,7 @@ class Settings:
     pgdata: Path | None = None
     n_jobs_per_worker: int = 10
     bg_job_timeout_secs: int = 3600
+    cron_poll_seconds: float = 5.0
     log_level: str = "INFO"
     log_json: bool = False
     metrics_enabled: bool = True
@@ -105,6 +116,8 @@ class Settings:
             kwargs["pgdata"] = Path(pgdata)
         if (jobs := get("N_JOBS_PER_WORKER")) is not None:
             kwargs["n_jobs_per_worker"] = _parse_int("N_JOBS_PER_WORKER", jobs, minimum=1)
+        if (poll := get("CRON_POLL_SECONDS")) is not None:
+            kwargs["cron_poll_seconds"] = _parse_float("CRON_POLL_SECONDS", poll, minimum=0.05)
         if (timeout := get("BG_JOB_TIMEOUT_SECS")) is not None:
             kwargs["bg_job_timeout_secs"] = _parse_int("BG_JOB_TIMEOUT_SECS", timeout, minimum=1)
         if (level := get("LOG_LEVEL")) is not None:

@@ -70,7 +70,7 @@ class SystemController(Controller):
             "langgraph_py_version": _package_version("langgraph"),
             "flags": {
                 "assistants": True,
-                "crons": False,
+                "crons": True,
                 "langsmith": False,
                 "langsmith_tracing_replicas": False,
             },

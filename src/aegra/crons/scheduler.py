@@ -4,21 +4,24 @@ exactly once across processes. After downtime a cron fires once (catch-up), then
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aegra.crons.schedule import next_fire_time
 from aegra.db.models import Cron as CronRow
 from aegra.db.models import utcnow
+from aegra.errors import ApiError
 
 logger = structlog.get_logger(__name__)
 
 # Creates the run of one firing inside the scheduler's transaction (so the run and the new
-# next_run_date commit together, or neither does).
+# next_run_date commit together, or neither does). It may commit the session itself.
 RunLauncher = Callable[[AsyncSession, CronRow, datetime], Awaitable[None]]
 Clock = Callable[[], datetime]
 
@@ -42,30 +45,60 @@ class CronScheduler:
         self.batch_size = batch_size
 
     async def fire_due(self) -> int:
-        """Fire every cron due now (once each); return how many fired."""
+        """Fire every cron due now (once each); return how many runs were launched."""
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
-            due = (
-                await session.scalars(
-                    select(CronRow)
-                    .where(CronRow.enabled, CronRow.next_run_date.is_not(None), CronRow.next_run_date <= now)
-                    .order_by(CronRow.next_run_date)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            fired = 0
-            for cron in due:
-                if cron.end_time is not None and cron.end_time <= now:
-                    cron.next_run_date = None
-                    continue
-                await self.launch(session, cron, now)
-                upcoming = next_fire_time(cron.schedule, now, cron.timezone)
-                cron.next_run_date = upcoming if cron.end_time is None or upcoming < cron.end_time else None
-                fired += 1
+        fired = 0
+        for _ in range(self.batch_size):
+            outcome = await self._fire_next(now)
+            if outcome is None:
+                break
+            fired += outcome
         if fired:
             logger.info("crons fired", count=fired)
         return fired
+
+    async def _fire_next(self, now: datetime) -> int | None:
+        """Lock one due cron, move its next firing forward and launch its run in the same transaction.
+
+        Returns None when nothing is due, else how many runs were launched (0 or 1).
+        """
+        async with self.sessionmaker() as session:
+            cron = await session.scalar(
+                select(CronRow)
+                .where(CronRow.enabled, CronRow.next_run_date.is_not(None), CronRow.next_run_date <= now)
+                .order_by(CronRow.next_run_date)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if cron is None:
+                return None
+            cron_id, previous = cron.cron_id, cron.next_run_date
+            upcoming = next_fire_time(cron.schedule, now, cron.timezone)
+            ended = cron.end_time is not None and cron.end_time <= now
+            cron.next_run_date = (
+                None if ended or (cron.end_time is not None and upcoming >= cron.end_time) else upcoming
+            )
+            if ended:
+                await session.commit()
+                return 0
+            try:
+                await self.launch(session, cron, now)
+            except ApiError as exc:
+                await session.rollback()
+                logger.warning("cron run not created", cron_id=str(cron_id), error=exc.detail)
+                await self._advance(cron_id, previous, upcoming)
+                return 0
+            await session.commit()
+        return 1
+
+    async def _advance(self, cron_id: uuid.UUID, previous: datetime | None, upcoming: datetime) -> None:
+        """Move a cron past a firing whose run could not be created, so it does not refire at once."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(CronRow)
+                .where(CronRow.cron_id == cron_id, CronRow.next_run_date == previous)
+                .values(next_run_date=upcoming)
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set; a failing poll is logged and retried on the next tick."""
@@ -80,3 +113,15 @@ class CronScheduler:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
             except TimeoutError:
                 continue
+
+
+@contextlib.asynccontextmanager
+async def serve_crons(scheduler: CronScheduler) -> AsyncIterator[None]:
+    """Run `scheduler` in the background for the lifetime of the block."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop), name="aegra-cron-scheduler")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
