@@ -263,11 +263,23 @@ async def _expiry(db: psycopg.AsyncConnection[dict[str, Any]], namespace: list[s
     return row
 
 
-async def _expire_now(db: psycopg.AsyncConnection[dict[str, Any]], namespace: list[str], key: str) -> None:
+async def _expire_in(
+    db: psycopg.AsyncConnection[dict[str, Any]], namespace: list[str], key: str, seconds: float
+) -> None:
+    """Move an item's expiry to `seconds` from now (negative: already expired), behind the store's back."""
     await db.execute(
-        "UPDATE store SET expires_at = now() - interval '1 second' WHERE prefix = %s AND key = %s",
-        (".".join(namespace), key),
+        "UPDATE store SET expires_at = now() + make_interval(secs => %s) WHERE prefix = %s AND key = %s",
+        (seconds, ".".join(namespace), key),
     )
+
+
+async def _item_with_five_of_thirty_minutes_left(
+    client: LangGraphClient, db: psycopg.AsyncConnection[dict[str, Any]]
+) -> list[str]:
+    namespace = [unique("ttl")]
+    await client.store.put_item(namespace, "k", {"v": 1}, ttl=30)
+    await _expire_in(db, namespace, "k", 5 * 60)
+    return namespace
 
 
 async def test_put_ttl_sets_the_expiry_in_minutes(
@@ -287,11 +299,7 @@ async def test_put_ttl_sets_the_expiry_in_minutes(
 async def test_get_refresh_ttl_controls_whether_reading_extends_the_expiry(
     client: LangGraphClient, db: psycopg.AsyncConnection[dict[str, Any]]
 ) -> None:
-    namespace = [unique("ttl")]
-    await client.store.put_item(namespace, "k", {"v": 1}, ttl=30)
-    await db.execute(
-        "UPDATE store SET expires_at = now() + interval '5 minutes' WHERE prefix = %s", (".".join(namespace),)
-    )
+    namespace = await _item_with_five_of_thirty_minutes_left(client, db)
 
     await client.store.get_item(namespace, "k", refresh_ttl=False)
     unrefreshed = await _expiry(db, namespace, "k")
@@ -305,11 +313,7 @@ async def test_get_refresh_ttl_controls_whether_reading_extends_the_expiry(
 async def test_search_refresh_ttl_extends_the_expiry_of_returned_items(
     client: LangGraphClient, db: psycopg.AsyncConnection[dict[str, Any]]
 ) -> None:
-    namespace = [unique("ttl")]
-    await client.store.put_item(namespace, "k", {"v": 1}, ttl=30)
-    await db.execute(
-        "UPDATE store SET expires_at = now() + interval '5 minutes' WHERE prefix = %s", (".".join(namespace),)
-    )
+    namespace = await _item_with_five_of_thirty_minutes_left(client, db)
 
     await client.store.search_items(namespace, refresh_ttl=True)
 
@@ -324,8 +328,8 @@ async def test_expired_item_is_hidden_at_once_and_then_swept(
     await client.store.put_item(namespace, "old", {"v": 1}, ttl=30)
     await client.store.put_item(namespace, "fresh", {"v": 2}, ttl=30)
     await client.store.put_item(lonely, "old", {"v": 3}, ttl=30)
-    await _expire_now(db, namespace, "old")
-    await _expire_now(db, lonely, "old")
+    await _expire_in(db, namespace, "old", -1)
+    await _expire_in(db, lonely, "old", -1)
 
     hidden = await client.store.get_item(namespace, "old")
     listed = await client.store.search_items(namespace)

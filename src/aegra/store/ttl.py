@@ -15,7 +15,6 @@ from langgraph.store.base import TTLConfig
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from aegra.config import AegraConfig
-from aegra.errors import ConfigError
 
 logger = structlog.get_logger(__name__)
 
@@ -34,9 +33,10 @@ def build_ttl_config(config: AegraConfig) -> TTLConfig:
             omit_expired=True,
         )
     if ttl.default_ttl is not None and ttl.default_ttl <= 0:
-        raise ConfigError(f"store.ttl.default_ttl must be a positive number of minutes, got {ttl.default_ttl}.")
+        raise config.error("store.ttl.default_ttl", f"must be a positive number of minutes, got {ttl.default_ttl}")
     if ttl.sweep_interval_minutes <= 0:
-        raise ConfigError(f"store.ttl.sweep_interval_minutes must be positive, got {ttl.sweep_interval_minutes}.")
+        interval = ttl.sweep_interval_minutes
+        raise config.error("store.ttl.sweep_interval_minutes", f"must be a positive number of minutes, got {interval}")
     return TTLConfig(
         refresh_on_read=ttl.refresh_on_read,
         default_ttl=ttl.default_ttl,
