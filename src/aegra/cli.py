@@ -211,6 +211,12 @@ def _run_server(
         try:
             with _database_url(settings, signals) as url:
                 os.environ["DATABASE_URL"] = url  # worker and reload processes share this one database
+                try:
+                    # Builds everything the config describes (store index, TTLs, exporters): a mistake there is a
+                    # clean error too. With workers or reload, the processes uvicorn starts build their own.
+                    served = create_app(dataclasses.replace(settings, database_url=url), loaded, registry=registry)
+                except ConfigError as exc:
+                    raise _fail(str(exc)) from None
                 display_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
                 api = f"http://{display_host}:{port}"
                 typer.echo(f"API: {api}   Docs: {api}/docs")
@@ -233,7 +239,6 @@ def _run_server(
                         **common,  # type: ignore[arg-type]
                     )
                 else:
-                    served = create_app(dataclasses.replace(settings, database_url=url), loaded, registry=registry)
                     uvicorn.run(served, **common)  # type: ignore[arg-type]
         except GracefulExit:
             pass  # uvicorn has already drained; the embedded database stopped on the way out
@@ -292,12 +297,18 @@ def init(
     typer.echo(f"\nNext: {where}aegra dev")
 
 
-async def _migrate(settings: Settings, url: str, *, upgrade: bool) -> tuple[str | None, str | None]:
+async def _migrate(
+    settings: Settings, url: str, config: AegraConfig | None, *, upgrade: bool
+) -> tuple[str | None, str | None]:
     """Upgrade (when asked) and return (current revision, head revision)."""
     from aegra.db import migrate
     from aegra.db.database import Database
+    from aegra.store.embeddings import build_index_config
 
-    database = Database(url, dataclasses.replace(settings, database_url=url, run_migrations=True))
+    store_index = build_index_config(config) if config is not None else None  # vector tables when configured
+    database = Database(
+        url, dataclasses.replace(settings, database_url=url, run_migrations=True), store_index=store_index
+    )
     try:
         current = await migrate.current_revision(database.engine)  # fails fast when the server is unreachable
         if upgrade:
@@ -315,12 +326,12 @@ def _run_migrate(config: Path | None, env_file: Path | None, *, upgrade: bool) -
 
     from aegra.db.url import redact
 
-    settings, _ = _prepare(config, env_file, require_config=False)
+    settings, loaded = _prepare(config, env_file, require_config=False)
     signals = StopSignals()
     try:
         with signals.installed(), _database_url(settings, signals) as url:
             try:
-                return asyncio.run(_migrate(settings, url, upgrade=upgrade))
+                return asyncio.run(_migrate(settings, url, loaded, upgrade=upgrade))
             except ConfigError as exc:
                 raise _fail(str(exc)) from None
             except (OSError, SQLAlchemyError, PsycopgError, PoolTimeout) as exc:
