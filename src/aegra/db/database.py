@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -40,6 +41,7 @@ class Database:
             max_overflow=settings.db_max_overflow,
             pool_pre_ping=False,
             json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
         )
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -97,6 +99,4 @@ class Database:
 
 
 def _json_dumps(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
