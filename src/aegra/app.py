@@ -89,6 +89,11 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
+def handle_recursion(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """Absurdly nested JSON bodies exhaust the decoder's recursion; that is the client's input, not our bug."""
+    return Response({"detail": "Request body is nested too deeply"}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
     return Response({"detail": "Internal server error"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
@@ -195,6 +200,7 @@ def create_app(
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
+            RecursionError: handle_recursion,
             Exception: handle_unexpected,
         },
         cors_config=_cors_config(config),

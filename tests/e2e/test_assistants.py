@@ -215,3 +215,13 @@ async def test_oversized_body_is_rejected(server_url: str) -> None:
 
     assert response.status_code == 413
     assert response.json()["detail"]
+
+
+async def test_deeply_nested_body_is_rejected_not_a_crash(server_url: str) -> None:
+    nested = b'{"graph_id": "echo", "metadata": {"v": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        response = await http.post("/assistants", content=nested, headers={"content-type": "application/json"})
+        still_up = await http.get("/ok")
+
+    assert 400 <= response.status_code < 500, response.text
+    assert still_up.status_code == 200

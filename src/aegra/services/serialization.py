@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def iso(value: datetime) -> str:
     """Timestamps as langgraph-api writes them: `+00:00`, microseconds when non-zero."""
-    return value.isoformat()
+    return value.astimezone(UTC).isoformat()
