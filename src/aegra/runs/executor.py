@@ -270,6 +270,7 @@ class RunExecutor:
         database: Database,
         registry: GraphRegistry,
         broker: RunBroker,
+        worker_id: str,
         timeout_seconds: float,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
@@ -277,6 +278,7 @@ class RunExecutor:
         self.database = database
         self.registry = registry
         self.broker = broker
+        self.worker_id = worker_id
         self.timeout_seconds = timeout_seconds
         self.metrics = metrics
         self.tracer = tracer
@@ -440,10 +442,12 @@ class RunExecutor:
     ) -> None:
         async with self.database.sessionmaker() as session:
             if ending == "rollback":
-                await queue.delete_run_row(session, plan.run_id)
+                await queue.delete_run_row(session, plan.run_id, origin=self.worker_id)
             else:
                 output = None if ending in ("error", "timeout") else serde.to_jsonable(body)
-                await queue.finish_run(session, plan.run_id, ending, output=output, error=result.error)
+                await queue.finish_run(
+                    session, plan.run_id, ending, origin=self.worker_id, output=output, error=result.error
+                )
             if plan.temporary:
                 await thread_sync.delete_thread(session, plan.thread_id)
             else:

@@ -19,7 +19,9 @@ from aegra.errors import ConflictError, NotFoundError
 from aegra.runs import thread_sync
 from aegra.runs.multitask import plan_multitask
 
-# NOTIFY channels: a run became claimable; cancel a run (payload `run_id:action`); a run ended (payload run_id).
+# NOTIFY channels: a run became claimable (body `delayed` when it waits for `after_seconds`); cancel a run (body
+# `run_id:action`); a run ended (body run_id). Payloads are `<origin worker id>|<body>`, so a process can skip its
+# own notices (it acted on them already).
 CHANNEL_QUEUED: Final = "aegra_run_queued"
 CHANNEL_CANCEL: Final = "aegra_run_cancel"
 CHANNEL_DONE: Final = "aegra_run_done"
@@ -85,12 +87,18 @@ class CancelledRun:
     status: str
 
 
-async def notify(session: AsyncSession, channel: str, payload: str = "") -> None:
+async def notify(session: AsyncSession, channel: str, *, origin: str, body: str = "") -> None:
     """Send a NOTIFY that PostgreSQL delivers when the transaction commits."""
-    await session.execute(text(NOTIFY), {"channel": channel, "payload": payload})
+    await session.execute(text(NOTIFY), {"channel": channel, "payload": f"{origin}|{body}"})
 
 
-async def insert_run(session: AsyncSession, new: NewRun) -> tuple[RunRow, list[CancelledRun]]:
+def parse_notice(payload: str) -> tuple[str, str]:
+    """A NOTIFY payload as (origin worker id, body)."""
+    origin, _, body = payload.partition("|")
+    return origin, body
+
+
+async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tuple[RunRow, list[CancelledRun]]:
     """Insert a pending run on its (locked) thread, applying the multitask strategy; commits.
 
     Returns the row and the in-flight runs the strategy cancelled (running ones still need their signal).
@@ -108,7 +116,7 @@ async def insert_run(session: AsyncSession, new: NewRun) -> tuple[RunRow, list[C
         raise ConflictError(
             "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
         )
-    cancelled = await _cancel_rows(session, inflight, action) if action is not None else []
+    cancelled = await _cancel_rows(session, inflight, action, origin=origin) if action is not None else []
     now = utcnow()
     row = RunRow(
         run_id=new.run_id,
@@ -125,7 +133,7 @@ async def insert_run(session: AsyncSession, new: NewRun) -> tuple[RunRow, list[C
     )
     session.add(row)
     await thread_sync.mark_busy(session, new.thread_id, stamp)
-    await notify(session, CHANNEL_QUEUED)
+    await notify(session, CHANNEL_QUEUED, origin=origin, body="delayed" if new.after_seconds > 0 else "")
     await session.commit()
     return row, cancelled
 
@@ -140,13 +148,15 @@ async def _inflight(session: AsyncSession, thread_id: uuid.UUID) -> list[RunRow]
     return list((await session.scalars(stmt)).all())
 
 
-async def _cancel_rows(session: AsyncSession, rows: Sequence[RunRow], action: str) -> list[CancelledRun]:
+async def _cancel_rows(
+    session: AsyncSession, rows: Sequence[RunRow], action: str, *, origin: str
+) -> list[CancelledRun]:
     """Pending runs end here (`interrupted`, or deleted on rollback); running ones get a NOTIFY."""
     cancelled: list[CancelledRun] = []
     for row in rows:
         cancelled.append(CancelledRun(row.run_id, row.thread_id, row.status))
         if row.status == "running":
-            await notify(session, CHANNEL_CANCEL, f"{row.run_id}:{action}")
+            await notify(session, CHANNEL_CANCEL, origin=origin, body=f"{row.run_id}:{action}")
         elif action == "rollback":
             await session.execute(delete(RunRow).where(RunRow.run_id == row.run_id))
         else:
@@ -154,13 +164,14 @@ async def _cancel_rows(session: AsyncSession, rows: Sequence[RunRow], action: st
                 update(RunRow).where(RunRow.run_id == row.run_id).values(status="interrupted", updated_at=utcnow())
             )
         if row.status == "pending":
-            await notify(session, CHANNEL_DONE, str(row.run_id))
+            await notify(session, CHANNEL_DONE, origin=origin, body=str(row.run_id))
     return cancelled
 
 
 async def cancel_runs(
     session: AsyncSession,
     *,
+    origin: str,
     action: str,
     run_ids: Sequence[uuid.UUID] | None = None,
     thread_id: uuid.UUID | None = None,
@@ -173,7 +184,7 @@ async def cancel_runs(
     if thread_id is not None:
         stmt = stmt.where(RunRow.thread_id == thread_id)
     rows = list((await session.scalars(stmt.order_by(RunRow.created_at).with_for_update())).all())
-    cancelled = await _cancel_rows(session, rows, action)
+    cancelled = await _cancel_rows(session, rows, action, origin=origin)
     for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
         await thread_sync.settle(session, affected)
     await session.commit()
@@ -206,6 +217,7 @@ async def finish_run(
     run_id: uuid.UUID,
     status: str,
     *,
+    origin: str,
     output: dict[str, Any] | None,
     error: dict[str, Any] | None,
 ) -> None:
@@ -215,18 +227,18 @@ async def finish_run(
         .where(RunRow.run_id == run_id)
         .values(status=status, output=output, error=error, worker_id=None, lease_expires_at=None, updated_at=utcnow())
     )
-    await notify(session, CHANNEL_DONE, str(run_id))
-    await notify(session, CHANNEL_QUEUED)
+    await notify(session, CHANNEL_DONE, origin=origin, body=str(run_id))
+    await notify(session, CHANNEL_QUEUED, origin=origin)
 
 
-async def delete_run_row(session: AsyncSession, run_id: uuid.UUID) -> None:
+async def delete_run_row(session: AsyncSession, run_id: uuid.UUID, *, origin: str) -> None:
     """A rolled-back run disappears (commit is the caller's)."""
     await session.execute(delete(RunRow).where(RunRow.run_id == run_id))
-    await notify(session, CHANNEL_DONE, str(run_id))
-    await notify(session, CHANNEL_QUEUED)
+    await notify(session, CHANNEL_DONE, origin=origin, body=str(run_id))
+    await notify(session, CHANNEL_QUEUED, origin=origin)
 
 
-async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> None:
+async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID], *, origin: str) -> None:
     """Put runs this process stops executing (shutdown) back in the queue; commits."""
     if not run_ids:
         return
@@ -235,7 +247,7 @@ async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> None:
         .where(RunRow.run_id.in_(run_ids), RunRow.status == "running")
         .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=utcnow())
     )
-    await notify(session, CHANNEL_QUEUED)
+    await notify(session, CHANNEL_QUEUED, origin=origin)
     await session.commit()
 
 

@@ -138,9 +138,9 @@ class RunService:
         return [await self.create(None, payload) for payload in payloads]
 
     async def _insert(self, new: queue.NewRun) -> RunRow:
-        row, cancelled = await queue.insert_run(self.session, new)
+        row, cancelled = await queue.insert_run(self.session, new, origin=self.pool.worker_id)
         self.pool.signal_cancelled(cancelled, new.multitask_strategy)
-        self.pool.wake()
+        self.pool.wake(delayed=new.after_seconds > 0)
         logger.info("run queued", run_id=str(row.run_id), thread_id=str(row.thread_id), graph_id=new.graph_id)
         return row
 
@@ -363,7 +363,7 @@ class RunService:
             raise NotFoundError(NO_RUNS_TO_CANCEL)
         subscription = self.broker.subscribe(row.run_id, events=False) if wait else None
         try:
-            cancelled = await queue.cancel_runs(self.session, action=action, run_ids=[row.run_id])
+            cancelled = await self._cancel_rows(action, run_ids=[row.run_id])
             if not cancelled:
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
             self.pool.signal_cancelled(cancelled, action)
@@ -380,16 +380,33 @@ class RunService:
             if body.thread_id is not None or body.run_ids is not None:
                 raise UnprocessableError("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
             statuses = queue.INFLIGHT if body.status == "all" else (body.status,)
-            cancelled = await queue.cancel_runs(self.session, action=action, statuses=statuses)
+            cancelled = await self._cancel_rows(action, statuses=statuses)
         else:
             if body.thread_id is None or not body.run_ids:
                 raise UnprocessableError("Must provide either a status, or both 'thread_id' and 'run_ids'")
             thread_id = parse_uuid(body.thread_id, "thread")
             run_ids = [parse_uuid(raw, "run") for raw in body.run_ids]
-            cancelled = await queue.cancel_runs(self.session, action=action, run_ids=run_ids, thread_id=thread_id)
+            cancelled = await self._cancel_rows(action, run_ids=run_ids, thread_id=thread_id)
             if not cancelled:
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
         self.pool.signal_cancelled(cancelled, action)
+
+    async def _cancel_rows(
+        self,
+        action: str,
+        *,
+        run_ids: Sequence[uuid.UUID] | None = None,
+        thread_id: uuid.UUID | None = None,
+        statuses: Sequence[str] = queue.INFLIGHT,
+    ) -> list[queue.CancelledRun]:
+        return await queue.cancel_runs(
+            self.session,
+            origin=self.pool.worker_id,
+            action=action,
+            run_ids=run_ids,
+            thread_id=thread_id,
+            statuses=statuses,
+        )
 
     # -- reading and deleting ------------------------------------------------------------------------------------
 

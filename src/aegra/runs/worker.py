@@ -55,9 +55,10 @@ class WorkerPool:
         self.executor = executor
         self.broker = broker
         self.concurrency = concurrency
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -89,14 +90,16 @@ class WorkerPool:
         if handles:
             try:
                 async with self.database.sessionmaker() as session:
-                    await queue.requeue(session, [handle.run_id for handle in handles])
+                    await queue.requeue(session, [handle.run_id for handle in handles], origin=self.worker_id)
             except SQLAlchemyError as exc:
                 logger.error("could not requeue runs at shutdown", error=str(exc))
             for handle in handles:
                 self.broker.finish(handle.run_id, RunOutcome("pending", b"{}"))
 
-    def wake(self) -> None:
-        """A run may be claimable now (queued here, or a run ended and unblocked its thread's next one)."""
+    def wake(self, *, delayed: bool = False) -> None:
+        """A run may be claimable now (queued here, or a run ended and unblocked its thread's next one);
+        `delayed`: one was queued with `after_seconds`, so the idle loop must watch for its start time."""
+        self._delayed_runs = self._delayed_runs or delayed
         self._wake.set()
 
     def cancel_local(self, run_id: uuid.UUID, action: str) -> None:
@@ -118,7 +121,7 @@ class WorkerPool:
     async def cancel(self, run_ids: list[uuid.UUID], action: str) -> list[queue.CancelledRun]:
         """Cancel runs in their own transaction (used when no request session is at hand)."""
         async with self.database.sessionmaker() as session:
-            cancelled = await queue.cancel_runs(session, action=action, run_ids=run_ids)
+            cancelled = await queue.cancel_runs(session, origin=self.worker_id, action=action, run_ids=run_ids)
         self.signal_cancelled(cancelled, action)
         return cancelled
 
@@ -162,12 +165,15 @@ class WorkerPool:
 
     async def _idle_seconds(self) -> float:
         """Sleep until woken, the next delayed run is due, or the safety poll."""
+        if not self._delayed_runs:
+            return POLL_SECONDS
         try:
             async with self.database.sessionmaker() as session:
                 due = await queue.next_available_at(session)
         except (SQLAlchemyError, OSError):
             return POLL_SECONDS
         if due is None:
+            self._delayed_runs = False
             return POLL_SECONDS
         return max(0.0, min(POLL_SECONDS, (due - datetime.now(UTC)).total_seconds()))
 
@@ -217,17 +223,20 @@ class WorkerPool:
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
     def _on_notify(self, channel: str, payload: str) -> None:
+        origin, body = queue.parse_notice(payload)
+        if origin == self.worker_id:
+            return  # this process acted on it when it sent it
         if channel == queue.CHANNEL_QUEUED:
-            self.wake()
+            self.wake(delayed=body == "delayed")
             return
         if channel == queue.CHANNEL_CANCEL:
-            raw_id, _, action = payload.partition(":")
+            raw_id, _, action = body.partition(":")
             with contextlib.suppress(ValueError):
                 self.cancel_local(uuid.UUID(raw_id), action)
             return
         if channel == queue.CHANNEL_DONE:
             with contextlib.suppress(ValueError):
-                run_id = uuid.UUID(payload)
+                run_id = uuid.UUID(body)
                 if self.broker.is_followed_elsewhere(run_id):
                     self.spawn(self.settle_followers(run_id))
 
@@ -242,6 +251,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         database=database,
         registry=state.registry,
         broker=broker,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         timeout_seconds=settings.bg_job_timeout_secs,
         metrics=metrics,
         tracer=state.get("tracer"),
