@@ -440,6 +440,33 @@ async def test_run_from_an_earlier_checkpoint_forks_the_thread(client: LangGraph
     assert [m["content"] for m in forked["messages"]] == ["one", "echo: one", "three", "echo: three"]
 
 
+async def test_run_from_a_checkpoint_object_forks_the_thread(client: LangGraphClient) -> None:
+    thread_id = await _thread(client)
+    await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "one"}]})
+    first = await client.threads.get_state(thread_id)
+    await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "two"}]})
+
+    forked = await client.runs.wait(
+        thread_id, "echo", input={"messages": [{"role": "user", "content": "again"}]}, checkpoint=first["checkpoint"]
+    )
+
+    assert [m["content"] for m in forked["messages"]] == ["one", "echo: one", "again", "echo: again"]
+
+
+async def test_cancel_with_wait_answers_with_the_ended_run(server_url: str, client: LangGraphClient) -> None:
+    thread_id = await _thread(client)
+    run = await client.runs.create(thread_id, "slow", input={})
+    await _started(client, thread_id, run["run_id"])
+
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        path = f"/threads/{thread_id}/runs/{run['run_id']}"
+        response = await http.post(f"{path}/cancel", params={"wait": 1, "action": "rollback"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "interrupted"
+    assert response.headers["location"] == f"{path}/join"
+
+
 async def test_after_seconds_delays_the_start(client: LangGraphClient) -> None:
     thread_id = await _thread(client)
 

@@ -191,10 +191,10 @@ class ThreadRunController(Controller):
         wait: FromQuery[bool] = False,
         action: FromQuery[CancelAction] = "interrupt",
     ) -> Response[Run]:
-        row, _ = await run_service.cancel(thread_id, run_id, action=action, wait=wait)
-        location = run_location(row)
+        run = await run_service.cancel(thread_id, run_id, action=action, wait=wait)
+        location = f"/threads/{run.thread_id}/runs/{run.run_id}"
         headers = {"Location": f"{location}/join", "Content-Location": location} if wait else {}
-        return Response(to_schema(row), status_code=HTTP_200_OK if wait else HTTP_202_ACCEPTED, headers=headers)
+        return Response(run, status_code=HTTP_200_OK if wait else HTTP_202_ACCEPTED, headers=headers)
 
 
 class RunController(Controller):

@@ -356,8 +356,8 @@ class RunService:
 
     # -- cancelling ----------------------------------------------------------------------------------------------
 
-    async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> tuple[RunRow, RunOutcome | None]:
-        """Cancel one in-flight run; with `wait`, return once it has ended."""
+    async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> Run:
+        """Cancel one in-flight run; with `wait`, return once it has ended. Answers with the run as it is then."""
         row = await self.get_row(thread_id, run_id)
         if row.status not in queue.INFLIGHT:
             raise NotFoundError(NO_RUNS_TO_CANCEL)
@@ -367,12 +367,15 @@ class RunService:
             if not cancelled:
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
             self.pool.signal_cancelled(cancelled, action)
-            outcome = await subscription.wait_outcome(None) if subscription is not None else None
+            if subscription is not None:
+                await subscription.wait_outcome(None)
         finally:
             if subscription is not None:
                 self.broker.unsubscribe(subscription)
         fresh = await queue.get_run(self.session, row.run_id)
-        return (fresh if fresh is not None else row), outcome
+        if fresh is None:  # rolled back: the row is gone, report it as it ended
+            return msgspec.structs.replace(to_schema(row), status="interrupted")
+        return to_schema(fresh)
 
     async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
         """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status`."""
