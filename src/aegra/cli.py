@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -60,20 +62,14 @@ class GracefulExit(Exception):
 
 
 class StopSignals:
-    """Turns SIGINT/SIGTERM into `GracefulExit`, except inside `deferred()` blocks where they wait their turn.
+    """Turns SIGINT/SIGTERM into `GracefulExit` in the main thread, or ignores them while cleanup must finish.
 
     uvicorn handles the signals itself while it serves, then re-raises them once it has shut down; without
     this the default SIGTERM action would kill the process before the embedded PostgreSQL is stopped.
     """
 
-    def __init__(self) -> None:
-        self._deferring = False
-        self._pending: int | None = None
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._deferring:
-            self._pending = signum
-            return
+    @staticmethod
+    def _handle(signum: int, frame: FrameType | None) -> None:
         raise GracefulExit(signum)
 
     @contextmanager
@@ -85,17 +81,6 @@ class StopSignals:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Hold stop signals until the block ends (a half-started database must not be abandoned)."""
-        self._deferring = True
-        try:
-            yield
-        finally:
-            self._deferring = False
-        if self._pending is not None:
-            raise GracefulExit(self._pending)
 
     @contextmanager
     def ignored(self) -> Iterator[None]:
@@ -154,30 +139,39 @@ def _config_exists() -> bool:
 
 
 @contextmanager
-def _database_url(settings: Settings, signals: StopSignals) -> Iterator[str]:
-    """DATABASE_URL when set; otherwise start the embedded PostgreSQL for the block and stop it afterwards."""
+def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[], str]]:
+    """Yield a function returning the database URL: DATABASE_URL, or an embedded PostgreSQL's for the block.
+
+    The embedded server starts in a background thread right away, so it boots while the application imports
+    (each takes about a second on a cold start); the function waits for it. It stops when the block ends.
+    """
     if settings.database_url is not None:
-        yield settings.database_url
+        url = settings.database_url
+        yield lambda: url
         return
     from aegra.db.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.embedded_pgdata)
     started = time.perf_counter()
+    starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
+    booting = starter.submit(embedded.start)
+
+    def ready_url() -> str:
+        try:
+            url = booting.result()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log = embedded.pgdata / "log"
+            raise _fail(f"embedded PostgreSQL failed to start in {embedded.pgdata} ({exc}); see {log}") from None
+        typer.echo(f"Embedded PostgreSQL ready in {time.perf_counter() - started:.1f}s ({embedded.pgdata})")
+        return url
+
     try:
-        with signals.deferred():
-            url = embedded.start()
-    except (OSError, subprocess.SubprocessError) as exc:
-        with signals.ignored():
-            embedded.stop()
-        raise _fail(
-            f"embedded PostgreSQL failed to start in {embedded.pgdata} ({exc}); see {embedded.pgdata}/log"
-        ) from None
-    typer.echo(f"Embedded PostgreSQL ready in {time.perf_counter() - started:.1f}s ({embedded.pgdata})")
-    try:
-        yield url
+        yield ready_url
     finally:
         with signals.ignored():
+            futures.wait([booting])  # a server still booting must be up before it can be stopped
             embedded.stop()
+        starter.shutdown()
 
 
 def _run_server(
@@ -192,31 +186,30 @@ def _run_server(
 ) -> None:
     import uvicorn
 
-    from aegra.app import create_app
-    from aegra.graphs.registry import GraphRegistry
     from aegra.observability.logging import configure_logging
 
     settings, loaded = _prepare(config, env_file, require_config=True)
     assert loaded is not None
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    try:
-        registry = GraphRegistry.from_config(loaded)  # import the graphs now: a broken one is a clean error
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
     os.environ["AEGRA_CONFIG"] = loaded.config_file  # worker and reload processes find the same file
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
     signals = StopSignals()
     with signals.installed():
         try:
-            with _database_url(settings, signals) as url:
-                os.environ["DATABASE_URL"] = url  # worker and reload processes share this one database
+            with _database(settings, signals) as database_url:
+                from aegra.app import create_app  # the heavy imports overlap with the embedded database's boot
+                from aegra.graphs.registry import GraphRegistry
+
                 try:
-                    # Builds everything the config describes (store index, TTLs, exporters): a mistake there is a
+                    registry = GraphRegistry.from_config(loaded)  # a graph that fails to import is a clean error
+                    url = database_url()
+                    # Build everything the config describes (store index, TTLs, exporters) so a mistake there is a
                     # clean error too. With workers or reload, the processes uvicorn starts build their own.
                     served = create_app(dataclasses.replace(settings, database_url=url), loaded, registry=registry)
                 except ConfigError as exc:
                     raise _fail(str(exc)) from None
+                os.environ["DATABASE_URL"] = url  # worker and reload processes share this one database
                 display_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
                 api = f"http://{display_host}:{port}"
                 typer.echo(f"API: {api}   Docs: {api}/docs")
@@ -329,7 +322,8 @@ def _run_migrate(config: Path | None, env_file: Path | None, *, upgrade: bool) -
     settings, loaded = _prepare(config, env_file, require_config=False)
     signals = StopSignals()
     try:
-        with signals.installed(), _database_url(settings, signals) as url:
+        with signals.installed(), _database(settings, signals) as database_url:
+            url = database_url()
             try:
                 return asyncio.run(_migrate(settings, url, loaded, upgrade=upgrade))
             except ConfigError as exc:
