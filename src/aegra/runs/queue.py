@@ -30,8 +30,13 @@ INFLIGHT: Final = ("pending", "running")
 TERMINAL: Final = ("success", "error", "timeout", "interrupted")
 LEASE_SECONDS: Final = 30.0
 
+# How long a run queued with a client following it (stream, wait) is reserved for the process serving that client:
+# events reach followers in the process that executes the run, so it should start there.
+AFFINITY_SECONDS: Final = 2.0
+
 # The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
-# its thread that is running or was created before it.
+# its thread that is running or was created before it. A pending run's `worker_id` names the process it is
+# reserved for (see AFFINITY_SECONDS); once running, the one executing it.
 CLAIM_NEXT_RUN: Final = """
 UPDATE runs
 SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
@@ -41,6 +46,8 @@ WHERE run_id = (
     FROM runs AS r
     WHERE r.status = 'pending'
       AND r.available_at <= now()
+      AND (r.worker_id IS NULL OR r.worker_id = :worker_id
+           OR r.created_at < now() - make_interval(secs => :affinity_seconds))
       AND NOT EXISTS (
         SELECT 1 FROM runs AS o
         WHERE o.thread_id = r.thread_id
@@ -76,6 +83,7 @@ class NewRun:
     temporary: bool
     after_seconds: float
     create_thread: bool
+    reserved_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,7 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
         kwargs=new.kwargs,
         multitask_strategy=new.multitask_strategy,
         temporary=new.temporary,
+        worker_id=new.reserved_for,
         available_at=now + timedelta(seconds=new.after_seconds),
         created_at=now,
         updated_at=now,
@@ -194,7 +203,7 @@ async def cancel_runs(
 async def claim_next_run(session: AsyncSession, worker_id: str) -> RunRow | None:
     """Take the oldest claimable run for this worker (`running`, leased, attempt + 1); commits."""
     stmt = select(RunRow).from_statement(text(CLAIM_NEXT_RUN))
-    params = {"worker_id": worker_id, "lease_seconds": LEASE_SECONDS}
+    params = {"worker_id": worker_id, "lease_seconds": LEASE_SECONDS, "affinity_seconds": AFFINITY_SECONDS}
     row = (await session.scalars(stmt, params)).one_or_none()
     await session.commit()
     return row
