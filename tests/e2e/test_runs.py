@@ -424,33 +424,21 @@ async def test_config_and_context_reach_the_graph_and_are_recorded(client: LangG
     assert state["metadata"]["graph_id"] == "echo"
 
 
-async def test_run_from_an_earlier_checkpoint_forks_the_thread(client: LangGraphClient) -> None:
+@pytest.mark.parametrize("by", ["checkpoint_id", "checkpoint"])
+async def test_run_from_an_earlier_checkpoint_forks_the_thread(client: LangGraphClient, by: str) -> None:
     thread_id = await _thread(client)
     await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "one"}]})
-    first = await client.threads.get_state(thread_id)
+    first = (await client.threads.get_state(thread_id))["checkpoint"]
     await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "two"}]})
+    start: dict[str, Any] = (
+        {"checkpoint_id": first["checkpoint_id"]} if by == "checkpoint_id" else {"checkpoint": first}
+    )
 
     forked = await client.runs.wait(
-        thread_id,
-        "echo",
-        input={"messages": [{"role": "user", "content": "three"}]},
-        checkpoint_id=first["checkpoint"]["checkpoint_id"],
+        thread_id, "echo", input={"messages": [{"role": "user", "content": "three"}]}, **start
     )
 
     assert [m["content"] for m in forked["messages"]] == ["one", "echo: one", "three", "echo: three"]
-
-
-async def test_run_from_a_checkpoint_object_forks_the_thread(client: LangGraphClient) -> None:
-    thread_id = await _thread(client)
-    await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "one"}]})
-    first = await client.threads.get_state(thread_id)
-    await client.runs.wait(thread_id, "echo", input={"messages": [{"role": "user", "content": "two"}]})
-
-    forked = await client.runs.wait(
-        thread_id, "echo", input={"messages": [{"role": "user", "content": "again"}]}, checkpoint=first["checkpoint"]
-    )
-
-    assert [m["content"] for m in forked["messages"]] == ["one", "echo: one", "again", "echo: again"]
 
 
 async def test_cancel_with_wait_answers_with_the_ended_run(server_url: str, client: LangGraphClient) -> None:

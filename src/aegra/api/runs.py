@@ -15,8 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from aegra.api.dependencies import provide_run_service
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
-from aegra.runs.broker import RunOutcome, StreamEvent, Subscription
-from aegra.runs.service import FollowedRun, RunService, project, run_location, to_schema
+from aegra.runs.service import RunService, project, run_location, to_schema
 from aegra.schemas.runs import (
     CancelAction,
     Run,
@@ -65,27 +64,6 @@ def json_stream(body: AsyncIterator[bytes], location: str) -> Stream:
     return Stream(
         body, media_type=JSON_MEDIA_TYPE, headers={"Location": f"{location}/join", "Content-Location": location}
     )
-
-
-def followed_stream(
-    service: RunService,
-    subscription: Subscription | None,
-    replay: list[StreamEvent],
-    *,
-    resumable: bool,
-    cancel_on_disconnect: bool,
-) -> AsyncIterator[bytes]:
-    if subscription is None:
-        return service.replay_body(replay, resumable=resumable)
-    return service.sse_body(subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect, replay=replay)
-
-
-def joined(
-    service: RunService, followed: FollowedRun | RunOutcome, *, cancel_on_disconnect: bool
-) -> AsyncIterator[bytes]:
-    if isinstance(followed, RunOutcome):
-        return service.outcome_body(followed)
-    return service.wait_body(followed.subscription, cancel_on_disconnect=cancel_on_disconnect)
 
 
 class ThreadRunController(Controller):
@@ -157,8 +135,8 @@ class ThreadRunController(Controller):
         run_id: FromPath[str],
         cancel_on_disconnect: FromQuery[bool] = False,
     ) -> Stream:
-        row, followed = await run_service.join(thread_id, run_id)
-        return json_stream(joined(run_service, followed, cancel_on_disconnect=cancel_on_disconnect), run_location(row))
+        row, body = await run_service.join(thread_id, run_id, cancel_on_disconnect=cancel_on_disconnect)
+        return json_stream(body, run_location(row))
 
     @get("/{run_id:str}/stream", operation_id="join_run_stream_threads__thread_id__runs__run_id__stream_get")
     async def join_stream(
@@ -170,14 +148,11 @@ class ThreadRunController(Controller):
         stream_mode: FromQuery[list[str] | None] = None,
         cancel_on_disconnect: FromQuery[bool] = False,
     ) -> Stream:
-        row, subscription, replay = await run_service.follow(
-            thread_id, run_id, modes=parse_stream_modes(stream_mode), last_event_id=last_event_id
-        )
-        body = followed_stream(
-            run_service,
-            subscription,
-            replay,
-            resumable=bool(row.kwargs.get("resumable")),
+        row, body = await run_service.join_stream(
+            thread_id,
+            run_id,
+            modes=parse_stream_modes(stream_mode),
+            last_event_id=last_event_id,
             cancel_on_disconnect=cancel_on_disconnect,
         )
         return sse_response(body, run_location(row))
@@ -249,14 +224,11 @@ class RunController(Controller):
         stream_mode: FromQuery[list[str] | None] = None,
         cancel_on_disconnect: FromQuery[bool] = False,
     ) -> Stream:
-        row, subscription, replay = await run_service.follow(
-            None, run_id, modes=parse_stream_modes(stream_mode), last_event_id=last_event_id
-        )
-        body = followed_stream(
-            run_service,
-            subscription,
-            replay,
-            resumable=bool(row.kwargs.get("resumable")),
+        row, body = await run_service.join_stream(
+            None,
+            run_id,
+            modes=parse_stream_modes(stream_mode),
+            last_event_id=last_event_id,
             cancel_on_disconnect=cancel_on_disconnect,
         )
         return sse_response(body, run_location(row, stateless=True))

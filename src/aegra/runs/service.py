@@ -317,31 +317,43 @@ class RunService:
             logger.info("client disconnected; cancelling run", run_id=str(run_id))
             self.pool.spawn(self.pool.cancel([run_id], "interrupt"))
 
-    async def join(self, thread_id: str, run_id: str) -> tuple[RunRow, FollowedRun | RunOutcome]:
-        """Wait for a run: its outcome at once if it already ended, else a subscription to its end."""
+    async def join(
+        self, thread_id: str, run_id: str, *, cancel_on_disconnect: bool
+    ) -> tuple[RunRow, AsyncIterator[bytes]]:
+        """Wait for a run: its outcome at once if it already ended, else once it does."""
         row = await self.get_row(thread_id, run_id)
-        return row, await self._follow(row, events=False)
+        followed = await self._follow(row, events=False)
+        if isinstance(followed, RunOutcome):
+            return row, self.outcome_body(followed)
+        return row, self.wait_body(followed.subscription, cancel_on_disconnect=cancel_on_disconnect)
 
-    async def follow(
-        self, thread_id: str | None, run_id: str, *, modes: Sequence[str] | None, last_event_id: str | None
-    ) -> tuple[RunRow, Subscription | None, list[StreamEvent]]:
-        """Join a run's stream: events after `Last-Event-ID` (resumable runs only), then live ones while it runs.
-
-        Returns the run, the live subscription (None once the run has ended) and the stored events to replay.
-        """
+    async def join_stream(
+        self,
+        thread_id: str | None,
+        run_id: str,
+        *,
+        modes: Sequence[str] | None,
+        last_event_id: str | None,
+        cancel_on_disconnect: bool,
+    ) -> tuple[RunRow, AsyncIterator[bytes]]:
+        """A run's stream: events after `Last-Event-ID` (resumable runs only), then live ones while it runs."""
         after = parse_last_event_id(last_event_id)
         row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
         resumable = bool(row.kwargs.get("resumable"))
         if self.broker.is_live(row.run_id):
-            return row, self.broker.subscribe(row.run_id, modes=modes, after_seq=after if resumable else None), []
+            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after if resumable else None)
+            return row, self.sse_body(subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect)
         followed = await self._follow(row, events=True, modes=modes)
         subscription = followed.subscription if isinstance(followed, FollowedRun) else None
-        if subscription is not None and self.broker.is_live(row.run_id):
-            return row, subscription, []  # claimed here meanwhile: the subscription sees it from its first event
         replay: list[StreamEvent] = []
-        if after is not None and resumable:
+        if after is not None and resumable and not self.broker.is_live(row.run_id):
             replay = await EventLog.read(self.database.engine, row.run_id, after_seq=after, modes=modes)
-        return row, subscription, replay
+        if subscription is None:
+            return row, self.replay_body(replay, resumable=resumable)
+        body = self.sse_body(
+            subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect, replay=replay
+        )
+        return row, body
 
     async def _follow(
         self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None
