@@ -108,7 +108,7 @@ class ThreadRunController(Controller):
         status: FromQuery[RunStatus | None] = None,
         select: FromQuery[list[RunField] | None] = None,
     ) -> list[Any]:
-        runs = await run_service.list(thread_id, limit=limit, offset=offset, status=status)
+        runs = await run_service.list_runs(thread_id, limit=limit, offset=offset, status=status)
         return [project(run, select) for run in runs]
 
     @get("/{run_id:str}", operation_id="get_run_threads__thread_id__runs__run_id__get")

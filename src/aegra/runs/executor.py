@@ -9,7 +9,7 @@ import contextlib
 import copy
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -18,7 +18,7 @@ import structlog
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Span, Tracer
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__, serde
@@ -330,7 +330,8 @@ class RunExecutor:
         await self._finish(plan, ending, result, snapshot, emitter, log, handle)
 
     @contextlib.contextmanager
-    def _span(self, plan: RunPlan) -> Any:
+    def _span(self, plan: RunPlan) -> Iterator[Span | None]:
+        """The run's trace span (when tracing is on); the graph's own spans nest under it."""
         if self.tracer is None:
             yield None
             return

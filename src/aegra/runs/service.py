@@ -137,6 +137,7 @@ class RunService:
         return FollowedRun(row, subscription)
 
     async def create_batch(self, payloads: Sequence[RunCreateStateless]) -> list[RunRow]:
+        """Queue several stateless background runs."""
         return [await self.create(None, payload) for payload in payloads]
 
     async def _insert(self, new: queue.NewRun) -> RunRow:
@@ -443,7 +444,8 @@ class RunService:
             raise NotFoundError(f"Run {parsed} not found")
         return row
 
-    async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Run]:
+    async def list_runs(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Run]:
+        """A thread's runs, newest first (404 for an unknown thread)."""
         parsed = parse_uuid(thread_id, "thread")
         if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))):
             raise NotFoundError(f"Thread with ID {parsed} not found")
