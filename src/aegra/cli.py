@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl={api}"
+CONNECT_TIMEOUT_SECONDS = 10
 
 app = typer.Typer(
     name="aegra",
@@ -138,6 +139,23 @@ def _config_exists() -> bool:
     return True
 
 
+def _check_reachable(url: str) -> None:
+    """Fail in a second with a readable message, instead of a pool timeout and a traceback half a minute later."""
+    import psycopg
+
+    from aegra.db.url import psycopg_conninfo, redact
+
+    try:
+        conninfo = psycopg_conninfo(url)
+        with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except psycopg.Error as exc:
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        raise _fail(f"cannot connect to DATABASE_URL {redact(url)}: {reason}") from None
+
+
 @contextmanager
 def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[], str]]:
     """Yield a function returning the database URL: DATABASE_URL, or an embedded PostgreSQL's for the block.
@@ -146,8 +164,13 @@ def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[],
     (each takes about a second on a cold start); the function waits for it. It stops when the block ends.
     """
     if settings.database_url is not None:
-        url = settings.database_url
-        yield lambda: url
+        external = settings.database_url
+
+        def reachable_url() -> str:
+            _check_reachable(external)
+            return external
+
+        yield reachable_url
         return
     from aegra.db.embedded import EmbeddedPostgres
 

@@ -102,6 +102,19 @@ def test_serve_reports_a_bad_config_without_a_traceback(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [["serve"], ["migrate", "upgrade"]], ids=["serve", "migrate"])
+def test_unreachable_database_fails_fast_with_the_password_hidden(command: list[str]) -> None:
+    unreachable = "postgresql://user:s3cret@127.0.0.1:1/aegra"  # port 1: connection refused at once
+    arguments = [*command, "--config", str(REPO_ROOT / "aegra.json")]
+
+    result = runner.invoke(app, arguments, env={"DATABASE_URL": unreachable})
+
+    assert result.exit_code == 1
+    assert "cannot connect to DATABASE_URL postgresql://user:***@127.0.0.1:1/aegra" in result.output
+    assert "s3cret" not in result.output
+    assert "Traceback" not in result.output
+
+
 def test_serve_reports_a_bad_setting_by_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "--config", str(REPO_ROOT / "aegra.json")], env={"PORT": "http"})
 
