@@ -354,7 +354,8 @@ class RunExecutor:
                     async for item in self._chunks(graph, plan, context):
                         translator.chunk(item)
         except TimeoutError:
-            result.error = {"error": "TimeoutError", "message": f"Run exceeded {self.timeout_seconds:g} seconds"}
+            message = f"Run timed out after {self.timeout_seconds:g} s (BG_JOB_TIMEOUT_SECS)"
+            result.error = {"error": "TimeoutError", "message": message}
             return "timeout"
         except asyncio.CancelledError:
             if handle.cancel_action is None:
