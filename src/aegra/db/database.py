@@ -51,10 +51,15 @@ class Database:
             open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
-        self.checkpointer = AsyncPostgresSaver(self.lg_pool)  # type: ignore[arg-type]
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
         self.run_migrations = settings.run_migrations
+
+    @property
+    def checkpointer(self) -> AsyncPostgresSaver:
+        """A checkpointer on the shared pool, new per use: a saver serializes all of its calls behind one lock,
+        so a shared one would make every run in the process wait for the others' checkpoint reads and writes."""
+        return AsyncPostgresSaver(self.lg_pool)  # type: ignore[arg-type]
 
     async def open(self) -> None:
         """Open the pools and bring every schema up to date (under the migration lock)."""
