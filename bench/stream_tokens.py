@@ -6,7 +6,8 @@ stateless stream read with plain httpx, which shows what the server delivers wit
     .venv/bin/python bench/stream_tokens.py                        # starts its own server (embedded PostgreSQL)
     .venv/bin/python bench/stream_tokens.py --url http://127.0.0.1:2026 --tokens 1000 --repeat 5
 
-Prints tokens/s and time to first token (medians over `--repeat` runs). The graph is `tokens` from
+Prints, as medians over `--repeat` runs: tokens/s from the request to the last token, the streaming rate once
+the first token arrived, time to first token and total time. The graph is `tokens` from
 tests/graphs (the server must serve tests/graphs/aegra.json when `--url` is given).
 """
 
@@ -42,7 +43,13 @@ class Sample:
 
     @property
     def tokens_per_second(self) -> float:
+        """From the request to the last token: what a user waiting for the whole answer sees."""
         return self.tokens / self.seconds
+
+    @property
+    def streaming_tokens_per_second(self) -> float:
+        """From the first token to the last: the rate tokens flow once the run has started."""
+        return (self.tokens - 1) / max(self.seconds - self.first_token_seconds, 1e-9)
 
 
 async def measure(chunks: AsyncIterator[str]) -> Sample:
@@ -97,9 +104,10 @@ async def series(name: str, make: Callable[[], AsyncIterator[str]], repeat: int)
     await measure(make())  # warm-up: imports, connections, first-run caches
     samples = [await measure(make()) for _ in range(repeat)]
     rate = statistics.median(sample.tokens_per_second for sample in samples)
+    streaming = statistics.median(sample.streaming_tokens_per_second for sample in samples)
     first_ms = statistics.median(sample.first_token_seconds for sample in samples) * 1000
     total_ms = statistics.median(sample.seconds for sample in samples) * 1000
-    print(f"{name:<42} {samples[0].tokens:>6} {rate:>10.0f} {first_ms:>10.1f} {total_ms:>10.1f}")
+    print(f"{name:<42} {samples[0].tokens:>6} {rate:>10.0f} {streaming:>11.0f} {first_ms:>10.1f} {total_ms:>10.1f}")
 
 
 async def start_server(stack: AsyncExitStack) -> str:
@@ -123,7 +131,7 @@ async def run(args: argparse.Namespace) -> None:
         client = get_client(url=url, api_key=None)
         stack.push_async_callback(client.http.client.aclose)
         print(f"{args.tokens} tokens per run, median of {args.repeat} runs\n")
-        print(f"{'path':<42} {'tokens':>6} {'tokens/s':>10} {'first ms':>10} {'total ms':>10}")
+        print(f"{'path':<42} {'tokens':>6} {'tokens/s':>10} {'streaming/s':>11} {'first ms':>10} {'total ms':>10}")
         await series("in-process graph.astream(messages)", lambda: in_process_tokens(args.tokens), args.repeat)
         await series("server SSE, raw httpx (no SDK parsing)", lambda: raw_server_tokens(url, args.tokens), args.repeat)
         for name, stateless in (("stateless", True), ("on a thread", False)):

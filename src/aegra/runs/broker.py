@@ -67,6 +67,8 @@ class Subscription:
 
     async def next_event(self, within: float) -> StreamEvent | None:
         """The next event; None once the run has ended; TimeoutError when nothing came `within` seconds."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()  # the common case while a run streams: no timer needed
         return await asyncio.wait_for(self._queue.get(), within)
 
     async def wait_outcome(self, within: float | None) -> RunOutcome:
