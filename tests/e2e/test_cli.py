@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,8 +213,17 @@ def _postgres_processes_using(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
-async def test_serve_with_embedded_postgres_stops_it_on_exit(tmp_path: Path) -> None:
-    data_dir = tmp_path / "state"
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data folder outside pytest's temp root: pytest resets that root to mode 0700 whenever a session starts,
+    and as root pgserver runs PostgreSQL as the `pgserver` user, which must be able to reach its data folder."""
+    folder = Path(tempfile.mkdtemp(prefix="aegra-e2e-"))
+    yield folder / "state"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_serve_with_embedded_postgres_stops_it_on_exit(tmp_path: Path, embedded_data_dir: Path) -> None:
+    data_dir = embedded_data_dir
 
     async with aegra_serve(_server_env(AEGRA_DATA_DIR=str(data_dir)), tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
