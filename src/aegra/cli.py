@@ -120,7 +120,7 @@ def _prepare(
     _load_env_file(env_file)
     loaded: AegraConfig | None = None
     try:
-        if require_config or config is not None or _config_exists():
+        if require_config or config is not None or os.environ.get("AEGRA_CONFIG") or _config_exists():
             loaded = load_config(config)
             apply_env(loaded)
         settings = Settings.from_env()
