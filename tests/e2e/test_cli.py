@@ -199,6 +199,7 @@ async def test_serve_answers_and_stops_cleanly_on_a_signal(
 
     assert ok.json() == {"ok": True}
     assert {item["graph_id"] for item in assistants} == EXAMPLE_GRAPHS
+    assert all(item["description"] for item in assistants)  # from the long-form entries of aegra.json
     assert exit_code == 0, server.text
     assert "Finished server process" in server.text
     assert "Traceback" not in server.text
