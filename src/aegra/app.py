@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import structlog
@@ -26,14 +26,17 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
-from aegra.api.dependencies import provide_database, provide_db_session, provide_registry
+from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
 from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
-from aegra.api.system import SystemController
+from aegra.api.system import SystemController, ok_only
 from aegra.api.threads import ThreadController
-from aegra.config import AegraConfig
+from aegra.auth.loader import load_auth_handlers
+from aegra.auth.middleware import AuthenticationMiddleware
+from aegra.config import AegraConfig, HttpConfig
 from aegra.crons.launcher import CronRunLauncher
 from aegra.crons.scheduler import CronScheduler, serve_crons
+from aegra.custom_routes import app_lifespan, load_custom_app, mount_custom_app
 from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
@@ -125,6 +128,22 @@ def _cors_config(config: AegraConfig) -> CORSConfig:
     )
 
 
+def _route_handlers(config: AegraConfig) -> list[Any]:
+    """The API's controllers, minus the groups `http.disable_*` turns off (crons go with runs, as in langgraph-api)."""
+    http = config.http or HttpConfig()
+    handlers: list[Any] = [ok_only] if http.disable_meta else [SystemController, openapi_json]
+    groups = (
+        (http.disable_assistants, [AssistantController]),
+        (http.disable_threads, [ThreadController]),
+        (http.disable_runs, [ThreadRunController, RunController, CronController, ThreadCronController]),
+        (http.disable_store, [StoreController]),
+    )
+    for disabled, controllers in groups:
+        if not disabled:
+            handlers.extend(controllers)
+    return handlers
+
+
 def create_app(
     settings: Settings,
     config: AegraConfig,
@@ -137,6 +156,9 @@ def create_app(
     `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
     """
     graphs = registry if registry is not None else GraphRegistry.from_config(config)
+    auth = load_auth_handlers(config)  # after the graphs: `dependencies` are on sys.path by now
+    custom_app = load_custom_app(config)
+    custom_state: dict[str, Any] = {}
     store_index = build_index_config(config)
     store_ttl = build_ttl_config(config)
     default_thread_ttl(config)  # a bad `checkpointer.ttl` fails at startup, not on the first request
@@ -162,13 +184,21 @@ def create_app(
                 await AssistantService(session, graphs).ensure_system_assistants()
             app.state.database = database
             logger.info("aegra ready", database=redact(url), embedded=embedded is not None, graphs=graphs.graph_ids())
+            if auth is None:
+                logger.warning(
+                    "NO AUTHENTICATION: aegra.json has no `auth.path`, so anyone who can reach this server can read "
+                    "and change every assistant, thread, run, cron and store item. Configure `auth` before exposing it."
+                )
             thread_sweeper = ThreadTtlSweeper(database, interval=sweep_interval_seconds(config))
             thread_sweeper.start()
             try:
                 async with ttl_sweeper(database.store), serve_runs(app.state, database):
-                    launcher = CronRunLauncher(graphs, database, app.state.run_broker, app.state.run_workers)
-                    async with serve_crons(
-                        CronScheduler(database.sessionmaker, launcher, poll_seconds=settings.cron_poll_seconds)
+                    launcher = CronRunLauncher(graphs, database, app.state.run_broker, app.state.run_workers, auth=auth)
+                    async with (
+                        serve_crons(
+                            CronScheduler(database.sessionmaker, launcher, poll_seconds=settings.cron_poll_seconds)
+                        ),
+                        app_lifespan(custom_app, custom_state) if custom_app is not None else nullcontext(),
                     ):
                         yield
             finally:
@@ -180,22 +210,18 @@ def create_app(
             if tracer_provider is not None:
                 tracer_provider.shutdown()
 
-    return Litestar(
-        route_handlers=[
-            SystemController,
-            AssistantController,
-            CronController,
-            ThreadCronController,
-            StoreController,
-            ThreadController,
-            ThreadRunController,
-            RunController,
-            openapi_json,
-        ],
+    middleware = [DefineMiddleware(RequestObservabilityMiddleware, metrics=metrics, quiet_paths=QUIET_PATHS)]
+    if auth is not None:
+        middleware.append(DefineMiddleware(AuthenticationMiddleware, handlers=auth))
+    cors = _cors_config(config)
+    disable_meta = config.http is not None and config.http.disable_meta
+    app = Litestar(
+        route_handlers=_route_handlers(config),
         dependencies={
             "database": Provide(provide_database, sync_to_thread=False),
             "registry": Provide(provide_registry, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
+            "authorizer": Provide(provide_authorizer, sync_to_thread=False),
         },
         exception_handlers={
             ApiError: handle_api_error,
@@ -203,8 +229,10 @@ def create_app(
             RecursionError: handle_recursion,
             Exception: handle_unexpected,
         },
-        cors_config=_cors_config(config),
-        openapi_config=OpenAPIConfig(
+        cors_config=cors,
+        openapi_config=None
+        if disable_meta
+        else OpenAPIConfig(
             title="Aegra",
             version=__version__,
             description="Agent Protocol server for LangGraph graphs.",
@@ -219,16 +247,27 @@ def create_app(
                 "config": config,
                 "metrics": metrics,
                 "tracer": tracer_provider.get_tracer(TRACER_NAME) if tracer_provider is not None else None,
+                "auth_handlers": auth,
             }
         ),
-        middleware=[
-            DefineMiddleware(RequestObservabilityMiddleware, metrics=metrics, quiet_paths=QUIET_PATHS),
-        ],
+        middleware=middleware,
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,
     )
+    if custom_app is not None:
+        assert config.http is not None
+        mount_custom_app(
+            app,
+            custom_app,
+            cors=cors,
+            auth=auth,
+            protect=config.http.enable_custom_route_auth,
+            disable_meta=disable_meta,
+            custom_state=custom_state,
+        )
+    return app
 
 
 def create_app_from_env() -> Litestar:

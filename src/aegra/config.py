@@ -47,6 +47,11 @@ class HttpConfig(msgspec.Struct, kw_only=True):
     app: str | None = None
     cors: CorsConfig | None = None
     enable_custom_route_auth: bool = False
+    disable_assistants: bool = False
+    disable_threads: bool = False
+    disable_runs: bool = False
+    disable_store: bool = False
+    disable_meta: bool = False
 
 
 class TtlConfig(msgspec.Struct, kw_only=True):

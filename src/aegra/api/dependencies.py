@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
+from aegra.auth.middleware import USER_SCOPE_KEY
 from aegra.crons.service import CronService
 from aegra.db.database import Database
 from aegra.graphs.registry import GraphRegistry
@@ -27,25 +31,37 @@ def provide_registry(state: State) -> GraphRegistry:
     return state.registry
 
 
+def provide_authorizer(request: Request[Any, Any, Any]) -> Authorizer:
+    """The caller and the configured auth handlers (a no-op authorizer when aegra.json has no `auth`)."""
+    handlers = request.app.state.get("auth_handlers")
+    if handlers is None:
+        return NO_AUTH
+    return Authorizer(handlers, request.scope.get("state", {}).get(USER_SCOPE_KEY))
+
+
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
     async with state.database.sessionmaker() as session:
         yield session
 
 
 def provide_assistant_service(
-    db_session: NamedDependency[AsyncSession], registry: NamedDependency[GraphRegistry]
+    db_session: NamedDependency[AsyncSession],
+    registry: NamedDependency[GraphRegistry],
+    authorizer: NamedDependency[Authorizer],
 ) -> AssistantService:
-    return AssistantService(db_session, registry)
+    return AssistantService(db_session, registry, auth=authorizer)
 
 
 def provide_cron_service(
-    db_session: NamedDependency[AsyncSession], registry: NamedDependency[GraphRegistry]
+    db_session: NamedDependency[AsyncSession],
+    registry: NamedDependency[GraphRegistry],
+    authorizer: NamedDependency[Authorizer],
 ) -> CronService:
-    return CronService(db_session, registry)
+    return CronService(db_session, registry, auth=authorizer)
 
 
-def provide_store_service(database: NamedDependency[Database]) -> StoreService:
-    return StoreService(database.store)
+def provide_store_service(database: NamedDependency[Database], authorizer: NamedDependency[Authorizer]) -> StoreService:
+    return StoreService(database.store, auth=authorizer)
 
 
 def provide_thread_service(
@@ -53,8 +69,9 @@ def provide_thread_service(
     db_session: NamedDependency[AsyncSession],
     registry: NamedDependency[GraphRegistry],
     database: NamedDependency[Database],
+    authorizer: NamedDependency[Authorizer],
 ) -> ThreadService:
-    return ThreadService(db_session, registry, database, default_ttl=default_thread_ttl(state.config))
+    return ThreadService(db_session, registry, database, default_ttl=default_thread_ttl(state.config), auth=authorizer)
 
 
 def provide_thread_state_service(thread_service: NamedDependency[ThreadService]) -> ThreadStateService:
@@ -66,5 +83,6 @@ def provide_run_service(
     db_session: NamedDependency[AsyncSession],
     registry: NamedDependency[GraphRegistry],
     database: NamedDependency[Database],
+    authorizer: NamedDependency[Authorizer],
 ) -> RunService:
-    return RunService(db_session, registry, database, state.run_broker, state.run_workers)
+    return RunService(db_session, registry, database, state.run_broker, state.run_workers, auth=authorizer)

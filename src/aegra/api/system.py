@@ -32,6 +32,12 @@ class Ok(msgspec.Struct):
     ok: bool
 
 
+@get("/ok", summary="Liveness probe", include_in_schema=False)
+async def ok_only() -> Ok:
+    """`/ok` when `http.disable_meta` removes the other system routes (the operator still sees the server is up)."""
+    return Ok(ok=True)
+
+
 class SystemController(Controller):
     tags = ["System"]
 

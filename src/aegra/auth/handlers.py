@@ -40,10 +40,17 @@ class AuthHandlers:
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
         self._resolved: dict[tuple[str, str], Any] = {}
+        handler = auth._authenticate_handler
+        self._wanted = frozenset(inspect.signature(handler).parameters) if handler is not None else frozenset()
 
     @property
     def has_authenticate(self) -> bool:
         return self.auth._authenticate_handler is not None
+
+    @property
+    def wants_request(self) -> bool:
+        """Whether `@auth.authenticate` takes the request object (built only then)."""
+        return "request" in self._wanted
 
     async def authenticate(self, parts: RequestParts) -> AuthenticatedUser:
         """Call `@auth.authenticate` with the parameters it names; its HTTPException becomes our error."""
@@ -59,8 +66,7 @@ class AuthHandlers:
             "headers": dict(parts.headers),
             "authorization": parts.authorization,
         }
-        wanted = inspect.signature(handler).parameters
-        kwargs = {name: available[name] for name in wanted if name in available}
+        kwargs = {name: available[name] for name in self._wanted if name in available}
         try:
             result = await handler(**kwargs)
         except Auth.exceptions.HTTPException as exc:
@@ -100,6 +106,8 @@ class AuthHandlers:
             result = await handler(ctx=context, value=value)
         except Auth.exceptions.HTTPException as exc:
             raise HttpStatusError(exc.status_code, str(exc.detail)) from exc
+        except AssertionError as exc:  # langgraph-api answers a failed `assert` in a handler with 403
+            raise ForbiddenError(str(exc) or "Forbidden") from exc
         if result is None or result is True:
             return None
         if result is False:

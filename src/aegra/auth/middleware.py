@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 import structlog
+from litestar import Request
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from aegra.auth.handlers import AuthHandlers, RequestParts
@@ -24,31 +26,52 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-class AuthenticationMiddleware:
-    """Pure ASGI middleware: 401/403 JSON for rejected requests, the user in `scope` for the rest."""
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """`scope["auth"]` for custom routes (Starlette's `request.auth.scopes` are the user's permissions)."""
 
-    def __init__(self, app: ASGIApp, *, handlers: AuthHandlers, protect_custom_routes: bool = False) -> None:
+    scopes: list[str]
+
+
+class AuthenticationMiddleware:
+    """Pure ASGI middleware: 401/403 JSON for rejected requests, the user in `scope` for the rest.
+
+    The user lands in `scope["state"]["aegra_user"]` (read by the API) and in `scope["user"]` / `scope["auth"]`
+    (read by custom routes as `request.user` / `request.auth`). `protect_all` also guards the paths that are
+    public on the API (custom routes that shadow them, with `http.enable_custom_route_auth`).
+    """
+
+    def __init__(self, app: ASGIApp, *, handlers: AuthHandlers, protect_all: bool = False) -> None:
         self.app = app
         self.handlers = handlers
-        self.protect_custom_routes = protect_custom_routes
+        self.protect_all = protect_all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or is_public(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or scope.get("method") == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        if not self.protect_all and is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         parts = RequestParts(
-            method=scope["method"],
+            method=scope.get("method", "GET"),
             path=scope["path"],
             path_params=scope.get("path_params") or {},
             query_params=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             headers={name.lower(): value for name, value in scope.get("headers", ())},
+            request=Request(scope, receive) if self.handlers.wants_request and scope["type"] == "http" else None,
         )
         try:
             user = await self.handlers.authenticate(parts)
         except ApiError as exc:
+            if scope["type"] == "websocket":  # closing before accepting is answered with HTTP 403
+                await send({"type": "websocket.close", "code": 1008, "reason": exc.detail})
+                return
             await _send_error(send, exc.status_code, exc.detail)
             return
         scope.setdefault("state", {})[USER_SCOPE_KEY] = user  # type: ignore[typeddict-unknown-key]
+        scope["user"] = user
+        scope["auth"] = Credentials(scopes=list(user.permissions))
         await self.app(scope, receive, send)
 
 

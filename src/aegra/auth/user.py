@@ -69,3 +69,20 @@ def normalize_user(result: Any) -> AuthenticatedUser:
         permissions=tuple(getattr(result, "permissions", ()) or ()),
         is_authenticated=bool(getattr(result, "is_authenticated", True)),
     )
+
+
+def bind_run_user(config: dict[str, Any]) -> AuthenticatedUser | None:
+    """The user a run was created by, rebuilt from its stored `config.configurable` (None without auth).
+
+    The stored dict is replaced by the user object in place, so graphs can read
+    `config["configurable"]["langgraph_auth_user"]` as `.identity` or `["identity"]`, as on LangGraph Platform.
+    """
+    configurable = config.get("configurable")
+    if not isinstance(configurable, dict):
+        return None
+    stored = configurable.get("langgraph_auth_user")
+    if stored is None:
+        return None
+    user = stored if isinstance(stored, AuthenticatedUser) else normalize_user(stored)
+    configurable["langgraph_auth_user"] = user
+    return user

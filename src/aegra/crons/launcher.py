@@ -8,6 +8,9 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
+from aegra.auth.handlers import AuthHandlers
+from aegra.auth.user import AuthenticatedUser
 from aegra.db.database import Database
 from aegra.db.models import Cron as CronRow
 from aegra.errors import UnprocessableError
@@ -38,13 +41,28 @@ def run_body(cron: CronRow) -> RunCreateStateful | RunCreateStateless:
 class CronRunLauncher:
     """Creates cron runs through the same service the API uses (multitask rules included)."""
 
-    def __init__(self, registry: GraphRegistry, database: Database, broker: RunBroker, pool: WorkerPool) -> None:
+    def __init__(
+        self,
+        registry: GraphRegistry,
+        database: Database,
+        broker: RunBroker,
+        pool: WorkerPool,
+        *,
+        auth: AuthHandlers | None = None,
+    ) -> None:
         self.registry = registry
         self.database = database
         self.broker = broker
         self.pool = pool
+        self.auth = auth
+
+    def authorizer(self, cron: CronRow) -> Authorizer:
+        """Cron runs act for the cron's creator: `@auth.on` handlers and graphs see that user (by identity)."""
+        if self.auth is None or not cron.user_id:
+            return NO_AUTH
+        return Authorizer(self.auth, AuthenticatedUser(identity=cron.user_id, display_name=cron.user_id))
 
     async def __call__(self, session: AsyncSession, cron: CronRow, now: datetime) -> None:
-        service = RunService(session, self.registry, self.database, self.broker, self.pool)
+        service = RunService(session, self.registry, self.database, self.broker, self.pool, auth=self.authorizer(cron))
         thread_id = str(cron.thread_id) if cron.thread_id is not None else None
         await service.create(thread_id, run_body(cron))

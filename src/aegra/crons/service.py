@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
+from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.crons.schedule import next_fire_time, validate_schedule, validate_timezone
 from aegra.db.models import Cron as CronRow
 from aegra.db.models import Thread, utcnow
@@ -22,6 +24,8 @@ from aegra.services.assistants import AssistantService
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 
+# Fields of a PATCH body a `crons.update` auth handler sees (and may stamp, e.g. `metadata`).
+CRON_UPDATE_FIELDS = ("schedule", "end_time", "enabled", "on_run_completed", "metadata")
 # Fields of the create/update body that describe the runs a cron creates (kept in `payload`).
 RUN_FIELDS = (
     "input", "metadata", "config", "context", "checkpoint_during", "interrupt_before", "interrupt_after", "webhook",
@@ -64,31 +68,49 @@ def project(item: Cron, select_fields: Sequence[str] | None) -> Cron | dict[str,
 class CronService:
     """All reads and writes of crons for one request (one session)."""
 
-    def __init__(self, session: AsyncSession, registry: GraphRegistry) -> None:
+    def __init__(self, session: AsyncSession, registry: GraphRegistry, *, auth: Authorizer = NO_AUTH) -> None:
         self.session = session
         self.registry = registry
+        self.auth = auth
         self.assistants = AssistantService(session, registry)
         self.repository = CronRepository(session=session, auto_commit=False, auto_expunge=True)
 
     async def create(self, data: CronCreate, *, thread_id: uuid.UUID | None = None) -> Cron:
         schedule = validate_schedule(data.schedule)
         timezone = validate_timezone(data.timezone)
-        assistant = await self.assistants.get_row(self.assistants.resolve_id(data.assistant_id))
-        if thread_id is not None and await self.session.get(Thread, thread_id) is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        assistant_id = self.assistants.resolve_id(data.assistant_id)
         cron_id = uuid.uuid4()
+        payload = self._payload(data, cron_id=cron_id, assistant_id=assistant_id)
+        value: dict[str, Any] = {
+            "payload": payload,
+            "schedule": schedule,
+            "cron_id": cron_id,
+            "thread_id": thread_id,
+            "user_id": self.auth.user.identity if self.auth.user is not None else None,
+            "end_time": _aware(data.end_time),
+            "metadata": dict(data.metadata or {}),
+        }
+        await self.auth.authorize("crons", "create", value)
+        assistant = await self.assistants.get_row(assistant_id)
+        assistant_filters = await self.auth.assistant_filters(assistant.assistant_id, assistant.graph_id)
+        if not matches(assistant.metadata_, assistant_filters):
+            raise NotFoundError(f"Assistant {assistant_id} not found")
+        if thread_id is not None:
+            thread_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
+            thread = await self.session.get(Thread, thread_id)
+            if thread is None or not matches(thread.metadata_, thread_filters):
+                raise NotFoundError(f"Thread {thread_id} not found")
         now = utcnow()
-        payload = self._payload(data, cron_id=cron_id, assistant_id=assistant.assistant_id)
         row = CronRow(
             cron_id=cron_id,
             assistant_id=assistant.assistant_id,
             thread_id=thread_id,
-            user_id=None,
+            user_id=value["user_id"],
             schedule=schedule,
             timezone=timezone,
             end_time=_aware(data.end_time),
             payload=payload,
-            metadata_=data.metadata or {},
+            metadata_=value["metadata"],
             enabled=True if data.enabled is None else data.enabled,
             on_run_completed=(data.on_run_completed or "delete") if thread_id is None else data.on_run_completed,
             next_run_date=next_fire_time(schedule, now, timezone),
@@ -99,18 +121,27 @@ class CronService:
         await self.session.commit()
         return to_schema(row)
 
-    async def get_row(self, cron_id: uuid.UUID) -> CronRow:
+    async def get_row(self, cron_id: uuid.UUID, *, filters: Filters | None = None) -> CronRow:
+        """The cron; 404 when it does not exist or the auth `filters` hide it."""
         row = await self.repository.get_one_or_none(cron_id=cron_id)
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Cron {cron_id} not found")
         return row
 
     async def get(self, cron_id: uuid.UUID) -> Cron:
-        return to_schema(await self.get_row(cron_id))
+        filters = await self.auth.authorize("crons", "read", {"cron_id": cron_id})
+        return to_schema(await self.get_row(cron_id, filters=filters))
 
     async def update(self, cron_id: uuid.UUID, data: CronUpdate) -> Cron:
+        value: dict[str, Any] = {
+            "cron_id": cron_id,
+            **{name: getattr(data, name) for name in CRON_UPDATE_FIELDS if getattr(data, name) is not msgspec.UNSET},
+        }
+        filters = await self.auth.authorize("crons", "update", value)
+        if "metadata" in value:  # a handler may stamp it
+            data = msgspec.structs.replace(data, metadata=value["metadata"])
         row = await self.session.scalar(select(CronRow).where(CronRow.cron_id == cron_id).with_for_update())
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Cron {cron_id} not found")
         payload = dict(row.payload)
         if data.assistant_id is not msgspec.UNSET:
@@ -147,30 +178,66 @@ class CronService:
         return to_schema(row)
 
     async def delete(self, cron_id: uuid.UUID) -> None:
-        result = await self.session.execute(delete(CronRow).where(CronRow.cron_id == cron_id))
+        filters = await self.auth.authorize("crons", "delete", {"cron_id": cron_id})
+        result = await self.session.execute(
+            delete(CronRow).where(CronRow.cron_id == cron_id, metadata_clause(CronRow.metadata_, filters))
+        )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"Cron {cron_id} not found")
         await self.session.commit()
 
     async def search(self, query: CronSearch) -> Page[Cron]:
+        visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, query.limit, query.offset)
         sort_column = getattr(CronRow, query.sort_by or "created_at")
         order = sort_column.asc() if query.sort_order == "asc" else sort_column.desc()
         stmt = self._filtered(
             select(CronRow, func.count().over()), query.assistant_id, query.thread_id, query.metadata, query.enabled
-        )
+        ).where(visible)
         stmt = stmt.order_by(order, CronRow.cron_id).limit(query.limit).offset(query.offset)
         rows = (await self.session.execute(stmt)).all()
         if rows:
             total = rows[0][1]
         else:
-            total = await self.count(CronCount(assistant_id=query.assistant_id, thread_id=query.thread_id))
+            count = self._filtered(
+                select(func.count()).select_from(CronRow), query.assistant_id, query.thread_id, None, None
+            ).where(visible)
+            total = int(await self.session.scalar(count) or 0)
         return Page(items=[to_schema(row) for row, _ in rows], total=total, offset=query.offset)
 
     async def count(self, query: CronCount) -> int:
+        visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, None, None)
         stmt = self._filtered(
             select(func.count()).select_from(CronRow), query.assistant_id, query.thread_id, query.metadata, None
-        )
+        ).where(visible)
         return int(await self.session.scalar(stmt) or 0)
+
+    async def _visible(
+        self,
+        assistant_id: str | None,
+        thread_id: uuid.UUID | None,
+        metadata: dict[str, Any] | None,
+        limit: int | None,
+        offset: int | None,
+    ) -> ColumnElement[bool]:
+        """The crons a search may return: the `crons.search` filters on the cron, and the caller's thread filters
+        (`threads.read` of the named thread, else `threads.search`) on the thread of a thread cron."""
+        if not self.auth.enabled:
+            return true()
+        value: dict[str, Any] = {"assistant_id": assistant_id, "thread_id": thread_id, "metadata": metadata or {}}
+        if limit is not None:
+            value |= {"limit": limit, "offset": offset}
+        cron_filters = await self.auth.authorize("crons", "search", value)
+        if thread_id is not None:
+            thread_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
+        else:
+            thread_filters = await self.auth.authorize("threads", "search", {})
+        thread_visible = exists().where(
+            Thread.thread_id == CronRow.thread_id, metadata_clause(Thread.metadata_, thread_filters)
+        )
+        return and_(
+            metadata_clause(CronRow.metadata_, cron_filters),
+            or_(CronRow.thread_id.is_(None), thread_visible) if thread_filters else true(),
+        )
 
     def _filtered(
         self,

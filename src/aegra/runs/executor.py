@@ -22,6 +22,7 @@ from opentelemetry.trace import Span, Tracer
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__, serde
+from aegra.auth.user import bind_run_user
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.graphs.registry import GraphRegistry
@@ -310,6 +311,7 @@ class RunExecutor:
                     checkpointer=None if plan.temporary else self.database.checkpointer,
                     store=self.database.store,
                     context=plan.context,
+                    user=bind_run_user(plan.config),
                 ) as graph:
                     ending = await self._drive(graph, plan, emitter, result, handle)
                     handle.phase = "finishing"

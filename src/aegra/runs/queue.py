@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.filters import Filters, matches
 from aegra.db.models import Run as RunRow
 from aegra.db.models import utcnow
 from aegra.errors import ConflictError, NotFoundError
@@ -84,6 +85,8 @@ class NewRun:
     after_seconds: float
     create_thread: bool
     reserved_for: str | None = None
+    thread_metadata: dict[str, Any] = field(default_factory=dict)  # a thread created for the run starts with it
+    thread_filters: Filters | None = None  # auth: the thread must match them, else it does not exist
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,10 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
     if thread is None:
         if not new.create_thread:
             raise NotFoundError(f"Thread {new.thread_id} not found")
-        await thread_sync.create_thread(session, new.thread_id, stamp)
-        await thread_sync.lock_thread(session, new.thread_id)
+        await thread_sync.create_thread(session, new.thread_id, {**stamp, **new.thread_metadata})
+        thread = await thread_sync.lock_thread(session, new.thread_id)
+    if thread is None or not matches(thread.metadata_, new.thread_filters):
+        raise NotFoundError(f"Thread {new.thread_id} not found")
     inflight = await _inflight(session, new.thread_id)
     action = plan_multitask(new.multitask_strategy, has_inflight=bool(inflight))
     if action == "reject":

@@ -17,6 +17,8 @@ import structlog
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer, without_reserved_keys
+from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
@@ -110,12 +112,15 @@ class RunService:
         database: Database,
         broker: RunBroker,
         pool: WorkerPool,
+        *,
+        auth: Authorizer = NO_AUTH,
     ) -> None:
         self.session = session
         self.registry = registry
         self.database = database
         self.broker = broker
         self.pool = pool
+        self.auth = auth
 
     # -- creating ------------------------------------------------------------------------------------------------
 
@@ -153,6 +158,8 @@ class RunService:
         thread_id = uuid7() if stateless else parse_uuid(raw_thread_id, "thread")
         assistant_id = parse_assistant_id(payload.assistant_id, self.registry)
         assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
+        if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
+            raise NotFoundError(f"Assistant {assistant_id} not found")
         self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
         command = msgspec.to_builtins(payload.command) if payload.command is not None else None
         if stateless and command and "resume" in command:
@@ -164,7 +171,7 @@ class RunService:
                 "Cannot specify both configurable and context. Prefer setting context alone. Context was "
                 "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
             )
-        user_context = payload.context or user_configurable
+        user_context = without_reserved_keys(payload.context or user_configurable)
         metadata = {
             **assistant.metadata_,
             "graph_id": assistant.graph_id,
@@ -172,16 +179,14 @@ class RunService:
             **(payload.metadata or {}),
         }
         base_config = copy.deepcopy(assistant.config or {})
-        configurable: dict[str, Any] = {**(base_config.pop("configurable", None) or {}), **user_context}
+        configurable: dict[str, Any] = {**without_reserved_keys(base_config.pop("configurable", None)), **user_context}
         configurable |= self._checkpoint_keys(payload)
         configurable |= {
             "run_id": str(run_id),
             "thread_id": str(thread_id),
             "graph_id": assistant.graph_id,
             "assistant_id": str(assistant.assistant_id),
-            "user_id": "",
-            "langgraph_auth_user_id": "",
-            "langgraph_auth_permissions": [],
+            **self.auth.run_identity(),
             "langgraph_request_id": structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex,
             "__request_start_time_ms__": time.time_ns() // 1_000_000,
             "__after_seconds__": payload.after_seconds,
@@ -194,7 +199,7 @@ class RunService:
             "input": payload.input,
             "command": command or None,
             "config": config,
-            "context": {**assistant.context, **user_context},
+            "context": {**without_reserved_keys(assistant.context), **user_context},
             "stream_mode": _stream_modes(payload.stream_mode),
             "interrupt_before": payload.interrupt_before,
             "interrupt_after": payload.interrupt_after,
@@ -207,6 +212,25 @@ class RunService:
             "durability": durability,
         }
         strategy = payload.multitask_strategy if isinstance(payload, RunCreateStateful) else "enqueue"
+        run_metadata = dict(payload.metadata or {})
+        thread_filters = await self.auth.authorize(
+            "threads",
+            "create_run",
+            {
+                "thread_id": None if temporary else thread_id,
+                "assistant_id": assistant.assistant_id,
+                "run_id": run_id,
+                "status": "pending",
+                "metadata": run_metadata,
+                "prevent_insert_if_inflight": strategy == "reject",
+                "multitask_strategy": strategy,
+                "if_not_exists": "create" if stateless else payload.if_not_exists,
+                "after_seconds": payload.after_seconds,
+                "kwargs": kwargs,
+            },
+        )
+        metadata |= run_metadata  # what the handler stamped (e.g. an owner) is the run's, and a new thread's
+        config["metadata"] |= run_metadata
         return queue.NewRun(
             run_id=run_id,
             thread_id=thread_id,
@@ -218,6 +242,8 @@ class RunService:
             temporary=temporary,
             after_seconds=payload.after_seconds,
             create_thread=stateless or payload.if_not_exists == "create",
+            thread_metadata=run_metadata,
+            thread_filters=thread_filters,
         )
 
     @staticmethod
@@ -373,7 +399,7 @@ class RunService:
 
     async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> Run:
         """Cancel one in-flight run; with `wait`, return once it has ended. Answers with the run as it is then."""
-        row = await self.get_row(thread_id, run_id)
+        row = await self.get_row(thread_id, run_id, action="update", detail={"action": action})
         if row.status not in queue.INFLIGHT:
             raise NotFoundError(NO_RUNS_TO_CANCEL)
         subscription = self.broker.subscribe(row.run_id, events=False) if wait else None
@@ -393,17 +419,28 @@ class RunService:
         return to_schema(fresh)
 
     async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
-        """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status`."""
+        """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status` (on threads the caller
+        may update, when auth is configured)."""
         if body.status is not None:
             if body.thread_id is not None or body.run_ids is not None:
                 raise UnprocessableError("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
             statuses = queue.INFLIGHT if body.status == "all" else (body.status,)
-            cancelled = await self._cancel_rows(action, statuses=statuses)
+            filters = await self.auth.authorize(
+                "threads", "update", {"thread_id": None, "action": action, "metadata": {"status": body.status}}
+            )
+            visible = await self._visible_run_ids(statuses, filters) if filters else None
+            cancelled = await self._cancel_rows(action, run_ids=visible, statuses=statuses)
         else:
             if body.thread_id is None or not body.run_ids:
                 raise UnprocessableError("Must provide either a status, or both 'thread_id' and 'run_ids'")
             thread_id = parse_uuid(body.thread_id, "thread")
             run_ids = [parse_uuid(raw, "run") for raw in body.run_ids]
+            metadata = {"run_ids": [str(run) for run in run_ids], "status": None}
+            filters = await self.auth.authorize(
+                "threads", "update", {"thread_id": thread_id, "action": action, "metadata": metadata}
+            )
+            if not await self._thread_visible(thread_id, filters):
+                raise NotFoundError(NO_RUNS_TO_CANCEL)
             cancelled = await self._cancel_rows(action, run_ids=run_ids, thread_id=thread_id)
             if not cancelled:
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
@@ -428,11 +465,16 @@ class RunService:
 
     # -- reading and deleting ------------------------------------------------------------------------------------
 
-    async def get_row(self, thread_id: str, run_id: str) -> RunRow:
+    async def get_row(
+        self, thread_id: str, run_id: str, *, action: str = "read", detail: dict[str, Any] | None = None
+    ) -> RunRow:
+        """A run of a thread; runs are authorized through their thread (`threads.<action>`), like langgraph-api."""
         parsed_thread = parse_uuid(thread_id, "thread")
         parsed_run = parse_uuid(run_id, "run")
+        value = {"thread_id": parsed_thread, "run_id": parsed_run, **(detail or {})}
+        filters = await self.auth.authorize("threads", action, value)
         row = await queue.get_run(self.session, parsed_run, thread_id=parsed_thread)
-        if row is None:
+        if row is None or not await self._thread_visible(parsed_thread, filters):
             raise NotFoundError(f"Run {parsed_run} not found")
         return row
 
@@ -442,15 +484,42 @@ class RunService:
         row = await queue.get_run(self.session, parsed)
         if row is None:
             raise NotFoundError(f"Run {parsed} not found")
+        filters = await self.auth.authorize("threads", "read", {"thread_id": row.thread_id, "run_id": parsed})
+        if not await self._thread_visible(row.thread_id, filters):
+            raise NotFoundError(f"Run {parsed} not found")
         return row
 
     async def list_runs(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Run]:
         """A thread's runs, newest first (404 for an unknown thread)."""
         parsed = parse_uuid(thread_id, "thread")
-        if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))):
+        filters = await self.auth.authorize("threads", "search", {"thread_id": parsed, "metadata": {}})
+        if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))) or (
+            not await self._thread_visible(parsed, filters)
+        ):
             raise NotFoundError(f"Thread with ID {parsed} not found")
         rows = await queue.list_runs(self.session, parsed, limit=limit, offset=offset, status=status)
         return [to_schema(row) for row in rows]
 
     async def delete(self, thread_id: str, run_id: str) -> None:
-        await queue.delete_finished_run(self.session, parse_uuid(run_id, "run"), parse_uuid(thread_id, "thread"))
+        parsed_thread = parse_uuid(thread_id, "thread")
+        parsed_run = parse_uuid(run_id, "run")
+        filters = await self.auth.authorize("threads", "delete", {"thread_id": parsed_thread, "run_id": parsed_run})
+        if not await self._thread_visible(parsed_thread, filters):
+            raise NotFoundError(f"Run {parsed_run} not found")
+        await queue.delete_finished_run(self.session, parsed_run, parsed_thread)
+
+    async def _thread_visible(self, thread_id: uuid.UUID, filters: Filters | None) -> bool:
+        """Whether the auth `filters` let the caller see the thread (no filters: yes)."""
+        if not filters:
+            return True
+        metadata = await self.session.scalar(select(ThreadRow.metadata_).where(ThreadRow.thread_id == thread_id))
+        return metadata is not None and matches(metadata, filters)
+
+    async def _visible_run_ids(self, statuses: Sequence[str], filters: Filters) -> list[uuid.UUID]:
+        """Ids of the runs with `statuses` on threads the `filters` let the caller see."""
+        stmt = (
+            select(RunRow.run_id)
+            .join(ThreadRow, ThreadRow.thread_id == RunRow.thread_id)
+            .where(RunRow.status.in_(statuses), metadata_clause(ThreadRow.metadata_, filters))
+        )
+        return list((await self.session.scalars(stmt)).all())

@@ -11,6 +11,8 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
+from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import AssistantVersion, utcnow
 from aegra.db.repositories import AssistantRepository
@@ -28,6 +30,8 @@ from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 
 SYSTEM_METADATA = {"created_by": "system"}
+# Fields of a PATCH body an `assistants.update` auth handler sees (and may stamp, e.g. `metadata`).
+UPDATABLE_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
 
 
 def parse_assistant_id(raw: str, registry: GraphRegistry) -> uuid.UUID:
@@ -88,9 +92,10 @@ def project(item: Assistant, select_fields: Sequence[str] | None) -> Assistant |
 class AssistantService:
     """All reads and writes of assistants for one request (one session)."""
 
-    def __init__(self, session: AsyncSession, registry: GraphRegistry) -> None:
+    def __init__(self, session: AsyncSession, registry: GraphRegistry, *, auth: Authorizer = NO_AUTH) -> None:
         self.session = session
         self.registry = registry
+        self.auth = auth
         self.repository = AssistantRepository(session=session, auto_commit=False, auto_expunge=True)
 
     def resolve_id(self, raw: str) -> uuid.UUID:
@@ -119,33 +124,46 @@ class AssistantService:
             )
         await self.session.commit()
 
-    async def get_row(self, assistant_id: uuid.UUID) -> AssistantRow:
+    async def get_row(self, assistant_id: uuid.UUID, *, filters: Filters | None = None) -> AssistantRow:
+        """The assistant; 404 when it does not exist or the auth `filters` hide it."""
         row = await self.repository.get_one_or_none(assistant_id=assistant_id)
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Assistant {assistant_id} not found")
         return row
 
     async def get(self, raw_id: str) -> Assistant:
-        return to_schema(await self.get_row(self.resolve_id(raw_id)))
+        assistant_id = self.resolve_id(raw_id)
+        filters = await self.auth.authorize("assistants", "read", {"assistant_id": assistant_id})
+        return to_schema(await self.get_row(assistant_id, filters=filters))
 
     async def create(self, data: AssistantCreate) -> Assistant:
         self.registry.spec(data.graph_id)  # 404 for an unknown graph
         assistant_id = data.assistant_id or uuid.uuid4()
+        value: dict[str, Any] = {
+            "assistant_id": assistant_id,
+            "graph_id": data.graph_id,
+            "config": data.config or {},
+            "context": data.context or {},
+            "metadata": dict(data.metadata or {}),
+            "if_exists": data.if_exists,
+            "name": data.name or "Untitled",
+        }
+        filters = await self.auth.authorize("assistants", "create", value)
         existing = await self.repository.get_one_or_none(assistant_id=assistant_id)
         if existing is not None:
-            if data.if_exists == "do_nothing":
+            if data.if_exists == "do_nothing" and matches(existing.metadata_, filters):
                 return to_schema(existing)
             raise ConflictError(f"Assistant {assistant_id} already exists")
-        config = data.config or {}
+        config = value["config"]
         now = utcnow()
         row = AssistantRow(
             assistant_id=assistant_id,
             graph_id=data.graph_id,
-            name=data.name or "Untitled",
+            name=value["name"],
             description=data.description,
             config=config,
-            context=mirror_context(config, data.context or {}),
-            metadata_=data.metadata or {},
+            context=mirror_context(config, value["context"]),
+            metadata_=value["metadata"],
             version=1,
             created_at=now,
             updated_at=now,
@@ -157,7 +175,14 @@ class AssistantService:
 
     async def update(self, raw_id: str, data: AssistantUpdate) -> Assistant:
         assistant_id = self.resolve_id(raw_id)
-        row = await self._lock(assistant_id)
+        value: dict[str, Any] = {
+            "assistant_id": assistant_id,
+            **{name: getattr(data, name) for name in UPDATABLE_FIELDS if getattr(data, name) is not msgspec.UNSET},
+        }
+        filters = await self.auth.authorize("assistants", "update", value)
+        if "metadata" in value:  # a handler may stamp it
+            data = msgspec.structs.replace(data, metadata=value["metadata"])
+        row = await self._lock(assistant_id, filters=filters)
         if data.graph_id is not msgspec.UNSET:
             self.registry.spec(data.graph_id)
             row.graph_id = data.graph_id
@@ -185,17 +210,31 @@ class AssistantService:
 
     async def delete(self, raw_id: str) -> uuid.UUID:
         assistant_id = self.resolve_id(raw_id)
-        result = await self.session.execute(delete(AssistantRow).where(AssistantRow.assistant_id == assistant_id))
+        filters = await self.auth.authorize("assistants", "delete", {"assistant_id": assistant_id})
+        result = await self.session.execute(
+            delete(AssistantRow).where(
+                AssistantRow.assistant_id == assistant_id, metadata_clause(AssistantRow.metadata_, filters)
+            )
+        )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"Assistant {assistant_id} not found")
         await self.session.commit()
         return assistant_id
 
     async def search(self, query: AssistantSearch) -> Page[Assistant]:
+        value = {
+            "graph_id": query.graph_id,
+            "metadata": query.metadata or {},
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+        filters = await self.auth.authorize("assistants", "search", value)
+        query = msgspec.structs.replace(query, metadata=value["metadata"] or None)
         sort_column = getattr(AssistantRow, query.sort_by or "created_at")
         order = sort_column.asc() if query.sort_order == "asc" else sort_column.desc()
         stmt = (
             self._filtered(select(AssistantRow, func.count().over()), query.metadata, query.graph_id, query.name)
+            .where(metadata_clause(AssistantRow.metadata_, filters))
             .order_by(order, AssistantRow.assistant_id)
             .limit(query.limit)
             .offset(query.offset)
@@ -204,19 +243,28 @@ class AssistantService:
         total = (
             rows[0][1]
             if rows
-            else await self.count(AssistantCount(metadata=query.metadata, graph_id=query.graph_id, name=query.name))
+            else await self._count(
+                AssistantCount(metadata=query.metadata, graph_id=query.graph_id, name=query.name), filters
+            )
         )
         return Page(items=[to_schema(row) for row, _ in rows], total=total, offset=query.offset)
 
     async def count(self, query: AssistantCount) -> int:
+        value = {"graph_id": query.graph_id, "metadata": query.metadata or {}}
+        filters = await self.auth.authorize("assistants", "search", value)
+        return await self._count(msgspec.structs.replace(query, metadata=value["metadata"] or None), filters)
+
+    async def _count(self, query: AssistantCount, filters: Filters | None) -> int:
         stmt = self._filtered(
             select(func.count()).select_from(AssistantRow), query.metadata, query.graph_id, query.name
-        )
+        ).where(metadata_clause(AssistantRow.metadata_, filters))
         return int(await self.session.scalar(stmt) or 0)
 
     async def versions(self, raw_id: str, query: AssistantVersionsSearch) -> list[dict[str, Any]]:
         assistant_id = self.resolve_id(raw_id)
-        await self.get_row(assistant_id)
+        value = {"assistant_id": assistant_id, "metadata": query.metadata or {}}
+        filters = await self.auth.authorize("assistants", "search", value)
+        await self.get_row(assistant_id, filters=filters)
         stmt = select(AssistantVersion).where(AssistantVersion.assistant_id == assistant_id)
         if query.metadata:
             stmt = stmt.where(AssistantVersion.metadata_.contains(query.metadata))
@@ -225,7 +273,8 @@ class AssistantService:
 
     async def set_latest(self, raw_id: str, version: int) -> Assistant:
         assistant_id = self.resolve_id(raw_id)
-        row = await self._lock(assistant_id)
+        filters = await self.auth.authorize("assistants", "update", {"assistant_id": assistant_id, "version": version})
+        row = await self._lock(assistant_id, filters=filters)
         snapshot = await self.session.get(AssistantVersion, (assistant_id, version))
         if snapshot is None:
             raise NotFoundError(f"Version {version} not found for assistant {assistant_id}")
@@ -247,11 +296,11 @@ class AssistantService:
         await self.session.refresh(row)
         return to_schema(row)
 
-    async def _lock(self, assistant_id: uuid.UUID) -> AssistantRow:
+    async def _lock(self, assistant_id: uuid.UUID, *, filters: Filters | None = None) -> AssistantRow:
         row = await self.session.scalar(
             select(AssistantRow).where(AssistantRow.assistant_id == assistant_id).with_for_update()
         )
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Assistant {assistant_id} not found")
         return row
 

@@ -190,9 +190,12 @@ def thread_config(row: ThreadRow, checkpoint: CheckpointRef | None = None) -> di
 
 @contextlib.asynccontextmanager
 async def open_thread_graph(
-    registry: GraphRegistry, database: Database, row: ThreadRow, *, access_context: AccessContext
+    registry: GraphRegistry, database: Database, row: ThreadRow, *, access_context: AccessContext, user: Any = None
 ) -> AsyncIterator[Pregel]:
-    """The thread's graph bound to the Postgres checkpointer and store; 400 when the thread has no graph."""
+    """The thread's graph bound to the Postgres checkpointer and store; 400 when the thread has no graph.
+
+    `user` is the caller, handed to graph factories through their `ServerRuntime`.
+    """
     graph_id = thread_graph_id(row.metadata_)
     if graph_id is None:
         raise no_graph_error(row.thread_id)
@@ -202,6 +205,7 @@ async def open_thread_graph(
         access_context=access_context,
         checkpointer=database.checkpointer,
         store=database.store,
+        user=user,
     ) as graph:
         yield graph
 
@@ -269,18 +273,22 @@ class ThreadStateService:
         select_fields: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """The thread's current state, or its state at `checkpoint`."""
-        row = await self.threads.get_row(raw_id)
+        thread_id, filters = await self.threads.authorize("read", raw_id)
+        row = await self.threads.get_row(thread_id, filters=filters)
         if checkpoint is not None and checkpoint.checkpoint_id:
             await self._require_checkpoint(row, checkpoint)
         if thread_graph_id(row.metadata_) is None:
             return project_state(empty_state(), select_fields)
-        async with open_thread_graph(self.registry, self.database, row, access_context="threads.read") as graph:
+        async with open_thread_graph(
+            self.registry, self.database, row, access_context="threads.read", user=self.threads.auth.user
+        ) as graph:
             snapshot = await graph.aget_state(thread_config(row, checkpoint), subgraphs=subgraphs)
         return project_state(state_to_dict(snapshot), select_fields)
 
     async def update_state(self, raw_id: str, data: StateUpdateBody) -> dict[str, Any]:
         """Apply `values` as `as_node`; returns the new checkpoint. 409 while a run is in flight."""
-        row = await self.threads.lock_row(raw_id)
+        thread_id, filters = await self.threads.authorize("update", raw_id)
+        row = await self.threads.lock_row(thread_id, filters=filters)
         checkpoint = data.checkpoint
         if data.checkpoint_id:
             checkpoint = CheckpointRef(
@@ -292,7 +300,9 @@ class ThreadStateService:
             raise ConflictError("Thread is busy with a running job. Cannot update state.")
         if checkpoint is not None and checkpoint.checkpoint_id:
             await self._require_checkpoint(row, checkpoint)
-        async with open_thread_graph(self.registry, self.database, row, access_context="threads.update") as graph:
+        async with open_thread_graph(
+            self.registry, self.database, row, access_context="threads.update", user=self.threads.auth.user
+        ) as graph:
             try:
                 next_config = await graph.aupdate_state(
                     thread_config(row, checkpoint), data.values, as_node=data.as_node
@@ -311,12 +321,15 @@ class ThreadStateService:
 
     async def history(self, raw_id: str, query: HistorySearch) -> list[dict[str, Any]]:
         """Past states, newest first."""
-        row = await self.threads.get_row(raw_id)
+        thread_id, filters = await self.threads.authorize("read", raw_id)
+        row = await self.threads.get_row(thread_id, filters=filters)
         if thread_graph_id(row.metadata_) is None:
             return []
         config = thread_config(row, query.checkpoint)
         config["configurable"].pop("checkpoint_id", None)
-        async with open_thread_graph(self.registry, self.database, row, access_context="threads.read") as graph:
+        async with open_thread_graph(
+            self.registry, self.database, row, access_context="threads.read", user=self.threads.auth.user
+        ) as graph:
             states = [
                 project_state(state_to_dict(snapshot), query.select)
                 async for snapshot in graph.aget_state_history(

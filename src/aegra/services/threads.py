@@ -15,6 +15,8 @@ from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
+from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
@@ -155,21 +157,28 @@ class ThreadService:
         database: Database,
         *,
         default_ttl: ThreadTtl | None = None,
+        auth: Authorizer = NO_AUTH,
     ) -> None:
         self.session = session
         self.registry = registry
         self.database = database
         self.default_ttl = default_ttl
+        self.auth = auth
 
-    async def get_row(self, thread_id: str | uuid.UUID) -> ThreadRow:
-        """The thread row; 422 for a malformed id, 404 for an unknown one."""
+    async def authorize(self, action: str, raw_id: str | uuid.UUID) -> tuple[uuid.UUID, Filters | None]:
+        """The parsed id, and the filters the `threads.<action>` handler puts on that thread."""
+        thread_id = parse_thread_id(raw_id) if isinstance(raw_id, str) else raw_id
+        return thread_id, await self.auth.authorize("threads", action, {"thread_id": thread_id})
+
+    async def get_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
+        """The thread row; 422 for a malformed id, 404 for an unknown one or one the auth `filters` hide."""
         thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
         row = await self.session.get(ThreadRow, thread_id, populate_existing=True)
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise thread_not_found(thread_id)
         return row
 
-    async def lock_row(self, thread_id: str | uuid.UUID) -> ThreadRow:
+    async def lock_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
         """The thread row, locked until the session commits (serialises with run creation)."""
         thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
         row = await self.session.scalar(
@@ -178,17 +187,26 @@ class ThreadService:
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        if row is None:
+        if row is None or not matches(row.metadata_, filters):
             raise thread_not_found(thread_id)
         return row
 
     async def get(self, raw_id: str, *, include: Sequence[str] = ()) -> Thread:
-        row = await self.get_row(raw_id)
+        thread_id, filters = await self.authorize("read", raw_id)
+        row = await self.get_row(thread_id, filters=filters)
         return to_schema(row, include_ttl="ttl" in include)
 
     async def create(self, data: ThreadCreate) -> Thread:
         thread_id = data.thread_id or uuid.uuid4()
-        metadata = data.metadata or {}
+        value: dict[str, Any] = {
+            "thread_id": thread_id,
+            "metadata": dict(data.metadata or {}),
+            "if_exists": data.if_exists,
+        }
+        if data.ttl is not None:
+            value["ttl"] = {"strategy": data.ttl.strategy, "ttl": data.ttl.ttl}
+        filters = await self.auth.authorize("threads", "create", value)
+        metadata = value["metadata"]
         if data.supersteps and thread_graph_id(metadata) is None:
             raise no_graph_error(thread_id)
         now = utcnow()
@@ -213,8 +231,9 @@ class ThreadService:
         )
         if inserted is None:
             await self.session.rollback()
-            if data.if_exists == "do_nothing":
-                return to_schema(await self.get_row(thread_id))
+            existing = await self.session.get(ThreadRow, thread_id, populate_existing=True)
+            if data.if_exists == "do_nothing" and existing is not None and matches(existing.metadata_, filters):
+                return to_schema(existing)
             raise ConflictError(f"Thread with ID {thread_id} already exists")
         if data.supersteps:
             await self._seed(inserted, data)
@@ -226,7 +245,9 @@ class ThreadService:
         assert data.supersteps is not None
         thread_id = str(row.thread_id)
         try:
-            async with open_thread_graph(self.registry, self.database, row, access_context="threads.update") as graph:
+            async with open_thread_graph(
+                self.registry, self.database, row, access_context="threads.update", user=self.auth.user
+            ) as graph:
                 snapshot = await apply_supersteps(graph, row, data.supersteps)
         except (InvalidUpdateError, ValueError, NotImplementedError) as exc:
             await self.session.rollback()
@@ -235,10 +256,13 @@ class ThreadService:
         refresh_state_cache(row, snapshot)
 
     async def update(self, raw_id: str, data: ThreadUpdate) -> Thread:
-        row = await self.lock_row(raw_id)
+        thread_id = parse_thread_id(raw_id)
+        value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(data.metadata or {})}
+        filters = await self.auth.authorize("threads", "update", value)
+        row = await self.lock_row(thread_id, filters=filters)
         now = utcnow()
-        if data.metadata:
-            row.metadata_ = {**row.metadata_, **data.metadata}
+        if value["metadata"]:
+            row.metadata_ = {**row.metadata_, **value["metadata"]}
         if data.ttl is not None:
             row.ttl_strategy = data.ttl.strategy
             row.ttl_minutes = data.ttl.ttl
@@ -249,8 +273,10 @@ class ThreadService:
 
     async def delete(self, raw_id: str) -> None:
         """Delete the thread, its runs (cascade) and its checkpoints."""
-        thread_id = parse_thread_id(raw_id)
-        result = await self.session.execute(delete(ThreadRow).where(ThreadRow.thread_id == thread_id))
+        thread_id, filters = await self.authorize("delete", raw_id)
+        result = await self.session.execute(
+            delete(ThreadRow).where(ThreadRow.thread_id == thread_id, metadata_clause(ThreadRow.metadata_, filters))
+        )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise thread_not_found(thread_id)
         await self.session.commit()
@@ -258,6 +284,16 @@ class ThreadService:
 
     async def search(self, query: ThreadSearch) -> Page[Thread]:
         """One page of threads; like langgraph-api, the total is only exact on the last page."""
+        value: dict[str, Any] = {
+            "metadata": dict(query.metadata or {}),
+            "values": dict(query.values or {}),
+            "status": query.status,
+            "limit": query.limit,
+            "offset": query.offset,
+            "ids": query.ids,
+        }
+        filters = await self.auth.authorize("threads", "search", value)
+        query = msgspec.structs.replace(query, metadata=value["metadata"] or None, values=value["values"] or None)
         extract = self._extract_paths(query.extract)
         sort_column = getattr(ThreadRow, query.sort_by or "updated_at")
         descending = query.sort_order != "asc"
@@ -266,6 +302,7 @@ class ThreadService:
             order.append(ThreadRow.thread_id.desc())
         stmt = (
             self._filtered(select(ThreadRow), query.metadata, query.values, query.status, query.ids)
+            .where(metadata_clause(ThreadRow.metadata_, filters))
             .order_by(*order)
             .limit(query.limit + 1)
             .offset(query.offset)
@@ -277,12 +314,18 @@ class ThreadService:
         return Page(items=items, total=total, offset=query.offset)
 
     async def count(self, query: ThreadCount) -> int:
-        stmt = self._filtered(select(func.count()).select_from(ThreadRow), query.metadata, query.values, query.status)
+        value = {"metadata": dict(query.metadata or {}), "values": dict(query.values or {}), "status": query.status}
+        filters = await self.auth.authorize("threads", "search", value)
+        stmt = self._filtered(
+            select(func.count()).select_from(ThreadRow), value["metadata"], value["values"], query.status
+        ).where(metadata_clause(ThreadRow.metadata_, filters))
         return int(await self.session.scalar(stmt) or 0)
 
     async def copy(self, raw_id: str) -> Thread:
         """A new thread with the same metadata, config, cached state and checkpoints."""
-        source = await self.get_row(raw_id)
+        thread_id, filters = await self.authorize("read", raw_id)
+        await self.auth.authorize("threads", "create", {"thread_id": thread_id})  # copying creates a thread
+        source = await self.get_row(thread_id, filters=filters)
         now = utcnow()
         copied = ThreadRow(
             thread_id=uuid.uuid4(),
@@ -313,7 +356,11 @@ class ThreadService:
         ids = list(dict.fromkeys(data.thread_ids))
         if not ids:
             return 0
-        found = set((await self.session.scalars(select(ThreadRow.thread_id).where(ThreadRow.thread_id.in_(ids)))).all())
+        filters = await self.auth.authorize("threads", "delete", {"thread_ids": ids})
+        visible = select(ThreadRow.thread_id).where(
+            ThreadRow.thread_id.in_(ids), metadata_clause(ThreadRow.metadata_, filters)
+        )
+        found = set((await self.session.scalars(visible)).all())
         missing = [str(thread_id) for thread_id in ids if thread_id not in found]
         if missing:
             raise NotFoundError(f"At least one thread not found: {', '.join(missing)}")

@@ -10,6 +10,7 @@ import msgspec
 from langgraph.store.base import NOT_PROVIDED, InvalidNamespaceError, Item, NotProvided, SearchItem
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.errors import BadRequestError, UnprocessableError
 from aegra.schemas.store import (
     StoreDeleteRequest,
@@ -150,10 +151,15 @@ def to_search_item(item: SearchItem) -> StoreSearchItem:
 
 
 class StoreService:
-    """Put, get, delete, search and list namespaces on one LangGraph store."""
+    """Put, get, delete, search and list namespaces on one LangGraph store.
 
-    def __init__(self, store: AsyncPostgresStore) -> None:
+    `@auth.on.store` handlers see each operation first and may rewrite it (typically prefixing `namespace` with the
+    user's identity); the rewritten operation is the one performed, and its namespace is validated again.
+    """
+
+    def __init__(self, store: AsyncPostgresStore, *, auth: Authorizer = NO_AUTH) -> None:
         self.store = store
+        self.auth = auth
 
     @property
     def semantic_search(self) -> bool:
@@ -162,12 +168,20 @@ class StoreService:
 
     async def put(self, data: StorePutRequest) -> None:
         """Create or replace an item; `ttl` (minutes) falls back to `store.ttl.default_ttl` when omitted."""
-        namespace = check_item_namespace(data.namespace)
-        key = check_new_key(data.key)
-        check_storable(data.value, field="value")
-        ttl: float | NotProvided = NOT_PROVIDED if data.ttl is None else data.ttl
+        operation: dict[str, Any] = {
+            "namespace": check_item_namespace(data.namespace),
+            "key": data.key,
+            "value": data.value,
+            "index": data.index,
+            "ttl": data.ttl,
+        }
+        await self.auth.authorize("store", "put", operation)
+        namespace = check_item_namespace(operation["namespace"])
+        key = check_new_key(operation["key"])
+        check_storable(operation["value"], field="value")
+        ttl: float | NotProvided = NOT_PROVIDED if operation["ttl"] is None else operation["ttl"]
         try:
-            await self.store.aput(namespace, key, data.value, index=check_index(data.index), ttl=ttl)
+            await self.store.aput(namespace, key, operation["value"], index=check_index(operation["index"]), ttl=ttl)
         except InvalidNamespaceError as exc:
             raise UnprocessableError(str(exc)) from exc
 
@@ -178,15 +192,41 @@ class StoreService:
         labels = parse_query_namespace(namespace)
         if not key:
             raise BadRequestError("Key is required")
-        item = await self.store.aget(labels, check_key(key), refresh_ttl=refresh_ttl)
+        operation: dict[str, Any] = {"namespace": labels, "key": key, "refresh_ttl": refresh_ttl}
+        await self.auth.authorize("store", "get", operation)
+        item = await self.store.aget(
+            check_labels(operation["namespace"]), check_key(operation["key"]), refresh_ttl=operation["refresh_ttl"]
+        )
         return to_item(item) if item is not None else None
 
     async def delete(self, data: StoreDeleteRequest) -> None:
         """Delete an item; deleting a missing item is not an error."""
-        await self.store.adelete(check_labels(data.namespace), check_key(data.key))
+        operation: dict[str, Any] = {"namespace": check_labels(data.namespace), "key": data.key}
+        await self.auth.authorize("store", "delete", operation)
+        await self.store.adelete(check_labels(operation["namespace"]), check_key(operation["key"]))
 
     async def search(self, data: StoreSearchRequest) -> StoreSearchResponse:
         """Items under a prefix, newest first; with `query` and an index, most similar first (score set)."""
+        operation: dict[str, Any] = {
+            "namespace": check_labels(data.namespace_prefix),
+            "filter": data.filter,
+            "limit": data.limit,
+            "offset": data.offset,
+            "query": data.query,
+            "refresh_ttl": data.refresh_ttl,
+        }
+        auth_filter = await self.auth.authorize("store", "search", operation)
+        if auth_filter:  # the handler's conditions win over the client's on the same field
+            operation["filter"] = {**(operation["filter"] or {}), **auth_filter}
+        data = msgspec.structs.replace(
+            data,
+            namespace_prefix=list(operation["namespace"]),
+            filter=operation["filter"],
+            limit=operation["limit"],
+            offset=operation["offset"],
+            query=operation["query"],
+            refresh_ttl=operation["refresh_ttl"],
+        )
         prefix = check_labels(data.namespace_prefix)
         conditions = normalize_filter(data.filter)
         if data.query and self.semantic_search:
@@ -226,11 +266,20 @@ class StoreService:
 
     async def list_namespaces(self, data: StoreListNamespacesRequest) -> StoreNamespacesResponse:
         """Distinct namespaces in sorted order, optionally truncated to `max_depth` labels."""
+        operation: dict[str, Any] = {
+            "namespace": check_labels(data.prefix) if data.prefix else None,
+            "suffix": check_labels(data.suffix) if data.suffix else None,
+            "max_depth": data.max_depth,
+            "limit": data.limit,
+            "offset": data.offset,
+        }
+        await self.auth.authorize("store", "list_namespaces", operation)
+        prefix, suffix = operation["namespace"], operation["suffix"]
         namespaces = await self.store.alist_namespaces(
-            prefix=check_labels(data.prefix) if data.prefix else None,
-            suffix=check_labels(data.suffix) if data.suffix else None,
-            max_depth=data.max_depth,
-            limit=data.limit,
-            offset=data.offset,
+            prefix=check_labels(prefix) if prefix else None,
+            suffix=check_labels(suffix) if suffix else None,
+            max_depth=operation["max_depth"],
+            limit=operation["limit"],
+            offset=operation["offset"],
         )
         return StoreNamespacesResponse(namespaces=[list(namespace) for namespace in namespaces])
