@@ -119,6 +119,10 @@ def _as_pregel(obj: Any) -> Pregel:
     raise _GraphProblem(f"got a {type(obj).__name__}, not a LangGraph graph (compiled graph or StateGraph)")
 
 
+def _is_context_factory(func: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(inspect.unwrap(func)) or inspect.isgeneratorfunction(inspect.unwrap(func))
+
+
 def _classify(obj: Any, graph_id: str, spec: str, description: str | None) -> GraphSpec:
     if isinstance(obj, Pregel | StateGraph):
         return GraphSpec(graph_id, spec, description, _as_pregel(obj), None)
@@ -148,10 +152,6 @@ def load_graph(
         return _classify(getattr(module, attr), graph_id, spec, description)
     except _GraphProblem as exc:
         raise config_error(config_file, f"graphs.{graph_id}", str(exc)) from exc.__cause__
-
-
-def _is_context_factory(func: Callable[..., Any]) -> bool:
-    return inspect.isasyncgenfunction(inspect.unwrap(func)) or inspect.isgeneratorfunction(inspect.unwrap(func))
 
 
 class GraphRegistry:
