@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +12,15 @@ from sqlalchemy import Column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import matches, metadata_clause
 from aegra.auth.handlers import AuthHandlers, RequestParts
-from aegra.auth.user import AuthenticatedUser, normalize_user
+from aegra.auth.loader import load_auth_handlers
+from aegra.auth.user import AuthenticatedUser, bind_run_user, normalize_user
+from aegra.config import AegraConfig, parse_config
 from aegra.errors import ConfigError, ForbiddenError, HttpStatusError, UnauthorizedError
+
+GRAPHS_DIR = Path(__file__).resolve().parent.parent / "graphs"
 
 
 def _parts(authorization: str | None = None) -> RequestParts:
@@ -137,3 +144,68 @@ def test_filters_compile_to_jsonb_containment() -> None:
 def test_unknown_filter_operator_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"\$gt"):
         matches({"n": 1}, {"n": {"$gt": 0}})
+
+
+def _config_with_auth(reference: str) -> AegraConfig:
+    raw = f'{{"graphs": {{"echo": "./graphs.py:echo"}}, "auth": {{"path": "{reference}"}}}}'.encode()
+    return parse_config(raw, source=GRAPHS_DIR / "unit.json")
+
+
+def test_auth_path_loads_the_auth_object() -> None:
+    handlers = load_auth_handlers(_config_with_auth("./auth.py:auth"))
+
+    assert handlers is not None
+    assert handlers.has_authenticate
+
+
+def test_no_auth_key_means_no_handlers() -> None:
+    raw = b'{"graphs": {"echo": "./graphs.py:echo"}}'
+
+    assert load_auth_handlers(parse_config(raw, source=GRAPHS_DIR / "unit.json")) is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [
+        ("./missing_auth.py:auth", r"missing_auth\.py does not exist"),
+        ("./auth.py:nope", "has no attribute 'nope'"),
+        ("./auth.py:USERS", "not a langgraph_sdk.Auth"),
+    ],
+)
+def test_a_bad_auth_path_is_a_config_error_naming_key_and_file(reference: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=r"unit\.json at `auth\.path`") as caught:
+        load_auth_handlers(_config_with_auth(reference))
+
+    assert re.search(problem, str(caught.value))
+
+
+async def test_a_failed_assert_in_a_handler_is_forbidden() -> None:
+    auth = Auth()
+
+    @auth.authenticate
+    async def authenticate(authorization: str | None) -> str:
+        return "bob"
+
+    @auth.on.threads
+    async def must_be_admin(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
+        assert "admin" in ctx.permissions, "admins only"
+
+    with pytest.raises(ForbiddenError, match="admins only"):
+        await AuthHandlers(auth).authorize(normalize_user("bob"), "threads", "read", {})
+
+
+async def test_without_auth_the_authorizer_allows_everything_and_names_no_user() -> None:
+    assert await NO_AUTH.authorize("threads", "delete", {"thread_id": "x"}) is None
+    assert NO_AUTH.run_identity() == {"user_id": "", "langgraph_auth_user_id": "", "langgraph_auth_permissions": []}
+
+
+def test_a_run_user_is_rebuilt_from_its_stored_config() -> None:
+    user = normalize_user({"identity": "alice", "permissions": ["p"], "org": "acme"})
+    config = {"configurable": Authorizer(None, user).run_identity()}
+
+    bound = bind_run_user(config)
+
+    assert bound == user
+    assert config["configurable"]["langgraph_auth_user"] is bound
+    assert bound is not None and bound["org"] == "acme"
+    assert bind_run_user({"configurable": {}}) is None
