@@ -197,7 +197,7 @@ async def test_env_is_applied_before_graphs_import(tmp_path: Path, monkeypatch: 
         (f"{FACTORIES}:raises", "raised RuntimeError: no model configured"),
         (f"{FACTORIES}:too_many", "takes nothing, `config`, a runtime, or both"),
         (f"{FIXTURES / 'broken.py'}:graph", "failed: ZeroDivisionError: broken on purpose"),
-        (f"{FIXTURES / 'not_python.ts'}:graph", "only Python graphs are supported"),
+        (f"{FIXTURES / 'not_python.ts'}:graph", "is not a Python file"),
         ("no_such_package.module:graph", "cannot import module 'no_such_package.module'"),
     ],
 )

@@ -8,8 +8,6 @@ Zero-argument factories run once at load; the others run each time a graph is ne
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import inspect
 import sys
 import uuid
@@ -25,6 +23,7 @@ from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
 
 from aegra.config import AegraConfig, apply_env, config_error
 from aegra.errors import ConfigError, NotFoundError
+from aegra.loading import LoadError, load_object
 
 logger = structlog.get_logger(__name__)
 
@@ -53,41 +52,6 @@ class GraphSpec:
 
 class _GraphProblem(Exception):
     """What is wrong with one `graphs` entry; `load_graph` turns it into a ConfigError naming the key."""
-
-
-def _module_name(path: Path) -> str:
-    return f"aegra_graphs.{path.stem}_{uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex[:8]}"
-
-
-def _load_module(spec: str, base_dir: Path) -> Any:
-    module_ref = spec.rpartition(":")[0]
-    is_file = module_ref.endswith(".py") or "/" in module_ref or "\\" in module_ref or module_ref.startswith(".")
-    if not is_file:
-        try:
-            return importlib.import_module(module_ref)
-        except ImportError as exc:
-            raise _GraphProblem(f"cannot import module {module_ref!r}: {exc}") from exc
-        except Exception as exc:
-            raise _GraphProblem(f"importing module {module_ref!r} failed: {type(exc).__name__}: {exc}") from exc
-    path = (base_dir / module_ref).resolve()
-    if not path.is_file():
-        raise _GraphProblem(f"graph file {path} does not exist")
-    if path.suffix != ".py":
-        raise _GraphProblem(f"graph file {path} is not a Python file (only Python graphs are supported)")
-    module_name = _module_name(path)
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    import_spec = importlib.util.spec_from_file_location(module_name, path)
-    if import_spec is None or import_spec.loader is None:
-        raise _GraphProblem(f"cannot load graph file {path}")
-    module = importlib.util.module_from_spec(import_spec)
-    sys.modules[module_name] = module
-    try:
-        import_spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise _GraphProblem(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
-    return module
 
 
 def _factory_args(func: Callable[..., Any]) -> tuple[FactoryArg, ...]:
@@ -145,12 +109,8 @@ def load_graph(
 ) -> GraphSpec:
     """Import one `graphs` entry and classify it; problems are ConfigErrors naming `graphs.<graph_id>`."""
     try:
-        module = _load_module(spec, base_dir)
-        attr = spec.rpartition(":")[2]
-        if not hasattr(module, attr):
-            raise _GraphProblem(f"{spec.rpartition(':')[0]} has no attribute {attr!r}")
-        return _classify(getattr(module, attr), graph_id, spec, description)
-    except _GraphProblem as exc:
+        return _classify(load_object(spec, base_dir), graph_id, spec, description)
+    except (LoadError, _GraphProblem) as exc:
         raise config_error(config_file, f"graphs.{graph_id}", str(exc)) from exc.__cause__
 
 
