@@ -76,22 +76,24 @@ class StopSignals:
     @contextmanager
     def installed(self) -> Iterator[None]:
         """Route the stop signals here for the duration of the block."""
-        previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
-        try:
+        with _signal_handlers(self._handle):
             yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     @contextmanager
     def ignored(self) -> Iterator[None]:
         """Ignore stop signals for the block (stopping the database must finish)."""
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
-        try:
+        with _signal_handlers(signal.SIG_IGN):
             yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+
+
+@contextmanager
+def _signal_handlers(handler: Callable[[int, FrameType | None], None] | signal.Handlers) -> Iterator[None]:
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, earlier in previous.items():
+            signal.signal(sig, earlier)
 
 
 def _fail(message: str) -> typer.Exit:
