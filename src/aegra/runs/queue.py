@@ -84,6 +84,7 @@ class NewRun:
     temporary: bool
     after_seconds: float
     create_thread: bool
+    fresh_thread: bool = False  # the thread id was just generated (stateless run): create it without looking
     reserved_for: str | None = None
     thread_metadata: dict[str, Any] = field(default_factory=dict)  # a thread created for the run starts with it
     thread_filters: Filters | None = None  # auth: the thread must match them, else it does not exist
@@ -114,16 +115,16 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
 
     Returns the row and the in-flight runs the strategy cancelled (running ones still need their signal).
     """
-    thread = await thread_sync.lock_thread(session, new.thread_id)
     stamp = thread_sync.run_stamp(new.graph_id, new.assistant_id)
-    if thread is None:
-        if not new.create_thread:
+    if new.fresh_thread:  # a stateless run's new thread: nobody else can see it, nothing runs on it
+        inflight: list[RunRow] = []
+        metadata = {**stamp, **new.thread_metadata}
+        if not matches(metadata, new.thread_filters):
             raise NotFoundError(f"Thread {new.thread_id} not found")
-        await thread_sync.create_thread(session, new.thread_id, {**stamp, **new.thread_metadata})
-        thread = await thread_sync.lock_thread(session, new.thread_id)
-    if thread is None or not matches(thread.metadata_, new.thread_filters):
-        raise NotFoundError(f"Thread {new.thread_id} not found")
-    inflight = await _inflight(session, new.thread_id)
+        await thread_sync.create_thread(session, new.thread_id, metadata)
+    else:
+        await _lock_thread(session, new, stamp)
+        inflight = await _inflight(session, new.thread_id)
     action = plan_multitask(new.multitask_strategy, has_inflight=bool(inflight))
     if action == "reject":
         raise ConflictError(
@@ -146,10 +147,23 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
         updated_at=now,
     )
     session.add(row)
-    await thread_sync.mark_busy(session, new.thread_id, stamp)
+    if not new.fresh_thread:
+        await thread_sync.mark_busy(session, new.thread_id, stamp)
     await notify(session, CHANNEL_QUEUED, origin=origin, body="delayed" if new.after_seconds > 0 else "")
     await session.commit()
     return row, cancelled
+
+
+async def _lock_thread(session: AsyncSession, new: NewRun, stamp: dict[str, Any]) -> None:
+    """Lock the run's thread (creating it for `if_not_exists="create"`); 404 when it is missing or hidden."""
+    thread = await thread_sync.lock_thread(session, new.thread_id)
+    if thread is None:
+        if not new.create_thread:
+            raise NotFoundError(f"Thread {new.thread_id} not found")
+        await thread_sync.create_thread(session, new.thread_id, {**stamp, **new.thread_metadata})
+        thread = await thread_sync.lock_thread(session, new.thread_id)
+    if thread is None or not matches(thread.metadata_, new.thread_filters):
+        raise NotFoundError(f"Thread {new.thread_id} not found")
 
 
 async def _inflight(session: AsyncSession, thread_id: uuid.UUID) -> list[RunRow]:

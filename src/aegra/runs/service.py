@@ -242,6 +242,7 @@ class RunService:
             temporary=temporary,
             after_seconds=payload.after_seconds,
             create_thread=stateless or payload.if_not_exists == "create",
+            fresh_thread=stateless,
             thread_metadata=run_metadata,
             thread_filters=thread_filters,
         )
