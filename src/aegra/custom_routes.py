@@ -194,7 +194,9 @@ async def app_lifespan(app: ASGIApp, state: dict[str, Any]) -> AsyncIterator[Non
     started = await _reply(task, outbox)
     if started is not None and started["type"] == "lifespan.startup.failed":
         await _finish(task)
-        raise ConfigError(f"The http.app application failed to start: {started.get('message') or 'no message'}")
+        message = str(started.get("message") or "")
+        logger.error("custom app failed to start", message=message)
+        raise ConfigError(f"The http.app application failed to start: {_last_line(message)}")
     if started is None or started["type"] != "lifespan.startup.complete":
         logger.info("custom app does not support lifespan; not started")
         await _finish(task)
@@ -208,6 +210,13 @@ async def app_lifespan(app: ASGIApp, state: dict[str, Any]) -> AsyncIterator[Non
         if stopped is not None and stopped["type"] == "lifespan.shutdown.failed":
             logger.warning("custom app failed to shut down", message=stopped.get("message"))
         await _finish(task)
+
+
+def _last_line(message: str) -> str:
+    """The gist of a startup failure message (servers often send a whole traceback)."""
+    lines = [line.strip(" |") for line in message.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("+-")]
+    return lines[-1] if lines else "no message"
 
 
 async def _reply(task: asyncio.Task[Any], outbox: asyncio.Queue[dict[str, Any]]) -> dict[str, Any] | None:

@@ -322,6 +322,14 @@ async def test_graphs_see_the_user_in_config_and_runtime(alice: LangGraphClient)
     assert built["built_for"] == "user-a"
 
 
+async def test_graph_factories_see_the_caller_when_drawn(alice: LangGraphClient) -> None:
+    assistant = await alice.assistants.create("whoami_factory")
+
+    drawing = await alice.assistants.get_graph(assistant["assistant_id"])
+
+    assert "built_for_user-a" in {node["id"] for node in drawing["nodes"]}
+
+
 async def test_clients_cannot_pose_as_another_user(alice: LangGraphClient) -> None:
     forged = {"langgraph_auth_user_id": "user-b", "langgraph_auth_permissions": ["admin"]}
 

@@ -38,10 +38,11 @@ whoami = _builder().compile()
 
 
 def whoami_factory(runtime: ServerRuntime) -> Any:
-    """A factory: the runtime carries the user the graph is built for."""
-    built_for = runtime.user.identity if runtime.user is not None else ""
+    """A factory: the runtime carries the user the graph is built for (also in a node name, for drawings)."""
+    built_for = runtime.user.identity if runtime.user is not None else "nobody"
+    node = f"built_for_{built_for}"
 
     def stamp(state: Identity) -> dict[str, Any]:
         return {"built_for": built_for}
 
-    return _builder().add_node("stamp", stamp).add_edge(START, "stamp").add_edge("stamp", END).compile()
+    return _builder().add_node(node, stamp).add_edge(START, node).add_edge(node, END).compile()

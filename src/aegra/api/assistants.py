@@ -115,7 +115,9 @@ class AssistantController(Controller):
         assistant_id: FromPath[str],
     ) -> GraphSchemas:
         assistant = await assistant_service.get(assistant_id)
-        async with registry.get_graph(assistant.graph_id, config=assistant.config) as graph:
+        async with registry.get_graph(
+            assistant.graph_id, config=assistant.config, user=assistant_service.auth.user
+        ) as graph:
             return GraphSchemas(graph_id=assistant.graph_id, **graph_schemas(graph))
 
     @get("/{assistant_id:str}/graph", operation_id="get_assistant_graph")
@@ -128,7 +130,9 @@ class AssistantController(Controller):
     ) -> dict[str, Any]:
         depth = parse_xray(xray)
         assistant = await assistant_service.get(assistant_id)
-        async with registry.get_graph(assistant.graph_id, config=assistant.config) as graph:
+        async with registry.get_graph(
+            assistant.graph_id, config=assistant.config, user=assistant_service.auth.user
+        ) as graph:
             return drawable_graph(graph, xray=depth)
 
     @get("/{assistant_id:str}/subgraphs", operation_id="get_assistant_subgraphs")
@@ -161,5 +165,7 @@ class AssistantController(Controller):
         recurse: bool,
     ) -> dict[str, Any]:
         assistant = await assistant_service.get(assistant_id)
-        async with registry.get_graph(assistant.graph_id, config=assistant.config) as graph:
+        async with registry.get_graph(
+            assistant.graph_id, config=assistant.config, user=assistant_service.auth.user
+        ) as graph:
             return await subgraph_schemas(graph, namespace=namespace, recurse=recurse)
