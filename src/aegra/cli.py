@@ -177,17 +177,21 @@ def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[],
     from aegra.db.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.embedded_pgdata)
-    started = time.perf_counter()
+
+    def boot() -> tuple[str, float]:
+        started = time.perf_counter()
+        return embedded.start(), time.perf_counter() - started
+
     starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
-    booting = starter.submit(embedded.start)
+    booting = starter.submit(boot)
 
     def ready_url() -> str:
         try:
-            url = booting.result()
+            url, seconds = booting.result()
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             log = embedded.pgdata / "log"
             raise _fail(f"embedded PostgreSQL failed to start in {embedded.pgdata} ({exc}); see {log}") from None
-        typer.echo(f"Embedded PostgreSQL ready in {time.perf_counter() - started:.1f}s ({embedded.pgdata})")
+        typer.echo(f"Embedded PostgreSQL ready in {seconds:.1f}s ({embedded.pgdata})")
         return url
 
     try:
