@@ -98,3 +98,16 @@ async def test_run_callback_nests_node_spans_under_the_run_span() -> None:
     assert "chain inc" in spans
     assert spans["chain LangGraph"].parent.span_id == spans["run"].context.span_id
     assert spans["chain inc"].parent.span_id == spans["chain LangGraph"].context.span_id
+
+
+def test_json_logs_carry_exception_tracebacks(capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+    configure_logging("INFO", json_logs=True)
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("t").exception("run failed")
+
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert record["event"] == "run failed"
+    assert "ValueError: boom" in record["exception"]
