@@ -66,3 +66,37 @@ async def test_http_requests_become_spans(server_url: str) -> None:
 
     names = [span.name for span in SPANS.get_finished_spans()]
     assert any("/assistants/{assistant_id:str}" in name or "GET" in name for name in names), names
+
+
+async def test_finished_run_moves_the_run_metrics(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        before = _samples((await http.get("/metrics")).text, "aegra_runs_finished_total")
+        response = await http.post(
+            "/runs/wait", json={"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+        )
+        after_text = (await http.get("/metrics")).text
+
+    finished_before = sum(value for labels, value in before if labels["status"] == "success")
+    finished_after = sum(
+        value for labels, value in _samples(after_text, "aegra_runs_finished_total") if labels["status"] == "success"
+    )
+    assert response.status_code == 200
+    assert finished_after == finished_before + 1
+
+
+async def test_run_span_carries_ids_and_nests_graph_spans(server_url: str) -> None:
+    SPANS.clear()
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        thread = (await http.post("/threads", json={})).json()
+        await http.post(
+            f"/threads/{thread['thread_id']}/runs/wait",
+            json={"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": "hi"}]}},
+        )
+
+    spans = SPANS.get_finished_spans()
+    run_span = next(span for span in spans if span.name == "run echo")
+    children = [span for span in spans if span.parent is not None and span.parent.span_id == run_span.context.span_id]
+    assert run_span.attributes is not None
+    assert run_span.attributes["aegra.thread_id"] == thread["thread_id"]
+    assert "aegra.run_id" in run_span.attributes
+    assert any(span.name.startswith("chain") for span in children)

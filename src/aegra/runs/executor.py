@@ -295,7 +295,9 @@ class RunExecutor:
         emitter = Emitter(self.broker, channel, log)
         result = RunResult()
         snapshot: StateSnapshot | None = None
-        structlog.contextvars.bind_contextvars(run_id=str(row.run_id), thread_id=str(row.thread_id))
+        structlog.contextvars.bind_contextvars(
+            run_id=str(row.run_id), thread_id=str(row.thread_id), assistant_id=str(row.assistant_id)
+        )
         emitter.emit("metadata", {"run_id": str(row.run_id), "attempt": row.attempt})
         handle.phase = "streaming"
         try:
@@ -337,7 +339,12 @@ class RunExecutor:
         if self.tracer is None:
             yield None
             return
-        attributes = {"aegra.run_id": str(plan.run_id), "aegra.thread_id": str(plan.thread_id)}
+        attributes = {
+            "aegra.run_id": str(plan.run_id),
+            "aegra.thread_id": str(plan.thread_id),
+            "aegra.graph_id": plan.graph_id,
+            "aegra.attempt": plan.attempt,
+        }
         with self.tracer.start_as_current_span(f"run {plan.graph_id}", attributes=attributes) as span:
             yield span
 
