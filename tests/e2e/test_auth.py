@@ -18,7 +18,9 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import PermissionDeniedError
 
 from aegra.config import AegraConfig, load_config
+from aegra.settings import Settings
 from tests.conftest import REPO_ROOT
+from tests.e2e.test_cron_runs import _make_due, _wait_for_runs
 
 AUTH_CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.auth.json"
 SCHEDULE = "0 0 1 1 *"  # never fires while the tests run
@@ -57,6 +59,11 @@ def _client(server_url: str, token: str | None) -> LangGraphClient:
 @pytest.fixture(scope="module")
 def aegra_config() -> AegraConfig:
     return load_config(AUTH_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, n_jobs_per_worker=4, cron_poll_seconds=0.1)
 
 
 @pytest.fixture
@@ -286,6 +293,21 @@ async def test_crons_of_one_user_are_invisible_to_the_other(
     assert stateless["user_id"] == "user-a"
     assert {c["cron_id"] for c in await alice.crons.search()} >= {stateless["cron_id"], on_thread["cron_id"]}
     assert (await alice.crons.update(stateless["cron_id"], schedule="0 0 2 1 *"))["schedule"] == "0 0 2 1 *"
+
+
+async def test_cron_runs_act_for_the_crons_creator(alice: LangGraphClient, database_url: str) -> None:
+    thread = await alice.threads.create()
+    cron = await alice.crons.create_for_thread(thread["thread_id"], "whoami", schedule="* * * * *", input={})
+
+    _make_due(database_url, cron["cron_id"])
+    runs = await _wait_for_runs(alice, thread["thread_id"], 1)
+    await alice.crons.delete(cron["cron_id"])
+    result = await alice.runs.join(thread["thread_id"], runs[0]["run_id"])
+
+    assert runs[0]["metadata"]["owner"] == "user-a"
+    assert result["user_id"] == "user-a"
+    assert result["permissions"] == ["read", "write"]
+    assert "auth_user" not in cron["payload"]
 
 
 async def test_store_namespaces_are_scoped_per_user(alice: LangGraphClient, bob: LangGraphClient, leaks: Leaks) -> None:

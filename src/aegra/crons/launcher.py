@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.handlers import AuthHandlers
-from aegra.auth.user import AuthenticatedUser
+from aegra.auth.user import normalize_user
+from aegra.crons.service import CRON_USER_KEY
 from aegra.db.database import Database
 from aegra.db.models import Cron as CronRow
 from aegra.errors import UnprocessableError
@@ -21,7 +22,7 @@ from aegra.runs.worker import WorkerPool
 from aegra.schemas.runs import RunCreateStateful, RunCreateStateless
 
 # Cron-only fields of the payload; the rest is a run-create body.
-_CRON_ONLY = ("schedule",)
+_CRON_ONLY = ("schedule", CRON_USER_KEY)
 
 
 def run_body(cron: CronRow) -> RunCreateStateful | RunCreateStateless:
@@ -57,10 +58,12 @@ class CronRunLauncher:
         self.auth = auth
 
     def authorizer(self, cron: CronRow) -> Authorizer:
-        """Cron runs act for the cron's creator: `@auth.on` handlers and graphs see that user (by identity)."""
+        """Cron runs act for the cron's creator, with the permissions they had when they created it."""
         if self.auth is None or not cron.user_id:
             return NO_AUTH
-        return Authorizer(self.auth, AuthenticatedUser(identity=cron.user_id, display_name=cron.user_id))
+        stored = cron.payload.get(CRON_USER_KEY)
+        user = normalize_user(stored) if isinstance(stored, dict) else normalize_user(cron.user_id)
+        return Authorizer(self.auth, user)
 
     async def __call__(self, session: AsyncSession, cron: CronRow, now: datetime) -> None:
         service = RunService(session, self.registry, self.database, self.broker, self.pool, auth=self.authorizer(cron))

@@ -24,6 +24,8 @@ from aegra.services.assistants import AssistantService
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 
+# Where a cron created by an authenticated user keeps that user (server-set; no request field writes it).
+CRON_USER_KEY = "auth_user"
 # Fields of a PATCH body a `crons.update` auth handler sees (and may stamp, e.g. `metadata`).
 CRON_UPDATE_FIELDS = ("schedule", "end_time", "enabled", "on_run_completed", "metadata")
 # Fields of the create/update body that describe the runs a cron creates (kept in `payload`).
@@ -48,7 +50,7 @@ def to_schema(row: CronRow) -> Cron:
         end_time=iso(row.end_time) if row.end_time else None,
         schedule=row.schedule,
         timezone=row.timezone,
-        payload=row.payload,
+        payload={key: value for key, value in row.payload.items() if key != CRON_USER_KEY},
         next_run_date=iso(row.next_run_date) if row.next_run_date else None,
         metadata=row.metadata_,
         on_run_completed=row.on_run_completed,
@@ -91,6 +93,8 @@ class CronService:
             "metadata": dict(data.metadata or {}),
         }
         await self.auth.authorize("crons", "create", value)
+        if self.auth.user is not None:  # the cron's runs act for its creator (see `CronRunLauncher.authorizer`)
+            payload[CRON_USER_KEY] = self.auth.user.to_dict()
         assistant = await self.assistants.get_row(assistant_id)
         assistant_filters = await self.auth.assistant_filters(assistant.assistant_id, assistant.graph_id)
         if not matches(assistant.metadata_, assistant_filters):
