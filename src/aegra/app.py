@@ -43,7 +43,7 @@ from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
-from aegra.observability.middleware import RequestObservabilityMiddleware
+from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
 from aegra.runs.worker import serve_runs
 from aegra.services.assistants import AssistantService
@@ -81,8 +81,10 @@ def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
     return Response({"detail": exc.detail}, status_code=exc.status_code)
 
 
-def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Framework errors in the Agent Protocol shape; validation problems are 422 like langgraph-api."""
+    if request.scope.get("route_handler") is None:
+        record_unrouted(request.scope, exc.status_code, request.app.state.get("metrics"))
     if isinstance(exc, ValidationException):
         detail = _validation_detail(exc)
         return Response({"detail": detail}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
@@ -214,7 +216,7 @@ def create_app(
     if auth is not None:
         middleware.append(DefineMiddleware(AuthenticationMiddleware, handlers=auth))
     cors = _cors_config(config)
-    disable_meta = config.http is not None and config.http.disable_meta
+    http = config.http or HttpConfig()
     app = Litestar(
         route_handlers=_route_handlers(config),
         dependencies={

@@ -100,3 +100,13 @@ async def test_run_span_carries_ids_and_nests_graph_spans(server_url: str) -> No
     assert run_span.attributes["aegra.thread_id"] == thread["thread_id"]
     assert "aegra.run_id" in run_span.attributes
     assert any(span.name.startswith("chain") for span in children)
+
+
+async def test_unrouted_requests_are_counted(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        missing = await http.get("/no/such/route")
+        text = (await http.get("/metrics")).text
+
+    unmatched = [labels for labels, _ in _samples(text, "aegra_http_requests_total") if labels["route"] == "unmatched"]
+    assert missing.status_code == 404
+    assert {"method": "GET", "route": "unmatched", "status": "404"} in unmatched

@@ -71,3 +71,13 @@ class RequestObservabilityMiddleware:
             duration_ms=round(seconds * 1000, 2),
             request_id=request_id,
         )
+
+
+def record_unrouted(scope: Scope, status: int, metrics: Metrics | None) -> None:
+    """Log and count a request no route matched (404/405): route middleware never sees those."""
+    request_id = _request_id(scope)
+    if metrics is not None:
+        metrics.observe_request(scope.get("method", "GET"), "unmatched", status, 0.0)
+    logger.info(
+        "request", method=scope.get("method"), path=scope["path"], status=status, duration_ms=0.0, request_id=request_id
+    )
