@@ -233,7 +233,7 @@ def create_app(
         },
         cors_config=cors,
         openapi_config=None
-        if disable_meta
+        if http.disable_meta
         else OpenAPIConfig(
             title="Aegra",
             version=__version__,
@@ -259,14 +259,13 @@ def create_app(
         debug=False,
     )
     if custom_app is not None:
-        assert config.http is not None
         mount_custom_app(
             app,
             custom_app,
             cors=cors,
             auth=auth,
-            protect=config.http.enable_custom_route_auth,
-            disable_meta=disable_meta,
+            protect=http.enable_custom_route_auth,
+            disable_meta=http.disable_meta,
             custom_state=custom_state,
         )
     return app
