@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,16 +31,21 @@ TEST_GRAPHS_CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.json"
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of the session's PostgreSQL server: DATABASE_URL if set, else an embedded pgserver."""
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
+    # Not under pytest's basetemp: each pytest run resets that to mode 0700, which the unprivileged user
+    # pgserver runs PostgreSQL as (when tests run as root) could not enter, breaking concurrent runs.
+    folder = Path(tempfile.mkdtemp(prefix="aegra-test-pg-"))
+    folder.chmod(0o755)
+    embedded = EmbeddedPostgres(folder / "pgdata")
     url = embedded.start()
     yield url
     embedded.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _database_name(node_name: str) -> str:
