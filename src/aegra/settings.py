@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +84,17 @@ class Settings:
     langgraph_pool_max_size: int = 20
     max_body_bytes: int = 10 * 1024 * 1024
     run_migrations: bool = True
+    run_lease_seconds: float = 30.0
+    run_heartbeat_seconds: float = 10.0
+    run_reaper_seconds: float = 10.0
+    run_max_attempts: int = 3
+    run_shutdown_grace_seconds: float = 10.0
+    run_events_ttl_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 3
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    webhook_require_https: bool = False
+    webhook_block_private: bool = False
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -142,4 +153,42 @@ class Settings:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
             kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
-        return cls(**kwargs)  # type: ignore[arg-type]
+        kwargs |= _run_settings(get)
+        return _checked(cls(**kwargs))  # type: ignore[arg-type]
+
+
+def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """Durable runs: leases, recovery, kept events and webhooks."""
+    kwargs: dict[str, object] = {}
+    seconds = (
+        ("run_lease_seconds", "RUN_LEASE_SECONDS", get("RUN_LEASE_SECONDS"), 0.5),
+        ("run_heartbeat_seconds", "RUN_HEARTBEAT_SECONDS", get("RUN_HEARTBEAT_SECONDS"), 0.1),
+        ("run_reaper_seconds", "RUN_REAPER_SECONDS", get("RUN_REAPER_SECONDS"), 0.1),
+        ("run_shutdown_grace_seconds", "RUN_SHUTDOWN_GRACE_SECONDS", get("RUN_SHUTDOWN_GRACE_SECONDS"), 0.0),
+        ("run_events_ttl_seconds", "RUN_EVENTS_TTL_SECONDS", get("RUN_EVENTS_TTL_SECONDS"), 0.0),
+        ("webhook_timeout_seconds", "WEBHOOK_TIMEOUT_SECONDS", get("WEBHOOK_TIMEOUT_SECONDS"), 0.1),
+    )
+    for field_name, name, raw, minimum in seconds:
+        if raw is not None:
+            kwargs[field_name] = _parse_float(name, raw, minimum=minimum)
+    if (attempts := get("RUN_MAX_ATTEMPTS")) is not None:
+        kwargs["run_max_attempts"] = _parse_int("RUN_MAX_ATTEMPTS", attempts, minimum=1)
+    if (attempts := get("WEBHOOK_MAX_ATTEMPTS")) is not None:
+        kwargs["webhook_max_attempts"] = _parse_int("WEBHOOK_MAX_ATTEMPTS", attempts, minimum=1)
+    if (hosts := get("WEBHOOK_ALLOWED_HOSTS")) is not None:
+        kwargs["webhook_allowed_hosts"] = tuple(host.strip().lower() for host in hosts.split(",") if host.strip())
+    if (https := get("WEBHOOK_REQUIRE_HTTPS")) is not None:
+        kwargs["webhook_require_https"] = _parse_bool("WEBHOOK_REQUIRE_HTTPS", https)
+    if (private := get("WEBHOOK_BLOCK_PRIVATE")) is not None:
+        kwargs["webhook_block_private"] = _parse_bool("WEBHOOK_BLOCK_PRIVATE", private)
+    return kwargs
+
+
+def _checked(settings: Settings) -> Settings:
+    """Settings that only make sense together."""
+    if settings.run_heartbeat_seconds >= settings.run_lease_seconds:
+        raise ConfigError(
+            f"RUN_HEARTBEAT_SECONDS={settings.run_heartbeat_seconds:g} must be shorter than "
+            f"RUN_LEASE_SECONDS={settings.run_lease_seconds:g}, or leases expire while their runs execute."
+        )
+    return settings

@@ -40,9 +40,9 @@ def _translator(modes: list[str], *, subgraphs: bool = False) -> tuple[ChunkTran
     broker = RunBroker()
     run_id = uuid.uuid4()
     subscription = broker.subscribe(run_id)
-    channel = broker.start(run_id, resumable=False)
+    channel = broker.start(run_id, keep_events=False)
     result = RunResult()
-    translator = ChunkTranslator(_plan(modes, subgraphs=subgraphs), Emitter(broker, channel, None), result)
+    translator = ChunkTranslator(_plan(modes, subgraphs=subgraphs), Emitter(broker, channel), result)
     return translator, subscription, result
 
 
@@ -60,7 +60,7 @@ async def test_broker_fans_out_to_every_subscriber_in_order() -> None:
     run_id = uuid.uuid4()
     first = broker.subscribe(run_id)
     second = broker.subscribe(run_id)
-    channel = broker.start(run_id, resumable=False)
+    channel = broker.start(run_id, keep_events=False)
 
     broker.publish(channel, "metadata", b"{}")
     broker.publish(channel, "values", b"1")
@@ -76,7 +76,7 @@ async def test_broker_filters_by_stream_mode_but_always_sends_metadata_and_error
     broker = RunBroker()
     run_id = uuid.uuid4()
     subscription = broker.subscribe(run_id, modes=["messages-tuple"])
-    channel = broker.start(run_id, resumable=False)
+    channel = broker.start(run_id, keep_events=False)
 
     for event in ("metadata", "values", "messages", "messages/partial", "updates|child:1", "error"):
         broker.publish(channel, event, b"0")
@@ -91,7 +91,7 @@ async def test_broker_filters_by_stream_mode_but_always_sends_metadata_and_error
 async def test_broker_replays_kept_events_after_a_sequence_number() -> None:
     broker = RunBroker()
     run_id = uuid.uuid4()
-    channel = broker.start(run_id, resumable=True)
+    channel = broker.start(run_id, keep_events=True)
     for index in range(4):
         broker.publish(channel, f"e{index}", b"0")
 

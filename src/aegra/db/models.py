@@ -124,6 +124,7 @@ class Run(Base):
     multitask_strategy: Mapped[str] = mapped_column(Text, server_default=text("'enqueue'"))
     attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     worker_id: Mapped[str | None] = mapped_column(Text)
+    reserved_for: Mapped[str | None] = mapped_column(Text)
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     available_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -152,7 +153,7 @@ class RunEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[str] = mapped_column(Text)
     data: Mapped[bytes] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"), index=True)
 
     __table_args__ = (PrimaryKeyConstraint("run_id", "seq"),)
 

@@ -1,68 +1,58 @@
-"""Live run events: in-process fan-out to subscribers, the `run_events` log for `Last-Event-ID` replay, and the
-run's outcome (the body `wait`/`join` answer with) once it ends."""
+"""Live run events in one process: fan-out to the clients following a run, whether the run executes here (events
+come straight from the executor) or in another process (they come from `run_events`, fetched when that process
+announces new ones), and the run's outcome (the body `wait`/`join` answer with) once it ends."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 import structlog
-from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aegra.db.models import RunEvent as RunEventRow
+from aegra.runs.events import EventLog, EventStore, StreamEvent, normalize_modes, wanted
 
 logger = structlog.get_logger(__name__)
 
-# Events every subscriber gets, whatever stream modes it asked for.
-ALWAYS_SENT = frozenset({"metadata", "error", "feedback"})
+# How long a process remembers that a client elsewhere follows a run it does not execute yet (followers repeat
+# their notice every heartbeat, so this only has to outlive a few of them).
+FOLLOW_MEMORY_SECONDS: Final = 300.0
 
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One event of a run's stream; `seq` orders it within the run and is its SSE id."""
-
-    seq: int
-    event: str
-    data: bytes
-
-    @property
-    def mode(self) -> str:
-        """The stream mode that produced the event: `updates|child:1` → `updates`, `messages/partial` → `messages`."""
-        return self.event.split("|", 1)[0].split("/", 1)[0]
+__all__ = ["RunBroker", "RunChannel", "RunOutcome", "StreamEvent", "Subscription", "normalize_modes"]
 
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How a run ended and the JSON `wait`/`join` answer with."""
+    """How a run ended and the JSON `wait`/`join` answer with (`pending`: handed back, it continues elsewhere)."""
 
     status: str
     body: bytes
 
 
-def normalize_modes(modes: Iterable[str] | None) -> frozenset[str] | None:
-    """The event modes a subscriber wants (`messages-tuple` is sent as `messages`); None means all."""
-    if not modes:
-        return None
-    return frozenset("messages" if mode == "messages-tuple" else mode for mode in modes)
-
-
 class Subscription:
-    """A client's view of one run: its events (unless it only waits for the outcome) and the end of the run."""
+    """A client's view of one run: its events (unless it only waits for the outcome) and the end of the run.
 
-    def __init__(self, channel: RunChannel, *, modes: frozenset[str] | None, events: bool) -> None:
+    Events reach it once each and in order: anything at or before the last one it got is skipped, which lets a
+    replay from `run_events` and the live feed overlap safely.
+    """
+
+    def __init__(self, channel: RunChannel, *, modes: frozenset[str] | None, events: bool, after_seq: int = -1) -> None:
         self.channel = channel
         self.modes = modes
         self.wants_events = events
+        self.last_seq = after_seq
         self._queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
 
     def wants(self, event: StreamEvent) -> bool:
-        return self.wants_events and (self.modes is None or event.mode in ALWAYS_SENT or event.mode in self.modes)
+        return self.wants_events and event.seq > self.last_seq and wanted(event, self.modes)
 
     def deliver(self, event: StreamEvent | None) -> None:
+        if event is not None:
+            self.last_seq = event.seq
         self._queue.put_nowait(event)
 
     async def next_event(self, within: float) -> StreamEvent | None:
@@ -87,15 +77,28 @@ class RunChannel:
     history: list[StreamEvent] | None = None
     next_seq: int = 0
     executing: bool = False
+    log: EventLog | None = None  # executing here, with its events kept in `run_events`
+    cursor: int = -1  # executing elsewhere: the last stored event fetched for the subscribers here
+    fetch_again: bool = False
+    fetcher: asyncio.Task[None] | None = None
     outcome: RunOutcome | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def wants_events(self) -> bool:
+        return any(subscription.wants_events for subscription in self.subscribers)
+
 
 class RunBroker:
-    """Fans each run's events out to the clients streaming it. Owned by the app (one per process)."""
+    """Fans each run's events out to the clients streaming it. Owned by the app (one per process).
 
-    def __init__(self) -> None:
+    Without a `store` (unit tests) events stay in memory: nothing is kept, nothing is read from elsewhere.
+    """
+
+    def __init__(self, store: EventStore | None = None) -> None:
+        self.store = store
         self._channels: dict[uuid.UUID, RunChannel] = {}
+        self._followed_elsewhere: dict[uuid.UUID, float] = {}
 
     @property
     def subscriber_count(self) -> int:
@@ -114,14 +117,16 @@ class RunBroker:
         after_seq: int | None = None,
         events: bool = True,
     ) -> Subscription:
-        """Follow a run (before it starts, or while it runs here); `after_seq` replays kept events after it."""
+        """Follow a run (before it starts, or while it runs); `after_seq` replays the events this process still
+        holds after it (a run executing here keeps them in memory while it runs, when it keeps them at all)."""
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = RunChannel(run_id)
         subscription = Subscription(channel, modes=normalize_modes(modes), events=events)
-        if after_seq is not None and channel.history is not None:
-            for event in channel.history:
-                if event.seq > after_seq and subscription.wants(event):
+        if after_seq is not None:
+            subscription.last_seq = after_seq
+            for event in channel.history or ():
+                if subscription.wants(event):
                     subscription.deliver(event)
         channel.subscribers.add(subscription)
         return subscription
@@ -132,36 +137,52 @@ class RunBroker:
         channel.subscribers.discard(subscription)
         if not channel.subscribers and not channel.executing and self._channels.get(channel.run_id) is channel:
             del self._channels[channel.run_id]
+            if channel.fetcher is not None:
+                channel.fetcher.cancel()
 
-    def start(self, run_id: uuid.UUID, *, resumable: bool, next_seq: int = 0) -> RunChannel:
-        """The executor takes the run's channel (subscribers may already be waiting on it)."""
+    def start(self, run_id: uuid.UUID, *, keep_events: bool, next_seq: int = 0) -> RunChannel:
+        """The executor takes the run's channel (subscribers may already be waiting on it). With `keep_events`,
+        or once a client in another process follows the run, its events are also stored in `run_events`."""
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = RunChannel(run_id)
+        if channel.fetcher is not None:
+            channel.fetcher.cancel()
         channel.executing = True
         channel.next_seq = next_seq
-        channel.history = [] if resumable else None
+        if keep_events or self._followed_elsewhere.pop(run_id, None) is not None:
+            channel.history = []  # for clients here that join with `Last-Event-ID` while it runs
+            channel.log = self.store.writer(run_id) if self.store is not None else None
         return channel
 
     def publish(self, channel: RunChannel, event: str, data: bytes) -> StreamEvent:
-        """Number the event and hand it to every interested subscriber at once."""
+        """Number the event, hand it to every interested subscriber at once, and keep it if the run keeps events."""
         item = StreamEvent(channel.next_seq, event, data)
         channel.next_seq += 1
         if channel.history is not None:
             channel.history.append(item)
-        for subscription in channel.subscribers:
-            if subscription.wants(item):
-                subscription.deliver(item)
+        if channel.log is not None:
+            channel.log.append(item)
+        self._fan_out(channel, item)
         return item
+
+    async def flush(self, channel: RunChannel) -> None:
+        """Wait until every kept event of the run is stored (before its ending is recorded and announced)."""
+        if channel.log is not None:
+            await channel.log.close()
 
     def finish(self, run_id: uuid.UUID, outcome: RunOutcome) -> None:
         """The run ended: give waiters its outcome and close every stream."""
+        self._followed_elsewhere.pop(run_id, None)
         channel = self._channels.pop(run_id, None)
         if channel is None:
             return
+        if channel.fetcher is not None:
+            channel.fetcher.cancel()
         channel.outcome = outcome
         channel.executing = False
         channel.history = None
+        channel.log = None
         for subscription in channel.subscribers:
             subscription.deliver(None)
         channel.done.set()
@@ -171,77 +192,73 @@ class RunBroker:
         channel = self._channels.get(run_id)
         return channel is not None and not channel.executing
 
+    def followed_remotely(self) -> list[uuid.UUID]:
+        """Runs whose events clients here follow while another process (or none yet) executes them."""
+        return [run_id for run_id, channel in self._channels.items() if not channel.executing and channel.wants_events]
 
-class EventLog:
-    """Appends a run's events to `run_events` in batches, off the streaming path, and reads them back."""
+    # -- followers in other processes --------------------------------------------------------------------------
 
-    def __init__(self, engine: AsyncEngine, run_id: uuid.UUID) -> None:
-        self.engine = engine
-        self.run_id = run_id
-        self._buffer: list[StreamEvent] = []
-        self._ready = asyncio.Event()
-        self._closing = False
-        self._writer: asyncio.Task[None] | None = None
+    def follow_noticed(self, run_id: uuid.UUID) -> None:
+        """A client in another process follows the run: keep its events from now on (if it executes here), or
+        when it starts here."""
+        channel = self._channels.get(run_id)
+        if channel is not None and channel.executing:
+            if channel.log is None and self.store is not None:
+                channel.log = self.store.writer(run_id)
+            return
+        now = time.monotonic()
+        if len(self._followed_elsewhere) > 1000:
+            cutoff = now - FOLLOW_MEMORY_SECONDS
+            self._followed_elsewhere = {key: seen for key, seen in self._followed_elsewhere.items() if seen > cutoff}
+        self._followed_elsewhere[run_id] = now
 
-    def append(self, event: StreamEvent) -> None:
-        self._buffer.append(event)
-        self._ready.set()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_batches(), name=f"run-events-{self.run_id}")
+    def stored_noticed(self, run_id: uuid.UUID, last_seq: int) -> None:
+        """Another process stored events of the run: fetch them for the subscribers here."""
+        channel = self._channels.get(run_id)
+        if channel is None or channel.executing or last_seq <= channel.cursor or not channel.wants_events:
+            return
+        if self.store is not None:
+            self._fetch_soon(channel)
 
-    async def close(self) -> None:
-        """Write whatever is still buffered; returns once every appended event is stored."""
-        self._closing = True
-        self._ready.set()
-        if self._writer is not None:
-            await self._writer
-        if self._buffer:
-            await self._insert(self._take())
+    def advance(self, run_id: uuid.UUID, seq: int) -> None:
+        """Subscribers here already have the run's stored events up to `seq` (replayed): fetch only newer ones."""
+        channel = self._channels.get(run_id)
+        if channel is not None and not channel.executing:
+            channel.cursor = max(channel.cursor, seq)
 
-    async def _write_batches(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            if self._buffer:
-                await self._insert(self._take())
-            if self._closing:
+    async def catch_up(self, run_id: uuid.UUID) -> None:
+        """Deliver every stored event of a run executing elsewhere (it ended: they are all stored by now)."""
+        channel = self._channels.get(run_id)
+        if channel is None or channel.executing or not channel.wants_events or self.store is None:
+            return
+        self._fetch_soon(channel)
+        fetcher = channel.fetcher
+        if fetcher is not None:
+            await asyncio.gather(fetcher, return_exceptions=True)
+
+    def _fetch_soon(self, channel: RunChannel) -> None:
+        channel.fetch_again = True
+        if channel.fetcher is None or channel.fetcher.done():
+            channel.fetcher = asyncio.create_task(self._fetch(channel), name=f"run-follow-{channel.run_id}")
+
+    async def _fetch(self, channel: RunChannel) -> None:
+        """Read stored events past the channel's cursor until no newer notice came in meanwhile."""
+        assert self.store is not None
+        while channel.fetch_again and not channel.executing:
+            channel.fetch_again = False
+            try:
+                events = await self.store.read(channel.run_id, after_seq=channel.cursor)
+            except (SQLAlchemyError, OSError) as exc:
+                logger.warning("could not read a followed run's events", run_id=str(channel.run_id), error=str(exc))
                 return
-
-    def _take(self) -> list[StreamEvent]:
-        batch, self._buffer = self._buffer, []
-        return batch
-
-    async def _insert(self, batch: Sequence[StreamEvent]) -> None:
-        rows = [{"run_id": self.run_id, "seq": item.seq, "event": item.event, "data": item.data} for item in batch]
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(RunEventRow), rows)
-        except SQLAlchemyError as exc:
-            # Losing replayable history must not fail the run; live subscribers already have these events.
-            logger.warning("could not store run events", run_id=str(self.run_id), count=len(rows), error=str(exc))
+            if channel.executing:
+                return  # it started here meanwhile: the executor feeds the subscribers now
+            for item in events:
+                channel.cursor = item.seq
+                self._fan_out(channel, item)
 
     @staticmethod
-    async def next_seq(engine: AsyncEngine, run_id: uuid.UUID) -> int:
-        """Where a new attempt of the run continues numbering its events."""
-        async with engine.connect() as conn:
-            stmt = select(RunEventRow.seq).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq.desc())
-            last = (await conn.execute(stmt.limit(1))).scalar_one_or_none()
-        return 0 if last is None else last + 1
-
-    @staticmethod
-    async def read(
-        engine: AsyncEngine, run_id: uuid.UUID, *, after_seq: int, modes: Iterable[str] | None = None
-    ) -> list[StreamEvent]:
-        """Stored events after `after_seq` (optionally only some stream modes), in order."""
-        wanted = normalize_modes(modes)
-        async with engine.connect() as conn:
-            stmt = (
-                select(RunEventRow.seq, RunEventRow.event, RunEventRow.data)
-                .where(RunEventRow.run_id == run_id, RunEventRow.seq > after_seq)
-                .order_by(RunEventRow.seq)
-            )
-            rows = (await conn.execute(stmt)).all()
-        events = [StreamEvent(seq, event, bytes(data)) for seq, event, data in rows]
-        if wanted is None:
-            return events
-        return [item for item in events if item.mode in ALWAYS_SENT or item.mode in wanted]
+    def _fan_out(channel: RunChannel, item: StreamEvent) -> None:
+        for subscription in channel.subscribers:
+            if subscription.wants(item):
+                subscription.deliver(item)

@@ -1,6 +1,7 @@
 """Executes one claimed run: builds its graph, drives `graph.astream` (or `astream_events` for the `events`
 mode), turns every chunk into the SSE events langgraph-api sends, and records how the run ended on the run row,
-its thread and for everyone waiting on it."""
+its thread and for everyone waiting on it. A run's second or later attempt (its process died, or shut down while
+it ran) resumes from the last checkpoint the run wrote, when it wrote one."""
 
 from __future__ import annotations
 
@@ -20,21 +21,38 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from opentelemetry.trace import Span, Tracer
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra import __version__, serde
 from aegra.auth.user import bind_run_user
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
+from aegra.db.models import utcnow
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
 from aegra.observability.tracing import RunSpanCallback
 from aegra.runs import queue, thread_sync
-from aegra.runs.broker import EventLog, RunBroker, RunChannel, RunOutcome
+from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
+from aegra.runs.webhooks import WebhookSender, run_payload
 from aegra.services.state import checkpoint_from_config, command_from_json
 
 logger = structlog.get_logger(__name__)
 
 Ending = Literal["success", "error", "timeout", "interrupted", "rollback"]
+CancelAction = Literal["interrupt", "rollback", "handback", "lost"]
+
+# Who wins when a run is asked to stop twice: deleting it beats keeping it, a client's cancel beats a shutdown's
+# hand-back (`handback`), which beats noticing the run was reaped from under us (`lost`).
+CANCEL_PRIORITY: Final[dict[str, int]] = {"lost": 0, "handback": 1, "interrupt": 2, "rollback": 3}
+# Stops that leave the run to another attempt instead of ending it.
+HAND_BACKS: Final = frozenset({"handback", "lost"})
+
+# A new attempt numbers its events past the previous attempts' stored ones, leaving room for events the previous
+# process sent to its clients but had not stored yet: a client resuming from any of those ids misses nothing.
+ATTEMPT_SEQ_GAP: Final = 1_000_000
+
+# The keys that pin a run to a given checkpoint; a resumed attempt continues from the latest one instead.
+CHECKPOINT_KEYS: Final = ("checkpoint_id", "checkpoint_ns", "checkpoint_map")
 
 HIDDEN_TAG: Final = "langsmith:hidden"
 INTERRUPT_KEY: Final = "__interrupt__"
@@ -52,7 +70,7 @@ DELETE FROM checkpoints WHERE thread_id = %(thread_id)s AND metadata->>'run_id' 
 
 @dataclass(slots=True)
 class RunHandle:
-    """A run executing in this process; `cancel` asks it to stop (`rollback` wins over `interrupt`).
+    """A run executing in this process; `cancel` asks it to stop (see CANCEL_PRIORITY).
 
     The task is cancelled at most once, and only while the graph runs: a cancel that arrives before it starts is
     honoured when it does, and one that arrives while the ending is being recorded changes nothing.
@@ -65,10 +83,15 @@ class RunHandle:
 
     def cancel(self, action: str) -> None:
         first = self.cancel_action is None
-        if self.cancel_action != "rollback":
+        if first or CANCEL_PRIORITY.get(action, 0) > CANCEL_PRIORITY.get(self.cancel_action or "", 0):
             self.cancel_action = action
         if first and self.phase == "streaming" and self.task is not None:
             self.task.cancel()
+
+    @property
+    def handing_back(self) -> bool:
+        """The run stops here without ending: another attempt continues it."""
+        return self.cancel_action in HAND_BACKS
 
 
 def error_payload(exc: BaseException) -> dict[str, str]:
@@ -181,6 +204,13 @@ class RunPlan:
             astream_kwargs=astream_kwargs,
         )
 
+    def resume_from_checkpoint(self) -> None:
+        """Continue from the thread's latest checkpoint (the run's own) instead of starting over from the input."""
+        self.input = None
+        configurable = self.config.get("configurable") or {}
+        for key in CHECKPOINT_KEYS:
+            configurable.pop(key, None)
+
     @property
     def graph_modes(self) -> list[str]:
         """Modes asked of the graph: the requested ones (`messages-tuple` is `messages`), plus `values` and
@@ -193,16 +223,13 @@ class RunPlan:
 
 @dataclass(slots=True)
 class Emitter:
-    """Publishes encoded events to the run's subscribers and, for resumable runs, to `run_events`."""
+    """Publishes encoded events to the run's subscribers (and to `run_events` when the run keeps them)."""
 
     broker: RunBroker
     channel: RunChannel
-    log: EventLog | None
 
     def emit(self, event: str, payload: Any) -> None:
-        item = self.broker.publish(self.channel, event, serde.dumps(payload))
-        if self.log is not None:
-            self.log.append(item)
+        self.broker.publish(self.channel, event, serde.dumps(payload))
 
 
 @dataclass(slots=True)
@@ -275,7 +302,9 @@ class RunExecutor:
         timeout_seconds: float,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
+        self.webhooks = webhooks
         self.database = database
         self.registry = registry
         self.broker = broker
@@ -288,11 +317,12 @@ class RunExecutor:
         """Run the graph, stream its events and record the ending; never raises except on shutdown."""
         plan = RunPlan.from_row(row)
         next_seq = 0
-        if plan.resumable and row.attempt > 1:
-            next_seq = await EventLog.next_seq(self.database.engine, row.run_id)
-        channel = self.broker.start(row.run_id, resumable=plan.resumable, next_seq=next_seq)
-        log = EventLog(self.database.engine, row.run_id) if plan.resumable else None
-        emitter = Emitter(self.broker, channel, log)
+        if row.attempt > 1 and self.broker.store is not None:
+            next_seq = await self.broker.store.last_seq(row.run_id) + 1 + ATTEMPT_SEQ_GAP
+        # Events are kept unless the run's only follower is a client of this very process (stream, wait).
+        keep_events = plan.resumable or row.reserved_for != self.worker_id
+        channel = self.broker.start(row.run_id, keep_events=keep_events, next_seq=next_seq)
+        emitter = Emitter(self.broker, channel)
         result = RunResult()
         snapshot: StateSnapshot | None = None
         structlog.contextvars.bind_contextvars(
@@ -303,6 +333,9 @@ class RunExecutor:
         try:
             if handle.cancel_action is not None:
                 raise asyncio.CancelledError
+            if row.attempt > 1 and not plan.temporary and await self._checkpointed(plan):
+                plan.resume_from_checkpoint()
+                logger.info("resuming run from its last checkpoint", run_id=str(row.run_id), attempt=row.attempt)
             with self._span(plan) as span:
                 if span is not None and self.tracer is not None:
                     plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
@@ -325,13 +358,31 @@ class RunExecutor:
             if handle.cancel_action is None:
                 raise
             _uncancel()
+            if handle.handing_back:
+                await self._hand_back(plan, channel, handle)
+                return
             ending = "rollback" if handle.cancel_action == "rollback" else "interrupted"
         except Exception as exc:  # noqa: BLE001 - graph factories and state reads may raise anything
             _log_failure("run failed outside the graph", plan.run_id, exc)
             result.error = error_payload(exc)
             ending = "error"
         handle.phase = "finishing"
-        await self._finish(plan, ending, result, snapshot, emitter, log, handle)
+        await self._finish(row, plan, ending, result, snapshot, channel, handle)
+
+    async def _checkpointed(self, plan: RunPlan) -> bool:
+        """Whether the thread's latest checkpoint is this run's: an earlier attempt got that far."""
+        config = {"configurable": {"thread_id": str(plan.thread_id), "checkpoint_ns": ""}}
+        saved = await self.database.checkpointer.aget_tuple(config)  # type: ignore[arg-type]
+        return saved is not None and saved.metadata.get("run_id") == str(plan.run_id)
+
+    async def _hand_back(self, plan: RunPlan, channel: RunChannel, handle: RunHandle) -> None:
+        """Stop without ending the run: keep what it streamed, and let its followers here reconnect elsewhere."""
+        try:
+            await self.broker.flush(channel)
+        except SQLAlchemyError as exc:
+            logger.warning("could not store a handed-back run's events", run_id=str(plan.run_id), error=str(exc))
+        self.broker.finish(plan.run_id, RunOutcome("pending", b""))
+        logger.info("run handed back", run_id=str(plan.run_id), attempt=plan.attempt, reason=handle.cancel_action)
 
     @contextlib.contextmanager
     def _span(self, plan: RunPlan) -> Iterator[Span | None]:
@@ -367,7 +418,7 @@ class RunExecutor:
             result.error = {"error": "TimeoutError", "message": message}
             return "timeout"
         except asyncio.CancelledError:
-            if handle.cancel_action is None:
+            if handle.cancel_action is None or handle.handing_back:
                 raise
             _uncancel()
             return "rollback" if handle.cancel_action == "rollback" else "interrupted"
@@ -417,23 +468,23 @@ class RunExecutor:
 
     async def _finish(
         self,
+        row: RunRow,
         plan: RunPlan,
         ending: Ending,
         result: RunResult,
         snapshot: StateSnapshot | None,
-        emitter: Emitter,
-        log: EventLog | None,
+        channel: RunChannel,
         handle: RunHandle,
     ) -> None:
         """Record the ending in the database first, then close the streams (so a client that asks about the run
-        right after its stream ends already sees the final status)."""
+        right after its stream ends already sees the final status), then call the run's webhook."""
         body = _result_body(ending, result, snapshot)
+        recorded = False
         try:
             if result.error is not None and ending in ("error", "timeout"):
-                emitter.emit("error", result.error)
-            if log is not None:
-                await log.close()
-            await self._record(plan, ending, result, snapshot, body, handle)
+                Emitter(self.broker, channel).emit("error", result.error)
+            await self.broker.flush(channel)
+            recorded = await self._record(plan, ending, result, snapshot, body, handle)
         except SQLAlchemyError as exc:
             logger.error("could not record the end of a run", run_id=str(plan.run_id), error=str(exc))
         finally:
@@ -441,6 +492,11 @@ class RunExecutor:
             if self.metrics is not None:
                 self.metrics.runs_finished.labels(ending).inc()
             logger.info("run finished", run_id=str(plan.run_id), status=ending, attempt=plan.attempt)
+        webhook = row.kwargs.get("webhook")
+        if recorded and webhook and self.webhooks is not None and ending != "rollback":
+            values = None if ending in ("error", "timeout") else serde.to_jsonable(body)
+            payload = run_payload(row, status=ending, values=values, error=result.error, ended_at=utcnow())
+            self.webhooks.send(webhook, payload)
 
     async def _record(
         self,
@@ -450,15 +506,22 @@ class RunExecutor:
         snapshot: StateSnapshot | None,
         body: Any,
         handle: RunHandle,
-    ) -> None:
+    ) -> bool:
+        """Store the ending on the run and its thread; False when the run was no longer this process's to end
+        (reaped after a lost lease, or deleted with its thread)."""
         async with self.database.sessionmaker() as session:
             if ending == "rollback":
-                await queue.delete_run_row(session, plan.run_id, origin=self.worker_id)
+                held = await queue.delete_run_row(session, plan.run_id, origin=self.worker_id)
             else:
                 output = None if ending in ("error", "timeout") else serde.to_jsonable(body)
-                await queue.finish_run(
+                held = await queue.finish_run(
                     session, plan.run_id, ending, origin=self.worker_id, output=output, error=result.error
                 )
+            if not held:
+                await session.rollback()
+                await self._forget_deleted_thread(session, plan)
+                logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
+                return False
             if plan.temporary:
                 await thread_sync.delete_thread(session, plan.thread_id)
             else:
@@ -472,6 +535,13 @@ class RunExecutor:
                     session, plan.thread_id, snapshot, error=thread_error, interrupted=ending == "interrupted"
                 )
             await session.commit()
+        return True
+
+    async def _forget_deleted_thread(self, session: AsyncSession, plan: RunPlan) -> None:
+        """The thread was deleted while the run executed: drop the checkpoints the run wrote after that."""
+        if plan.temporary or await thread_sync.thread_exists(session, plan.thread_id):
+            return
+        await self.database.checkpointer.adelete_thread(str(plan.thread_id))
 
 
 def _result_body(ending: Ending, result: RunResult, snapshot: StateSnapshot | None) -> Any:

@@ -25,7 +25,7 @@ from aegra.db.models import Thread as ThreadRow
 from aegra.errors import BadRequestError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue, sse
-from aegra.runs.broker import EventLog, RunBroker, RunOutcome, StreamEvent, Subscription
+from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
 from aegra.runs.worker import WorkerPool, outcome_of
 from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
 from aegra.services.assistants import AssistantService, parse_assistant_id
@@ -92,6 +92,10 @@ def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:
         return ["values"]
     modes = [raw] if isinstance(raw, str) else list(raw)
     return list(dict.fromkeys(modes))
+
+
+class RunHandedBackError(Exception):
+    """Aborts a wait response whose run this process handed back at shutdown (the client reconnects)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,8 @@ class RunService:
             "checkpoint_during": payload.checkpoint_during if payload.checkpoint_during is not None else True,
             "durability": durability,
         }
+        if payload.webhook is not None and self.pool.executor.webhooks is not None:
+            self.pool.executor.webhooks.check_url(payload.webhook)
         strategy = payload.multitask_strategy if isinstance(payload, RunCreateStateful) else "enqueue"
         run_metadata = dict(payload.metadata or {})
         thread_filters = await self.auth.authorize(
@@ -278,8 +284,10 @@ class RunService:
 
         async def body() -> AsyncIterator[bytes]:
             ended = False
+            sent = -1
             try:
                 for item in replay:
+                    sent = item.seq
                     yield self._frame(item, resumable)
                 while True:
                     try:
@@ -288,8 +296,11 @@ class RunService:
                         yield sse.HEARTBEAT
                         continue
                     if item is None:
-                        ended = True
+                        ended = True  # or handed back: the client finds the run pending and reconnects
                         return
+                    if item.seq <= sent:
+                        continue  # the live feed overlapped the replay
+                    sent = item.seq
                     yield self._frame(item, resumable)
             finally:
                 self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
@@ -320,6 +331,9 @@ class RunService:
                         yield b"\n"
                         continue
                     ended = True
+                    if outcome.status == "pending":
+                        # The run was handed back (shutdown): break the body so the SDK re-joins at `Location`.
+                        raise RunHandedBackError(f"Run {run_id} continues in another process")
                     yield outcome.body
                     return
             finally:
@@ -364,32 +378,41 @@ class RunService:
         last_event_id: str | None,
         cancel_on_disconnect: bool,
     ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """A run's stream: events after `Last-Event-ID` (resumable runs only), then live ones while it runs."""
+        """A run's stream, wherever it executes: the kept events after `Last-Event-ID`, then live ones while it
+        runs. Events carry their ids, so a client that drops can resume after the last one it got."""
         after = parse_last_event_id(last_event_id)
         row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
-        resumable = bool(row.kwargs.get("resumable"))
         if self.broker.is_live(row.run_id):
-            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after if resumable else None)
-            return row, self.sse_body(subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect)
-        followed = await self._follow(row, events=True, modes=modes)
-        subscription = followed.subscription if isinstance(followed, FollowedRun) else None
-        replay: list[StreamEvent] = []
-        if after is not None and resumable and not self.broker.is_live(row.run_id):
-            replay = await EventLog.read(self.database.engine, row.run_id, after_seq=after, modes=modes)
-        if subscription is None:
-            return row, self.replay_body(replay, resumable=resumable)
-        body = self.sse_body(
-            subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect, replay=replay
-        )
+            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
+            return row, self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect)
+        followed = await self._follow(row, events=True, modes=modes, after_seq=after)
+        if isinstance(followed, RunOutcome):
+            replay = [] if after is None else await self._kept_events(row.run_id, after=after, modes=modes)
+            return row, self.replay_body(replay, resumable=True)
+        subscription = followed.subscription
+        replay = []
+        if not self.broker.is_live(row.run_id):  # it executes elsewhere, or not yet: it comes from `run_events`
+            self.pool.follow(row.run_id)
+            store = self.broker.store
+            start = after if after is not None else (await store.last_seq(row.run_id) if store is not None else -1)
+            subscription.last_seq = max(subscription.last_seq, start)
+            if after is not None:
+                replay = await self._kept_events(row.run_id, after=after, modes=modes)
+            self.broker.advance(row.run_id, replay[-1].seq if replay else start)
+        body = self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect, replay=replay)
         return row, body
 
+    async def _kept_events(self, run_id: uuid.UUID, *, after: int, modes: Sequence[str] | None) -> list[StreamEvent]:
+        store = self.broker.store
+        return [] if store is None else await store.read(run_id, after_seq=after, modes=modes)
+
     async def _follow(
-        self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None
+        self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None, after_seq: int | None = None
     ) -> FollowedRun | RunOutcome:
         """Subscribe to a run unless it already ended (checked again after subscribing, to close the race)."""
         if row.status not in queue.INFLIGHT and not self.broker.is_live(row.run_id):
             return outcome_of(row)
-        subscription = self.broker.subscribe(row.run_id, modes=modes, events=events)
+        subscription = self.broker.subscribe(row.run_id, modes=modes, events=events, after_seq=after_seq)
         fresh = await queue.get_run(self.session, row.run_id)
         if (fresh is None or fresh.status not in queue.INFLIGHT) and not self.broker.is_live(row.run_id):
             self.broker.unsubscribe(subscription)

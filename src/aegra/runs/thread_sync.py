@@ -92,6 +92,11 @@ async def settle(session: AsyncSession, thread_id: uuid.UUID) -> None:
     )
 
 
+async def thread_exists(session: AsyncSession, thread_id: uuid.UUID) -> bool:
+    """Whether the thread row is still there (it may be deleted while one of its runs executes)."""
+    return bool(await session.scalar(select(exists().where(ThreadRow.thread_id == thread_id))))
+
+
 async def delete_thread(session: AsyncSession, thread_id: uuid.UUID) -> None:
     """Remove a stateless run's throwaway thread (its runs and their events go with it)."""
     await session.execute(delete(ThreadRow).where(ThreadRow.thread_id == thread_id))

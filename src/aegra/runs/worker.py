@@ -1,8 +1,9 @@
 """The worker pool of one process: up to N_JOBS_PER_WORKER runs at once, claimed from the queue as soon as
 PostgreSQL NOTIFYs that one is ready (or this process queued it), leases heartbeated while they execute.
 
-It also listens for cancel requests (from any process) and for runs ending elsewhere, so a client here that
-waits on a run executed by another process still gets its outcome."""
+It also listens for what other processes say: cancel requests, runs ending, events stored for runs followed here,
+clients elsewhere following runs executed here. And it reaps: runs whose process died go back to the queue (or end
+`error` after their last attempt), and kept events of long-ended runs are swept."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -28,7 +30,9 @@ from aegra.db.url import psycopg_conninfo
 from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.runs.webhooks import WebhookSender, run_payload
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -36,6 +40,29 @@ logger = structlog.get_logger(__name__)
 POLL_SECONDS: Final = 5.0
 LISTEN_RETRY_SECONDS: Final = 1.0
 EARLY_CANCEL_TTL: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolTiming:
+    """How the pool paces itself (from the RUN_* settings)."""
+
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0
+    reaper_seconds: float = 10.0
+    max_attempts: int = 3
+    shutdown_grace_seconds: float = 10.0
+    events_ttl_seconds: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolTiming:
+        return cls(
+            lease_seconds=settings.run_lease_seconds,
+            heartbeat_seconds=settings.run_heartbeat_seconds,
+            reaper_seconds=settings.run_reaper_seconds,
+            max_attempts=settings.run_max_attempts,
+            shutdown_grace_seconds=settings.run_shutdown_grace_seconds,
+            events_ttl_seconds=settings.run_events_ttl_seconds,
+        )
 
 
 def outcome_of(row: RunRow | None) -> RunOutcome:
@@ -50,11 +77,20 @@ def outcome_of(row: RunRow | None) -> RunOutcome:
 class WorkerPool:
     """Claims and executes runs; created and stopped by the app lifespan."""
 
-    def __init__(self, *, database: Database, executor: RunExecutor, broker: RunBroker, concurrency: int) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        executor: RunExecutor,
+        broker: RunBroker,
+        concurrency: int,
+        timing: PoolTiming | None = None,
+    ) -> None:
         self.database = database
         self.executor = executor
         self.broker = broker
         self.concurrency = concurrency
+        self.timing = timing or PoolTiming()
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -73,28 +109,35 @@ class WorkerPool:
             asyncio.create_task(self._claim_loop(), name="aegra-claim"),
             asyncio.create_task(self._listen_loop(), name="aegra-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="aegra-heartbeat"),
+            asyncio.create_task(self._reaper_loop(), name="aegra-reaper"),
         ]
         logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
 
     async def stop(self) -> None:
-        """Stop claiming; runs still executing are cancelled and put back in the queue for a later claim."""
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        """Stop claiming; give runs still executing the shutdown grace to finish, then hand them back: they go
+        back in the queue, and whichever process claims them next resumes them from their last checkpoint."""
+        claim, *others = self._loops
+        claim.cancel()
+        await asyncio.gather(claim, return_exceptions=True)
+        running = [handle.task for handle in self._handles.values() if handle.task is not None]
+        if running and self.timing.shutdown_grace_seconds > 0:
+            logger.info("waiting for runs to finish", count=len(running), grace=self.timing.shutdown_grace_seconds)
+            await asyncio.wait(running, timeout=self.timing.shutdown_grace_seconds)
         handles = list(self._handles.values())
         for handle in handles:
-            if handle.task is not None:
-                handle.task.cancel()
+            handle.cancel("handback")
         await asyncio.gather(*(h.task for h in handles if h.task is not None), return_exceptions=True)
-        await asyncio.gather(*self._background, return_exceptions=True)
-        if handles:
+        handed_back = [handle.run_id for handle in handles if handle.handing_back]
+        if handed_back:
             try:
                 async with self.database.sessionmaker() as session:
-                    await queue.requeue(session, [handle.run_id for handle in handles], origin=self.worker_id)
+                    await queue.requeue(session, handed_back, origin=self.worker_id)
             except SQLAlchemyError as exc:
-                logger.error("could not requeue runs at shutdown", error=str(exc))
-            for handle in handles:
-                self.broker.finish(handle.run_id, RunOutcome("pending", b"{}"))
+                logger.error("could not hand back runs at shutdown; their leases will expire", error=str(exc))
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def wake(self, *, delayed: bool = False) -> None:
         """A run may be claimable now (queued here, or a run ended and unblocked its thread's next one);
@@ -134,16 +177,31 @@ class WorkerPool:
                 self.spawn(self.settle_followers(item.run_id))
         self.wake()
 
+    def follow(self, run_id: uuid.UUID) -> None:
+        """A client here follows the events of a run this process does not execute: ask whoever does (or will)
+        to keep them in `run_events` and announce them."""
+        self.spawn(self._notify(queue.CHANNEL_FOLLOW, str(run_id)))
+
     async def settle_followers(self, run_id: uuid.UUID) -> None:
-        """A run ended outside this process (or before it started): give its local followers the outcome."""
+        """A run ended outside this process (or before it started): give its local followers its last events and
+        its outcome."""
         if not self.broker.is_followed_elsewhere(run_id):
             return
         async with self.database.sessionmaker() as session:
             row = await queue.get_run(session, run_id)
         if row is not None and row.status in queue.INFLIGHT:
             return
+        await self.broker.catch_up(run_id)
         if self.broker.is_followed_elsewhere(run_id):
             self.broker.finish(run_id, outcome_of(row))
+
+    async def _notify(self, channel: str, body: str) -> None:
+        try:
+            async with self.database.sessionmaker() as session:
+                await queue.notify(session, channel, origin=self.worker_id, body=body)
+                await session.commit()
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("could not send a notice", channel=channel, error=str(exc))
 
     async def _claim_loop(self) -> None:
         while True:
@@ -151,7 +209,7 @@ class WorkerPool:
             self._wake.clear()
             try:
                 async with self.database.sessionmaker() as session:
-                    row = await queue.claim_next_run(session, self.worker_id)
+                    row = await queue.claim_next_run(session, self.worker_id, lease_seconds=self.timing.lease_seconds)
             except (SQLAlchemyError, OSError) as exc:
                 self._slots.release()
                 logger.warning("claiming a run failed", error=str(exc))
@@ -198,24 +256,73 @@ class WorkerPool:
             self.wake()
 
     async def _heartbeat_loop(self) -> None:
+        """Extend the leases of the runs executing here; stop those this process lost (it missed heartbeats long
+        enough for another process to reap them); repeat follow notices for runs followed here."""
         while True:
-            await asyncio.sleep(queue.LEASE_SECONDS / 3)
+            await asyncio.sleep(self.timing.heartbeat_seconds)
+            for run_id in self.broker.followed_remotely():
+                self.follow(run_id)
             if not self._handles:
                 continue
+            executing = set(self._handles)
             try:
                 async with self.database.sessionmaker() as session:
-                    await queue.extend_leases(session, self.worker_id)
+                    held = await queue.extend_leases(session, self.worker_id, lease_seconds=self.timing.lease_seconds)
             except (SQLAlchemyError, OSError) as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
+                continue
+            for run_id in executing - held:
+                handle = self._handles.get(run_id)
+                if handle is not None and handle.phase == "streaming":
+                    logger.warning("lost the lease of a run; stopping it here", run_id=str(run_id))
+                    handle.cancel("lost")
+
+    async def _reaper_loop(self) -> None:
+        """Re-queue runs whose process died (or end them `error`), and sweep events of long-ended runs."""
+        while True:
+            try:
+                await self.reap()
+            except (SQLAlchemyError, OSError) as exc:
+                logger.warning("reaping runs failed", error=str(exc))
+            await asyncio.sleep(self.timing.reaper_seconds)
+
+    async def reap(self) -> None:
+        """One pass of the reaper."""
+        async with self.database.sessionmaker() as session:
+            reaped = await queue.reap_expired_leases(
+                session, origin=self.worker_id, max_attempts=self.timing.max_attempts
+            )
+            swept = await queue.sweep_run_events(session, ttl_seconds=self.timing.events_ttl_seconds)
+        if swept:
+            logger.info("swept kept events of ended runs", count=swept)
+        for row in reaped:
+            if row.status == "error":
+                logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
+                self._run_ended_elsewhere(row.run_id)
+                self._send_webhook(row)
+            else:
+                logger.warning("run abandoned by its process; queued again", run_id=str(row.run_id))
+        if reaped:
+            self.wake()
+
+    def _send_webhook(self, row: RunRow) -> None:
+        webhook = row.kwargs.get("webhook")
+        sender = self.executor.webhooks
+        if webhook and sender is not None:
+            sender.send(
+                webhook, run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
+            )
 
     async def _listen_loop(self) -> None:
         conninfo = psycopg_conninfo(self.database.url)
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    for channel in (queue.CHANNEL_QUEUED, queue.CHANNEL_CANCEL, queue.CHANNEL_DONE):
+                    for channel in queue.CHANNELS:
                         await conn.execute(f"LISTEN {channel}")
                     self.wake()  # anything queued while we were not listening
+                    for run_id in self.broker.followed_remotely():
+                        self.broker.stored_noticed(run_id, last_seq=2**62)  # events stored while we were not
                     async for note in conn.notifies():
                         self._on_notify(note.channel, note.payload)
             except (psycopg.Error, OSError) as exc:
@@ -229,36 +336,55 @@ class WorkerPool:
         if channel == queue.CHANNEL_QUEUED:
             self.wake(delayed=body == "delayed")
             return
-        if channel == queue.CHANNEL_CANCEL:
-            raw_id, _, action = body.partition(":")
-            with contextlib.suppress(ValueError):
-                self.cancel_local(uuid.UUID(raw_id), action)
+        raw_id, _, detail = body.partition(":")
+        try:
+            run_id = uuid.UUID(raw_id)
+        except ValueError:
             return
-        if channel == queue.CHANNEL_DONE:
+        if channel == queue.CHANNEL_CANCEL:
+            self.cancel_local(run_id, detail)
+        elif channel == queue.CHANNEL_DONE:
+            self._run_ended_elsewhere(run_id)
+        elif channel == queue.CHANNEL_EVENTS:
             with contextlib.suppress(ValueError):
-                run_id = uuid.UUID(body)
-                if self.broker.is_followed_elsewhere(run_id):
-                    self.spawn(self.settle_followers(run_id))
+                self.broker.stored_noticed(run_id, int(detail))
+        elif channel == queue.CHANNEL_FOLLOW:
+            self.broker.follow_noticed(run_id)
+
+    def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
+        if self.broker.is_followed_elsewhere(run_id):
+            self.spawn(self.settle_followers(run_id))
 
 
 @contextlib.asynccontextmanager
 async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
-    """Start this process's run broker and workers for the app's lifetime (`state.run_broker`, `state.run_workers`)."""
+    """Start this process's run broker and workers for the app's lifetime (`state.run_broker`, `state.run_workers`,
+    `state.webhooks`)."""
     settings: Settings = state.settings
     metrics: Metrics | None = state.get("metrics")
-    broker = RunBroker()
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    broker = RunBroker(EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS))
+    webhooks = WebhookSender(settings)
     executor = RunExecutor(
         database=database,
         registry=state.registry,
         broker=broker,
-        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        worker_id=worker_id,
         timeout_seconds=settings.bg_job_timeout_secs,
         metrics=metrics,
         tracer=state.get("tracer"),
+        webhooks=webhooks,
     )
-    workers = WorkerPool(database=database, executor=executor, broker=broker, concurrency=settings.n_jobs_per_worker)
+    workers = WorkerPool(
+        database=database,
+        executor=executor,
+        broker=broker,
+        concurrency=settings.n_jobs_per_worker,
+        timing=PoolTiming.from_settings(settings),
+    )
     state.run_broker = broker
     state.run_workers = workers
+    state.webhooks = webhooks
     if metrics is not None:
         metrics.track_active_runs(lambda: workers.active_count)
         metrics.track_stream_subscribers(lambda: broker.subscriber_count)
@@ -267,3 +393,4 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         yield
     finally:
         await workers.stop()
+        await webhooks.aclose(grace=settings.webhook_timeout_seconds)

@@ -22,6 +22,7 @@ from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
+from aegra.runs.queue import stop_thread_runs
 from aegra.schemas.threads import (
     Thread,
     ThreadCount,
@@ -43,6 +44,8 @@ from aegra.services.state import (
 )
 
 MAX_EXTRACT_PATHS = 10
+# Cancel notices of a thread deletion come from no worker, so every server process acts on them, this one included.
+THREAD_DELETE_ORIGIN = "thread-delete"
 EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
 _PATH_SEGMENT = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
 _PATH_INDEX = re.compile(r"\[(-?\d+)\]")
@@ -272,8 +275,10 @@ class ThreadService:
         return to_schema(row)
 
     async def delete(self, raw_id: str) -> None:
-        """Delete the thread, its runs (cascade) and its checkpoints."""
+        """Delete the thread, its runs (cascade) and its checkpoints; runs still executing on it are stopped,
+        in whichever server process executes them."""
         thread_id, filters = await self.authorize("delete", raw_id)
+        await stop_thread_runs(self.session, thread_id, origin=THREAD_DELETE_ORIGIN)
         result = await self.session.execute(
             delete(ThreadRow).where(ThreadRow.thread_id == thread_id, metadata_clause(ThreadRow.metadata_, filters))
         )
@@ -365,6 +370,8 @@ class ThreadService:
         if missing:
             raise NotFoundError(f"At least one thread not found: {', '.join(missing)}")
         if data.strategy == "delete":
+            for thread_id in ids:
+                await stop_thread_runs(self.session, thread_id, origin=THREAD_DELETE_ORIGIN)
             await self.session.execute(delete(ThreadRow).where(ThreadRow.thread_id.in_(ids)))
             await self.session.commit()
         await prune_checkpoints(self.database, [str(thread_id) for thread_id in ids], strategy=data.strategy)
