@@ -1,116 +1,24 @@
-"""Durable runs against real `aegra serve` processes sharing one PostgreSQL: crash recovery (SIGKILL), graceful
-shutdown, work shared by two processes, cross-process cancel, follow and thread deletion, concurrent creates,
-and `Last-Event-ID` reconnects to another process. Leases are short here (RUN_* settings) so this takes seconds."""
+"""Durable runs against real `aegra serve` processes sharing one PostgreSQL: graceful shutdown, work shared by two
+processes, cross-process cancel, follow and thread deletion, concurrent creates, and `Last-Event-ID` reconnects
+to another process. Leases are short (RUN_* settings) and the processes are shared, so this takes seconds."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError
 
 from aegra.db.url import psycopg_conninfo
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
-READY_LINE = "Application startup complete"
-FAST_LEASES = {
-    "RUN_LEASE_SECONDS": "1.5",
-    "RUN_HEARTBEAT_SECONDS": "0.3",
-    "RUN_REAPER_SECONDS": "0.3",
-    "RUN_SHUTDOWN_GRACE_SECONDS": "0",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """One `aegra serve` process and an SDK client pointed at it."""
-
-    process: asyncio.subprocess.Process
-    url: str
-    client: LangGraphClient
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
-
-    async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        return await self.process.wait()
-
-
-@asynccontextmanager
-async def aegra_serve(database_url: str, **env: str) -> AsyncIterator[Server]:
-    """`aegra serve` on the durability graphs; yields once it is ready, killed on the way out if still alive."""
-    port = _free_port()
-    environment = {key: value for key, value in os.environ.items() if key not in ("AEGRA_CONFIG", "PORT")}
-    environment |= {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **FAST_LEASES, **env}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(CONFIG)),
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    server = Server(process, url, get_client(url=url, api_key=None))
-    assert process.stdout is not None
-    while not server.output or READY_LINE not in server.output[-1]:
-        line = await process.stdout.readline()
-        assert line, f"aegra serve exited before it was ready:\n{server.text}"
-        server.output.append(line.decode(errors="replace"))
-
-    async def drain() -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            server.output.append(raw.decode(errors="replace"))
-
-    draining = asyncio.create_task(drain())
-    try:
-        yield server
-    finally:
-        await server.client.http.client.aclose()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await draining
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0, what: str = "condition") -> None:
-    """Poll the API until `check` holds (only where the server offers no event to wait for)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-async def _steps_done(client: LangGraphClient, thread_id: str, at_least: int) -> bool:
-    state = await client.threads.get_state(thread_id)
-    return len(state["values"].get("steps") or []) >= at_least
+from tests.e2e.durable_servers import Server, aegra_serve, eventually, steps_done
 
 
 def _executor_and_other(pair: tuple[Server, Server], database_url: str, run_id: str) -> tuple[Server, Server]:
@@ -132,102 +40,46 @@ async def _running(client: LangGraphClient, thread_id: str, run_id: str) -> None
 
 @pytest.fixture(scope="module")
 async def pair(database_url: str) -> AsyncIterator[tuple[Server, Server]]:
-    """Two server processes on the module's database (tests that kill servers start their own)."""
+    """Two server processes on the module's database (tests that stop a server start their own); the second
+    executes one run at a time, so a test can keep it busy."""
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(aegra_serve(database_url))
-        second = await stack.enter_async_context(aegra_serve(database_url))
+        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1"))
         yield first, second
 
 
-# -- crash recovery and shutdown ------------------------------------------------------------------------------------
+# -- graceful shutdown ----------------------------------------------------------------------------------------------
 
 
-async def test_sigkill_mid_run_then_restart_resumes_the_run_from_its_last_checkpoint(database_url: str) -> None:
-    async with aegra_serve(database_url) as first:
-        thread_id = (await first.client.threads.create())["thread_id"]
-        run = await first.client.runs.create(
-            thread_id, "steps", input={}, config={"configurable": {"steps": 8, "delay": 0.25}}
-        )
-        await eventually(lambda: _steps_done(first.client, thread_id, 2), what="two steps")
-        await first.stop(signal.SIGKILL)
-
-    async with aegra_serve(database_url) as restarted:
-        await restarted.client.runs.join(thread_id, run["run_id"])
-        finished = await restarted.client.runs.get(thread_id, run["run_id"])
-        state = await restarted.client.threads.get_state(thread_id)
-        thread = await restarted.client.threads.get(thread_id)
-        parts = restarted.client.runs.join_stream(thread_id, run["run_id"], last_event_id="-1")
-        events = [part async for part in parts]
-
-    attempts = [part.data["attempt"] for part in events if part.event == "metadata"]
-    assert finished["status"] == "success"
-    assert thread["status"] == "idle"
-    assert state["values"]["starts"] == [1], "the second attempt resumed instead of starting over from the input"
-    assert len(state["values"]["steps"]) == 8
-    assert set(state["values"]["steps"]) == {1, 2}
-    assert attempts == [1, 2]
-    assert [int(part.id) for part in events] == sorted(int(part.id) for part in events)
-
-
-async def test_a_run_whose_process_dies_on_its_last_attempt_ends_error_and_frees_its_thread(
-    database_url: str,
+async def test_sigterm_finishes_runs_within_the_grace_and_hands_back_the_rest(
+    database_url: str, pair: tuple[Server, Server]
 ) -> None:
-    async with aegra_serve(database_url, RUN_MAX_ATTEMPTS="1") as first:
-        thread_id = (await first.client.threads.create())["thread_id"]
-        run = await first.client.runs.create(thread_id, "steps", input={}, config={"configurable": {"delay": 0.5}})
-        await eventually(lambda: _steps_done(first.client, thread_id, 1), what="a step")
-        await first.stop(signal.SIGKILL)
+    async with aegra_serve(database_url, RUN_SHUTDOWN_GRACE_SECONDS="1.5") as leaving:
+        started: dict[str, dict[str, str]] = {}
+        for name, steps in (("short", 3), ("long", 20)):
+            thread_id = (await leaving.client.threads.create())["thread_id"]
+            # Streamed runs start where their client is; the client leaves, the runs go on (on_disconnect=continue).
+            stream = leaving.client.runs.stream(
+                thread_id, "steps", input={}, config={"configurable": {"steps": steps, "delay": 0.25}}
+            )
+            metadata = await anext(stream)
+            await stream.aclose()
+            started[name] = {"thread_id": thread_id, "run_id": metadata.data["run_id"]}
+        await eventually(lambda: steps_done(leaving.client, started["long"]["thread_id"], 1), what="a step")
+        exit_code = await leaving.stop(signal.SIGTERM)
 
-    async with aegra_serve(database_url, RUN_MAX_ATTEMPTS="1") as restarted:
-        output = await restarted.client.runs.join(thread_id, run["run_id"])
-        finished = await restarted.client.runs.get(thread_id, run["run_id"])
-        thread = await restarted.client.threads.get(thread_id)
-        after = await restarted.client.runs.wait(thread_id, "echo", input={"messages": []})
-
-    assert finished["status"] == "error"
-    assert output["__error__"]["error"] == "WorkerLostError"
-    assert thread["status"] == "error", "not left busy"
-    assert thread["error"]["error"] == "WorkerLostError"
-    assert after["messages"][-1]["content"] == "echo: "
-
-
-async def test_sigterm_hands_a_running_run_back_and_another_process_resumes_it(database_url: str) -> None:
-    async with aegra_serve(database_url) as first:
-        thread_id = (await first.client.threads.create())["thread_id"]
-        run = await first.client.runs.create(
-            thread_id, "steps", input={}, config={"configurable": {"steps": 6, "delay": 0.25}}
-        )
-        await eventually(lambda: _steps_done(first.client, thread_id, 1), what="a step")
-        exit_code = await first.stop(signal.SIGTERM)
-
-    async with aegra_serve(database_url) as other:
-        await other.client.runs.join(thread_id, run["run_id"])
-        finished = await other.client.runs.get(thread_id, run["run_id"])
-        state = await other.client.threads.get_state(thread_id)
-
-    assert exit_code == 0, first.text
-    assert "run handed back" in first.text
-    assert finished["status"] == "success"
-    assert state["values"]["starts"] == [1]
-    assert len(state["values"]["steps"]) == 6
+    client = pair[0].client
+    short = await client.runs.get(started["short"]["thread_id"], started["short"]["run_id"])
+    await client.runs.join(started["long"]["thread_id"], started["long"]["run_id"])
+    long = await client.runs.get(started["long"]["thread_id"], started["long"]["run_id"])
+    state = await client.threads.get_state(started["long"]["thread_id"])
+    assert exit_code == 0, leaving.text
+    assert short["status"] == "success", "it finished within the grace, before the process exited"
+    assert any("run handed back" in line and long["run_id"] in line for line in leaving.output)
+    assert long["status"] == "success"
+    assert state["values"]["starts"] == [1], "resumed from its checkpoint, not started over"
+    assert len(state["values"]["steps"]) == 20
     assert set(state["values"]["steps"]) == {1, 2}
-
-
-async def test_sigterm_lets_a_run_finish_within_the_shutdown_grace(database_url: str) -> None:
-    async with aegra_serve(database_url, RUN_SHUTDOWN_GRACE_SECONDS="30") as first:
-        thread_id = (await first.client.threads.create())["thread_id"]
-        run = await first.client.runs.create(
-            thread_id, "steps", input={}, config={"configurable": {"steps": 4, "delay": 0.25}}
-        )
-        await eventually(lambda: _steps_done(first.client, thread_id, 1), what="a step")
-        exit_code = await first.stop(signal.SIGTERM)
-
-    async with aegra_serve(database_url) as later:
-        finished = await later.client.runs.get(thread_id, run["run_id"])
-
-    assert exit_code == 0, first.text
-    assert finished["status"] == "success"
-    assert "run handed back" not in first.text
 
 
 # -- two processes sharing work -------------------------------------------------------------------------------------
@@ -324,25 +176,24 @@ async def test_a_client_follows_the_live_events_of_a_run_executing_on_another_pr
 
 
 async def test_a_stream_whose_run_executes_on_another_process_still_gets_every_event(
-    database_url: str, pair: tuple[Server, Server]
+    pair: tuple[Server, Server],
 ) -> None:
-    async with aegra_serve(database_url, N_JOBS_PER_WORKER="1") as busy:
-        blocker_thread = (await busy.client.threads.create())["thread_id"]
-        blocker = busy.client.runs.stream(
-            blocker_thread, "steps", input={}, config={"configurable": {"steps": 1, "delay": 30}}
+    busy = pair[1]
+    blocker_thread = (await busy.client.threads.create())["thread_id"]
+    blocker = busy.client.runs.stream(blocker_thread, "steps", input={}, config={"configurable": {"delay": 30}})
+    first_part = await anext(blocker)  # a streamed run starts where its client is: it takes the only slot
+    thread_id = (await busy.client.threads.create())["thread_id"]
+
+    parts = [
+        part
+        async for part in busy.client.runs.stream(
+            thread_id, "steps", input={}, stream_mode="updates", config={"configurable": {"steps": 3}}
         )
-        first_part = await anext(blocker)  # a streamed run starts where its client is: it occupies the only slot
-        thread_id = (await busy.client.threads.create())["thread_id"]
-        parts = [
-            part
-            async for part in busy.client.runs.stream(
-                thread_id, "steps", input={}, stream_mode="updates", config={"configurable": {"steps": 3}}
-            )
-        ]
-        await busy.client.runs.cancel(blocker_thread, first_part.data["run_id"])
-        await blocker.aclose()
-        run_id = parts[0].data["run_id"]
-        finished = await busy.client.runs.get(thread_id, run_id)
+    ]
+    await busy.client.runs.cancel(blocker_thread, first_part.data["run_id"])
+    await blocker.aclose()
+    run_id = parts[0].data["run_id"]
+    finished = await busy.client.runs.get(thread_id, run_id)
 
     assert [part.event for part in parts] == ["metadata", "updates", "updates", "updates", "updates"]
     assert finished["status"] == "success"
