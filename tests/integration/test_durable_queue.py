@@ -1,0 +1,162 @@
+"""The run queue's durability SQL on a real PostgreSQL: reaping expired leases, fencing a worker that lost its
+run, reservations, and sweeping kept events of ended runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from aegra.db.database import Database
+from aegra.db.models import Run as RunRow
+from aegra.db.models import RunEvent as RunEventRow
+from aegra.db.models import Thread as ThreadRow
+from aegra.db.models import utcnow
+from aegra.runs import queue
+from aegra.settings import Settings
+
+
+@pytest.fixture(scope="module")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url, Settings(database_url=database_url))
+    await db.open()
+    yield db
+    await db.close()
+
+
+async def _run(
+    database: Database, *, status: str, attempt: int = 1, lease_in: float = -5.0, **values: object
+) -> uuid.UUID:
+    """A thread with one run in `status`, leased by `worker-a` until `lease_in` seconds from now."""
+    thread_id, run_id = uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+    async with database.sessionmaker() as session:
+        session.add(ThreadRow(thread_id=thread_id, status="busy" if status in queue.INFLIGHT else "idle"))
+        await session.flush()
+        session.add(
+            RunRow(
+                run_id=run_id,
+                thread_id=thread_id,
+                assistant_id=uuid.uuid4(),
+                status=status,
+                attempt=attempt,
+                worker_id="worker-a" if status == "running" else None,
+                lease_expires_at=now + timedelta(seconds=lease_in) if status == "running" else None,
+                kwargs={},
+                metadata_={},
+                **values,
+            )
+        )
+        await session.commit()
+    return run_id
+
+
+async def _reap(database: Database, *, max_attempts: int) -> list[RunRow]:
+    async with database.sessionmaker() as session:
+        return await queue.reap_expired_leases(session, origin="reaper", max_attempts=max_attempts)
+
+
+async def _row(database: Database, run_id: uuid.UUID) -> tuple[RunRow, ThreadRow]:
+    async with database.sessionmaker() as session:
+        run = await queue.get_run(session, run_id)
+        assert run is not None
+        thread = await session.scalar(
+            select(ThreadRow).where(ThreadRow.thread_id == run.thread_id).execution_options(populate_existing=True)
+        )
+        assert thread is not None
+        return run, thread
+
+
+async def test_an_expired_lease_puts_the_run_back_in_the_queue(database: Database) -> None:
+    run_id = await _run(database, status="running", attempt=1)
+
+    reaped = await _reap(database, max_attempts=3)
+    run, thread = await _row(database, run_id)
+
+    assert run_id in {row.run_id for row in reaped}
+    assert (run.status, run.worker_id, run.lease_expires_at, run.attempt) == ("pending", None, None, 1)
+    assert thread.status == "busy"
+
+
+async def test_an_expired_lease_on_the_last_attempt_ends_the_run_error_and_settles_the_thread(
+    database: Database,
+) -> None:
+    run_id = await _run(database, status="running", attempt=3)
+
+    await _reap(database, max_attempts=3)
+    run, thread = await _row(database, run_id)
+
+    assert run.status == "error"
+    assert run.error is not None and run.error["error"] == "WorkerLostError"
+    assert thread.status == "error"
+    assert thread.error == run.error
+
+
+async def test_a_live_lease_is_left_alone(database: Database) -> None:
+    run_id = await _run(database, status="running", lease_in=60)
+
+    reaped = await _reap(database, max_attempts=3)
+    run, _ = await _row(database, run_id)
+
+    assert run_id not in {row.run_id for row in reaped}
+    assert run.status == "running"
+
+
+async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Database) -> None:
+    run_id = await _run(database, status="running", lease_in=60)
+    async with database.sessionmaker() as session:
+        await session.execute(update(RunRow).where(RunRow.run_id == run_id).values(worker_id="worker-b"))
+        await session.commit()
+
+    async with database.sessionmaker() as session:
+        lost = await queue.finish_run(session, run_id, "success", origin="worker-a", output={}, error=None)
+        await session.commit()
+    async with database.sessionmaker() as session:
+        held = await queue.finish_run(session, run_id, "success", origin="worker-b", output={}, error=None)
+        await session.commit()
+
+    assert (lost, held) == (False, True)
+
+
+async def test_a_reserved_run_waits_for_its_process_during_the_affinity_window(database: Database) -> None:
+    async with database.sessionmaker() as session:  # other tests' pending runs would be claimed first
+        await session.execute(update(RunRow).where(RunRow.status == "pending").values(status="success"))
+        await session.commit()
+    run_id = await _run(database, status="pending", attempt=0, reserved_for="worker-a")
+
+    async with database.sessionmaker() as session:
+        by_other = await queue.claim_next_run(session, "worker-b", lease_seconds=30)
+    async with database.sessionmaker() as session:
+        by_owner = await queue.claim_next_run(session, "worker-a", lease_seconds=30)
+
+    assert by_other is None or by_other.run_id != run_id
+    assert by_owner is not None and by_owner.run_id == run_id
+    assert by_owner.attempt == 1
+
+
+async def test_sweep_drops_old_events_of_ended_runs_only(database: Database) -> None:
+    ended = await _run(database, status="success")
+    running = await _run(database, status="running", lease_in=60)
+    recent = await _run(database, status="success")
+    old = utcnow() - timedelta(hours=2)
+    async with database.sessionmaker() as session:
+        for run_id, created_at in ((ended, old), (running, old), (recent, utcnow())):
+            session.add_all(
+                RunEventRow(run_id=run_id, seq=seq, event="values", data=b"{}", created_at=created_at)
+                for seq in range(3)
+            )
+        await session.commit()
+
+    async with database.sessionmaker() as session:
+        swept = await queue.sweep_run_events(session, ttl_seconds=3600)
+    async with database.sessionmaker() as session:
+        stmt = select(RunEventRow.run_id).where(RunEventRow.run_id.in_([ended, running, recent])).distinct()
+        left = set((await session.scalars(stmt)).all())
+
+    assert swept >= 3
+    assert ended not in left
+    assert running in left
+    assert recent in left
