@@ -201,9 +201,7 @@ async def _stream_once(client: LangGraphClient, tokens: int) -> tuple[int, float
     started = time.perf_counter()
     first = 0.0
     count = 0
-    async for part in client.runs.stream(
-        None, "tokens", input={**HI, "tokens": tokens}, stream_mode="messages-tuple"
-    ):
+    async for part in client.runs.stream(None, "tokens", input={**HI, "tokens": tokens}, stream_mode="messages-tuple"):
         if part.event == "messages" and isinstance(part.data, list) and part.data and part.data[0].get("content"):
             if part.data[0].get("type") not in (None, "AIMessageChunk", "ai"):
                 continue
@@ -255,9 +253,7 @@ async def burst(client: LangGraphClient, args: Any) -> tuple[float, float]:
     pending = {run["run_id"]: run["thread_id"] for run in runs}
     deadline = started + args.burst_timeout
     while pending and time.perf_counter() < deadline:
-        states = await _bounded(
-            16, [lambda r=r, t=t: client.runs.get(t, r) for r, t in pending.items()]
-        )
+        states = await _bounded(16, [lambda r=r, t=t: client.runs.get(t, r) for r, t in pending.items()])
         for run in states:
             if run["status"] == "success":
                 del pending[run["run_id"]]
@@ -310,7 +306,7 @@ async def measure_target(name: str, url: str, pid: int | None, args: Any) -> dic
                 cells["search"].values.append(value)
             for key, mode in wait_modes.items():
                 value = await attempt(key, lambda mode=mode: runs_wait(client, mode, args))
-                if value is None and key == "wait_thread" and mode == "if_not_exists" and "skipped" != cells[key].na:
+                if value is None and key == "wait_thread" and mode == "if_not_exists" and cells[key].na != "skipped":
                     # no `if_not_exists`: create the thread first (one more request per run)
                     wait_modes[key] = "create"
                     ROW_NOTES.setdefault(name, []).append(f"3b uses threads.create + runs.wait ({cells[key].na})")
@@ -400,20 +396,21 @@ def server_command(kind: str, port: int, workdir: Path, args: Any) -> tuple[list
     raise ValueError(f"unknown server {kind!r}: use aegra, aegra011 or lgdev")
 
 
-async def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until_up(url: str, process: subprocess.Popen[bytes], startup_seconds: float) -> None:
+    deadline = time.monotonic() + startup_seconds
     async with httpx.AsyncClient(base_url=url, timeout=2.0) as http:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode} before answering")
             with suppress(httpx.HTTPError):
                 for path in ("/ok", "/health"):
-                    if (await http.get(path)).is_success:
-                        # wait for the graphs too: the assistants are registered at startup
-                        if (await http.post("/assistants/search", json={"limit": 10})).is_success:
-                            return
+                    # wait for the graphs too: the assistants are registered at startup
+                    if (await http.get(path)).is_success and (
+                        await http.post("/assistants/search", json={"limit": 10})
+                    ).is_success:
+                        return
             await asyncio.sleep(0.5)
-    raise TimeoutError(f"{url} not up after {timeout:g}s")
+    raise TimeoutError(f"{url} not up after {startup_seconds:g}s")
 
 
 async def start_and_measure(kind: str, args: Any) -> dict[str, Cell]:
@@ -477,7 +474,8 @@ async def run(args: argparse.Namespace) -> None:
             name: {key: {"values": cell.values, "na": cell.na} for key, cell in cells.items()}
             for name, cells in results.items()
         }
-        Path(args.json).write_text(json.dumps({"results": payload, "notes": ROW_NOTES, "table": table}, indent=2))
+        text = json.dumps({"results": payload, "notes": ROW_NOTES, "table": table}, indent=2)
+        await asyncio.to_thread(Path(args.json).write_text, text)
 
 
 def main() -> None:
@@ -500,9 +498,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of idle after startup (default 3)")
     parser.add_argument("--log-dir", default=tempfile.gettempdir(), help="server logs of --start go here")
     parser.add_argument("--aegra-python", default=str(REPO_ROOT / ".venv" / "bin" / "python"))
-    parser.add_argument(
-        "--aegra-db", default=f"{LOCAL_PG}/bench_aegra", help="DATABASE_URL for aegra, or 'embedded'"
-    )
+    parser.add_argument("--aegra-db", default=f"{LOCAL_PG}/bench_aegra", help="DATABASE_URL for aegra, or 'embedded'")
     parser.add_argument("--aegra011-venv", default="/tmp/bench-aegra011")
     parser.add_argument("--aegra011-db", default=f"{LOCAL_PG}/bench_aegra011")
     parser.add_argument("--lgdev-venv", default="/tmp/bench-lgdev")

@@ -69,9 +69,7 @@ async def _speak(state: TokensState) -> dict[str, Any]:
     return {"messages": [await model.ainvoke(state["messages"])]}
 
 
-tokens = (
-    StateGraph(TokensState).add_node("speak", _speak).add_edge(START, "speak").add_edge("speak", END).compile()
-)
+tokens = StateGraph(TokensState).add_node("speak", _speak).add_edge(START, "speak").add_edge("speak", END).compile()
 
 
 class SleeperState(MessagesState, total=False):
@@ -84,6 +82,4 @@ async def _sleep(state: SleeperState) -> dict[str, Any]:
     return {"messages": [AIMessage(content=f"slept {seconds:g}s")]}
 
 
-sleeper = (
-    StateGraph(SleeperState).add_node("sleep", _sleep).add_edge(START, "sleep").add_edge("sleep", END).compile()
-)
+sleeper = StateGraph(SleeperState).add_node("sleep", _sleep).add_edge(START, "sleep").add_edge("sleep", END).compile()
