@@ -1,6 +1,7 @@
 """Token streaming throughput: a graph whose fake chat model emits N tokens as fast as it can, consumed
 (1) in-process with `graph.astream(stream_mode="messages")`, and (2) through a running Aegra server with the
-real SDK, `client.runs.stream(stream_mode="messages-tuple")`, stateless and on a thread, and (3) the same
+real SDK, `client.runs.stream(stream_mode="messages-tuple")`, stateless, on a thread, and on a thread with
+`stream_resumable=True` (every event also written to `run_events`), and (3) the same
 stateless stream read with plain httpx, which shows what the server delivers without the SDK's SSE parsing.
 
     .venv/bin/python bench/stream_tokens.py                        # starts its own server (embedded PostgreSQL)
@@ -73,7 +74,9 @@ async def in_process_tokens(tokens: int) -> AsyncIterator[str]:
         yield str(message.content)
 
 
-async def server_tokens(client: LangGraphClient, tokens: int, *, stateless: bool) -> AsyncIterator[str]:
+async def server_tokens(
+    client: LangGraphClient, tokens: int, *, stateless: bool, resumable: bool = False
+) -> AsyncIterator[str]:
     thread_id = None if stateless else (await client.threads.create())["thread_id"]
     async for part in client.runs.stream(
         thread_id,
@@ -81,6 +84,7 @@ async def server_tokens(client: LangGraphClient, tokens: int, *, stateless: bool
         input=HI,
         stream_mode="messages-tuple",
         config={"configurable": {"tokens": tokens}},
+        stream_resumable=resumable,
     ):
         if part.event == "messages":
             yield str(part.data[0]["content"])
@@ -134,10 +138,16 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{'path':<42} {'tokens':>6} {'tokens/s':>10} {'streaming/s':>11} {'first ms':>10} {'total ms':>10}")
         await series("in-process graph.astream(messages)", lambda: in_process_tokens(args.tokens), args.repeat)
         await series("server SSE, raw httpx (no SDK parsing)", lambda: raw_server_tokens(url, args.tokens), args.repeat)
-        for name, stateless in (("stateless", True), ("on a thread", False)):
+        for name, stateless, resumable in (
+            ("stateless", True, False),
+            ("on a thread", False, False),
+            ("on a thread, resumable", False, True),  # every event also kept in run_events
+        ):
             await series(
                 f"server SSE messages-tuple, {name}",
-                lambda stateless=stateless: server_tokens(client, args.tokens, stateless=stateless),
+                lambda stateless=stateless, resumable=resumable: server_tokens(
+                    client, args.tokens, stateless=stateless, resumable=resumable
+                ),
                 args.repeat,
             )
 

@@ -54,9 +54,10 @@ class Server:
 
 
 @asynccontextmanager
-async def aegra_serve(database_url: str, **env: str) -> AsyncIterator[Server]:
-    """`aegra serve` on the durability graphs; yields once it is ready, killed on the way out if still alive."""
-    port = _free_port()
+async def aegra_serve(database_url: str, *, port: int | None = None, **env: str) -> AsyncIterator[Server]:
+    """`aegra serve` on the durability graphs (on `port`, else a free one); yields once it is ready, killed on the
+    way out if still alive."""
+    port = port or _free_port()
     environment = {key: value for key, value in os.environ.items() if key not in ("AEGRA_CONFIG", "PORT")}
     environment |= {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **FAST_LEASES, **env}
     process = await asyncio.create_subprocess_exec(

@@ -220,6 +220,12 @@ class RunBroker:
         if self.store is not None:
             self._fetch_soon(channel)
 
+    def fetch_stored(self, run_id: uuid.UUID) -> None:
+        """Look for stored events of a run followed here whatever notices were missed (LISTEN reconnected)."""
+        channel = self._channels.get(run_id)
+        if channel is not None and not channel.executing and channel.wants_events and self.store is not None:
+            self._fetch_soon(channel)
+
     def advance(self, run_id: uuid.UUID, seq: int) -> None:
         """Subscribers here already have the run's stored events up to `seq` (replayed): fetch only newer ones."""
         channel = self._channels.get(run_id)

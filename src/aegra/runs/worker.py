@@ -40,6 +40,8 @@ logger = structlog.get_logger(__name__)
 POLL_SECONDS: Final = 5.0
 LISTEN_RETRY_SECONDS: Final = 1.0
 EARLY_CANCEL_TTL: Final = 60.0
+SWEEP_BATCH: Final = 5000
+SWEEP_BATCHES_PER_PASS: Final = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,7 +294,14 @@ class WorkerPool:
             reaped = await queue.reap_expired_leases(
                 session, origin=self.worker_id, max_attempts=self.timing.max_attempts
             )
-            swept = await queue.sweep_run_events(session, ttl_seconds=self.timing.events_ttl_seconds)
+            swept = 0
+            for _ in range(SWEEP_BATCHES_PER_PASS):  # a busy server keeps many events: catch up, within reason
+                batch = await queue.sweep_run_events(
+                    session, ttl_seconds=self.timing.events_ttl_seconds, batch=SWEEP_BATCH
+                )
+                swept += batch
+                if batch < SWEEP_BATCH:
+                    break
         if swept:
             logger.info("swept kept events of ended runs", count=swept)
         for row in reaped:
@@ -322,7 +331,7 @@ class WorkerPool:
                         await conn.execute(f"LISTEN {channel}")
                     self.wake()  # anything queued while we were not listening
                     for run_id in self.broker.followed_remotely():
-                        self.broker.stored_noticed(run_id, last_seq=2**62)  # events stored while we were not
+                        self.broker.fetch_stored(run_id)  # events stored while we were not listening
                     async for note in conn.notifies():
                         self._on_notify(note.channel, note.payload)
             except (psycopg.Error, OSError) as exc:
