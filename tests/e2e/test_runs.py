@@ -464,3 +464,20 @@ async def test_after_seconds_delays_the_start(client: LangGraphClient) -> None:
 
     assert pending["status"] == "pending"
     assert output["messages"][-1]["content"] == "echo: hi"
+
+
+async def test_a_waiting_client_that_leaves_cancels_its_run_with_on_disconnect_cancel(
+    client: LangGraphClient, server_url: str
+) -> None:
+    thread_id = await _thread(client)
+    body = {"assistant_id": "slow", "input": {}, "on_disconnect": "cancel"}
+
+    async with (
+        httpx.AsyncClient(base_url=server_url) as http,
+        http.stream("POST", f"/threads/{thread_id}/runs/wait", json=body) as response,
+    ):
+        run_id = response.headers["content-location"].rsplit("/", 1)[1]
+        await _started(client, thread_id, run_id)
+    await client.runs.join(thread_id, run_id)
+
+    assert (await client.runs.get(thread_id, run_id))["status"] == "interrupted"
