@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -24,27 +20,11 @@ from datetime import datetime
 
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from threads_search import REPO_ROOT, free_port, percentile, wait_until_up  # bench/ is on sys.path when run
+from stream_tokens import start_server  # bench/ is on sys.path when run
+from threads_search import REPO_ROOT, percentile
 
 CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
 JOINS_AT_ONCE = 50
-
-
-async def start_server(stack: AsyncExitStack, *, workers: int) -> str:
-    """`aegra serve` on the durability graphs, default settings, a throwaway embedded PostgreSQL."""
-    data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="aegra-bench-"))
-    port = free_port()
-    env = {**os.environ, "AEGRA_DATA_DIR": data_dir, "LOG_LEVEL": "WARNING"}
-    env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "-c", str(CONFIG)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: ASYNC220 - started once, before timing
-    stack.callback(process.wait, 60)
-    stack.callback(process.terminate)
-    url = f"http://127.0.0.1:{port}"
-    await wait_until_up(url, process)
-    return url
 
 
 async def burst(client: LangGraphClient, *, runs: int, seconds: float) -> None:
@@ -85,7 +65,7 @@ async def burst(client: LangGraphClient, *, runs: int, seconds: float) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
-        url = args.url or await start_server(stack, workers=args.workers)
+        url = args.url or await start_server(stack, config=CONFIG, workers=args.workers)
         client = get_client(url=url, api_key=None, timeout=600)
         stack.push_async_callback(client.http.client.aclose)
         await client.runs.wait(None, "sleeper", input={}, config={"configurable": {"seconds": 0}})  # warm-up

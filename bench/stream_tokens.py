@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from langgraph_sdk import get_client
@@ -114,13 +115,16 @@ async def series(name: str, make: Callable[[], AsyncIterator[str]], repeat: int)
     print(f"{name:<42} {samples[0].tokens:>6} {rate:>10.0f} {streaming:>11.0f} {first_ms:>10.1f} {total_ms:>10.1f}")
 
 
-async def start_server(stack: AsyncExitStack) -> str:
-    """`aegra serve` on the test graphs with a throwaway embedded PostgreSQL; stopped when `stack` closes."""
+async def start_server(stack: AsyncExitStack, *, config: Path = CONFIG, workers: int = 1) -> str:
+    """`aegra serve` on the test graphs (default settings) with a throwaway embedded PostgreSQL; stopped when `stack`
+    closes."""
     data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="aegra-bench-"))
     port = free_port()
     env = {**os.environ, "AEGRA_DATA_DIR": data_dir, "LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "-c", str(CONFIG)]
+    command = [sys.executable, "-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "-c", str(config)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: ASYNC220 - started once, before timing
     stack.callback(process.wait, 30)
     stack.callback(process.terminate)
@@ -141,7 +145,7 @@ async def run(args: argparse.Namespace) -> None:
         for name, stateless, resumable in (
             ("stateless", True, False),
             ("on a thread", False, False),
-            ("on a thread, resumable", False, True),  # every event also kept in run_events
+            ("resumable (thread)", False, True),  # every event also kept in run_events
         ):
             await series(
                 f"server SSE messages-tuple, {name}",

@@ -38,6 +38,14 @@ async def _running(client: LangGraphClient, thread_id: str, run_id: str) -> None
             return
 
 
+async def _slow_run(pair: tuple[Server, Server], database_url: str) -> tuple[str, dict[str, Any], Server, Server]:
+    """A `slow` background run, once it runs: its thread, the run, the process executing it and the other one."""
+    thread_id = (await pair[0].client.threads.create())["thread_id"]
+    run = await pair[0].client.runs.create(thread_id, "slow", input={})
+    await _running(pair[0].client, thread_id, run["run_id"])
+    return thread_id, dict(run), *_executor_and_other(pair, database_url, run["run_id"])
+
+
 @pytest.fixture(scope="module")
 async def pair(database_url: str) -> AsyncIterator[tuple[Server, Server]]:
     """Two server processes on the module's database (tests that stop a server start their own); the second
@@ -119,10 +127,7 @@ async def test_two_processes_execute_200_runs_each_exactly_once(pair: tuple[Serv
 async def test_cancel_on_one_process_stops_a_run_executing_on_the_other(
     pair: tuple[Server, Server], database_url: str
 ) -> None:
-    thread_id = (await pair[0].client.threads.create())["thread_id"]
-    run = await pair[0].client.runs.create(thread_id, "slow", input={})
-    await _running(pair[0].client, thread_id, run["run_id"])
-    first, second = _executor_and_other(pair, database_url, run["run_id"])
+    thread_id, run, first, second = await _slow_run(pair, database_url)
 
     await second.client.runs.cancel(thread_id, run["run_id"], wait=True)
     cancelled = await first.client.runs.get(thread_id, run["run_id"])
@@ -135,10 +140,7 @@ async def test_cancel_on_one_process_stops_a_run_executing_on_the_other(
 async def test_deleting_a_thread_on_one_process_stops_its_run_on_the_other(
     pair: tuple[Server, Server], database_url: str
 ) -> None:
-    thread_id = (await pair[0].client.threads.create())["thread_id"]
-    run = await pair[0].client.runs.create(thread_id, "slow", input={})
-    await _running(pair[0].client, thread_id, run["run_id"])
-    first, second = _executor_and_other(pair, database_url, run["run_id"])
+    thread_id, run, first, second = await _slow_run(pair, database_url)
 
     await second.client.threads.delete(thread_id)
     ended = f"run_id={run['run_id']}"

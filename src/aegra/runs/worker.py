@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -44,29 +43,6 @@ SWEEP_BATCH: Final = 5000
 SWEEP_BATCHES_PER_PASS: Final = 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolTiming:
-    """How the pool paces itself (from the RUN_* settings)."""
-
-    lease_seconds: float = 30.0
-    heartbeat_seconds: float = 10.0
-    reaper_seconds: float = 10.0
-    max_attempts: int = 3
-    shutdown_grace_seconds: float = 10.0
-    events_ttl_seconds: float = 3600.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PoolTiming:
-        return cls(
-            lease_seconds=settings.run_lease_seconds,
-            heartbeat_seconds=settings.run_heartbeat_seconds,
-            reaper_seconds=settings.run_reaper_seconds,
-            max_attempts=settings.run_max_attempts,
-            shutdown_grace_seconds=settings.run_shutdown_grace_seconds,
-            events_ttl_seconds=settings.run_events_ttl_seconds,
-        )
-
-
 def outcome_of(row: RunRow | None) -> RunOutcome:
     """The outcome of a run that ended (possibly in another process), read back from its row."""
     if row is None:
@@ -86,13 +62,13 @@ class WorkerPool:
         executor: RunExecutor,
         broker: RunBroker,
         concurrency: int,
-        timing: PoolTiming | None = None,
+        settings: Settings,
     ) -> None:
         self.database = database
         self.executor = executor
         self.broker = broker
         self.concurrency = concurrency
-        self.timing = timing or PoolTiming()
+        self.settings = settings
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -122,9 +98,11 @@ class WorkerPool:
         claim.cancel()
         await asyncio.gather(claim, return_exceptions=True)
         running = [handle.task for handle in self._handles.values() if handle.task is not None]
-        if running and self.timing.shutdown_grace_seconds > 0:
-            logger.info("waiting for runs to finish", count=len(running), grace=self.timing.shutdown_grace_seconds)
-            await asyncio.wait(running, timeout=self.timing.shutdown_grace_seconds)
+        if running and self.settings.run_shutdown_grace_seconds > 0:
+            logger.info(
+                "waiting for runs to finish", count=len(running), grace=self.settings.run_shutdown_grace_seconds
+            )
+            await asyncio.wait(running, timeout=self.settings.run_shutdown_grace_seconds)
         handles = list(self._handles.values())
         for handle in handles:
             handle.cancel("handback")
@@ -211,7 +189,9 @@ class WorkerPool:
             self._wake.clear()
             try:
                 async with self.database.sessionmaker() as session:
-                    row = await queue.claim_next_run(session, self.worker_id, lease_seconds=self.timing.lease_seconds)
+                    row = await queue.claim_next_run(
+                        session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
+                    )
             except (SQLAlchemyError, OSError) as exc:
                 self._slots.release()
                 logger.warning("claiming a run failed", error=str(exc))
@@ -261,7 +241,7 @@ class WorkerPool:
         """Extend the leases of the runs executing here; stop those this process lost (it missed heartbeats long
         enough for another process to reap them); repeat follow notices for runs followed here."""
         while True:
-            await asyncio.sleep(self.timing.heartbeat_seconds)
+            await asyncio.sleep(self.settings.run_heartbeat_seconds)
             for run_id in self.broker.followed_remotely():
                 self.follow(run_id)
             if not self._handles:
@@ -269,7 +249,9 @@ class WorkerPool:
             executing = set(self._handles)
             try:
                 async with self.database.sessionmaker() as session:
-                    held = await queue.extend_leases(session, self.worker_id, lease_seconds=self.timing.lease_seconds)
+                    held = await queue.extend_leases(
+                        session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
+                    )
             except (SQLAlchemyError, OSError) as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
                 continue
@@ -286,18 +268,18 @@ class WorkerPool:
                 await self.reap()
             except (SQLAlchemyError, OSError) as exc:
                 logger.warning("reaping runs failed", error=str(exc))
-            await asyncio.sleep(self.timing.reaper_seconds)
+            await asyncio.sleep(self.settings.run_reaper_seconds)
 
     async def reap(self) -> None:
         """One pass of the reaper."""
         async with self.database.sessionmaker() as session:
             reaped = await queue.reap_expired_leases(
-                session, origin=self.worker_id, max_attempts=self.timing.max_attempts
+                session, origin=self.worker_id, max_attempts=self.settings.run_max_attempts
             )
             swept = 0
             for _ in range(SWEEP_BATCHES_PER_PASS):  # a busy server keeps many events: catch up, within reason
                 batch = await queue.sweep_run_events(
-                    session, ttl_seconds=self.timing.events_ttl_seconds, batch=SWEEP_BATCH
+                    session, ttl_seconds=self.settings.run_events_ttl_seconds, batch=SWEEP_BATCH
                 )
                 swept += batch
                 if batch < SWEEP_BATCH:
@@ -389,7 +371,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         executor=executor,
         broker=broker,
         concurrency=settings.n_jobs_per_worker,
-        timing=PoolTiming.from_settings(settings),
+        settings=settings,
     )
     state.run_broker = broker
     state.run_workers = workers
