@@ -383,6 +383,7 @@ class RunService:
         after = parse_last_event_id(last_event_id)
         row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
         if self.broker.is_live(row.run_id):
+            await self.release_connection()
             subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
             return row, self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect)
         followed = await self._follow(row, events=True, modes=modes, after_seq=after)
@@ -414,10 +415,16 @@ class RunService:
             return outcome_of(row)
         subscription = self.broker.subscribe(row.run_id, modes=modes, events=events, after_seq=after_seq)
         fresh = await queue.get_run(self.session, row.run_id)
+        await self.release_connection()
         if (fresh is None or fresh.status not in queue.INFLIGHT) and not self.broker.is_live(row.run_id):
             self.broker.unsubscribe(subscription)
             return outcome_of(fresh)
         return FollowedRun(fresh or row, subscription)
+
+    async def release_connection(self) -> None:
+        """End the request's read transaction, so no pooled connection sits idle in it while a client follows a
+        run for minutes (rows read so far stay usable: the session does not expire them on commit)."""
+        await self.session.commit()
 
     # -- cancelling ----------------------------------------------------------------------------------------------
 
