@@ -13,9 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import psycopg
+import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from aegra.db.url import psycopg_conninfo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
@@ -92,6 +99,19 @@ async def aegra_serve(database_url: str, *, port: int | None = None, **env: str)
         await draining
 
 
+async def redis_url_or_skip() -> str:
+    """The Redis of this machine (REDIS_URL, else 127.0.0.1:6379); skips the test when none answers."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    client = Redis.from_url(url)
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        pytest.skip(f"no Redis at {url}")
+    finally:
+        await client.aclose()
+    return url
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0, what: str = "condition") -> None:
     """Poll the API until `check` holds (only where the server offers no event to wait for)."""
     deadline = time.monotonic() + within
@@ -103,3 +123,28 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30
 async def steps_done(client: LangGraphClient, thread_id: str, at_least: int) -> bool:
     state = await client.threads.get_state(thread_id)
     return len(state["values"].get("steps") or []) >= at_least
+
+
+def executor_and_other(pair: tuple[Server, Server], database_url: str, run_id: str) -> tuple[Server, Server]:
+    """Which of the two processes executes the run (its worker id carries the pid), and the other one."""
+    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
+        row = conn.execute("SELECT worker_id FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+    assert row is not None and row[0], "the run is not running"
+    pid = int(row[0].split(":")[1])
+    first, second = pair
+    return (first, second) if first.process.pid == pid else (second, first)
+
+
+async def running(client: LangGraphClient, thread_id: str, run_id: str) -> None:
+    """Wait for a background run's first values (it is running, and has checkpointed)."""
+    async for part in client.runs.join_stream(thread_id, run_id, stream_mode="values"):
+        if part.event == "values":
+            return
+
+
+async def slow_run(pair: tuple[Server, Server], database_url: str) -> tuple[str, dict[str, Any], Server, Server]:
+    """A `slow` background run, once it runs: its thread, the run, the process executing it and the other one."""
+    thread_id = (await pair[0].client.threads.create())["thread_id"]
+    run = await pair[0].client.runs.create(thread_id, "slow", input={})
+    await running(pair[0].client, thread_id, run["run_id"])
+    return thread_id, dict(run), *executor_and_other(pair, database_url, run["run_id"])

@@ -18,41 +18,29 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError
 
 from aegra.db.url import psycopg_conninfo
-from tests.e2e.durable_servers import Server, aegra_serve, eventually, steps_done
+from tests.e2e.durable_servers import (
+    Server,
+    aegra_serve,
+    eventually,
+    executor_and_other,
+    redis_url_or_skip,
+    running,
+    slow_run,
+    steps_done,
+)
 
 
-def _executor_and_other(pair: tuple[Server, Server], database_url: str, run_id: str) -> tuple[Server, Server]:
-    """Which of the two processes executes the run (its worker id carries the pid), and the other one."""
-    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
-        row = conn.execute("SELECT worker_id FROM runs WHERE run_id = %s", (run_id,)).fetchone()
-    assert row is not None and row[0], "the run is not running"
-    pid = int(row[0].split(":")[1])
-    first, second = pair
-    return (first, second) if first.process.pid == pid else (second, first)
-
-
-async def _running(client: LangGraphClient, thread_id: str, run_id: str) -> None:
-    """Wait for a background run's first values (it is running, and has checkpointed)."""
-    async for part in client.runs.join_stream(thread_id, run_id, stream_mode="values"):
-        if part.event == "values":
-            return
-
-
-async def _slow_run(pair: tuple[Server, Server], database_url: str) -> tuple[str, dict[str, Any], Server, Server]:
-    """A `slow` background run, once it runs: its thread, the run, the process executing it and the other one."""
-    thread_id = (await pair[0].client.threads.create())["thread_id"]
-    run = await pair[0].client.runs.create(thread_id, "slow", input={})
-    await _running(pair[0].client, thread_id, run["run_id"])
-    return thread_id, dict(run), *_executor_and_other(pair, database_url, run["run_id"])
-
-
-@pytest.fixture(scope="module")
-async def pair(database_url: str) -> AsyncIterator[tuple[Server, Server]]:
+@pytest.fixture(scope="module", params=["postgres", "redis"])
+async def pair(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Server, Server]]:
     """Two server processes on the module's database (tests that stop a server start their own); the second
-    executes one run at a time, so a test can keep it busy."""
+    executes one run at a time, so a test can keep it busy. Every test runs with PostgreSQL alone, then with Redis
+    relaying notices and events too (skipped where no Redis answers)."""
+    env = {}
+    if request.param == "redis":
+        env["REDIS_URL"] = await redis_url_or_skip()
     async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(aegra_serve(database_url))
-        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1"))
+        first = await stack.enter_async_context(aegra_serve(database_url, **env))
+        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1", **env))
         yield first, second
 
 
@@ -108,12 +96,13 @@ async def test_two_processes_execute_200_runs_each_exactly_once(pair: tuple[Serv
         *(clients[index % 2].runs.join(run["thread_id"], run["run_id"]) for index, run in enumerate(runs))
     )
     with psycopg.connect(psycopg_conninfo(database_url)) as conn:
+        run_ids = [run["run_id"] for run in runs]
         executions = conn.execute(
-            "SELECT value->>'run_id', value->>'pid' FROM store WHERE prefix = 'executions'"
+            "SELECT value->>'run_id', value->>'pid' FROM store"
+            " WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)",
+            (run_ids,),
         ).fetchall()
-        rows = conn.execute(
-            "SELECT status, attempt FROM runs WHERE run_id = ANY(%s)", ([run["run_id"] for run in runs],)
-        ).fetchall()
+        rows = conn.execute("SELECT status, attempt FROM runs WHERE run_id = ANY(%s)", (run_ids,)).fetchall()
 
     per_run: dict[str, int] = {}
     for run_id, _ in executions:
@@ -127,7 +116,7 @@ async def test_two_processes_execute_200_runs_each_exactly_once(pair: tuple[Serv
 async def test_cancel_on_one_process_stops_a_run_executing_on_the_other(
     pair: tuple[Server, Server], database_url: str
 ) -> None:
-    thread_id, run, first, second = await _slow_run(pair, database_url)
+    thread_id, run, first, second = await slow_run(pair, database_url)
 
     await second.client.runs.cancel(thread_id, run["run_id"], wait=True)
     cancelled = await first.client.runs.get(thread_id, run["run_id"])
@@ -140,7 +129,7 @@ async def test_cancel_on_one_process_stops_a_run_executing_on_the_other(
 async def test_deleting_a_thread_on_one_process_stops_its_run_on_the_other(
     pair: tuple[Server, Server], database_url: str
 ) -> None:
-    thread_id, run, first, second = await _slow_run(pair, database_url)
+    thread_id, run, first, second = await slow_run(pair, database_url)
 
     await second.client.threads.delete(thread_id)
     ended = f"run_id={run['run_id']}"
@@ -165,8 +154,8 @@ async def test_a_client_follows_the_live_events_of_a_run_executing_on_another_pr
         stream_mode=["values", "updates"],
         config={"configurable": {"steps": 5, "delay": 0.2}},
     )
-    await _running(pair[0].client, thread_id, run["run_id"])
-    first, second = _executor_and_other(pair, database_url, run["run_id"])
+    await running(pair[0].client, thread_id, run["run_id"])
+    first, second = executor_and_other(pair, database_url, run["run_id"])
 
     followed = [part async for part in second.client.runs.join_stream(thread_id, run["run_id"], last_event_id="-1")]
     stored = [part async for part in first.client.runs.join_stream(thread_id, run["run_id"], last_event_id="-1")]

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra.runs.events import EventLog, EventStore, StreamEvent, normalize_modes, wanted
+from aegra.runs.relay import RedisRelay
 
 logger = structlog.get_logger(__name__)
 
@@ -78,6 +79,7 @@ class RunChannel:
     next_seq: int = 0
     executing: bool = False
     log: EventLog | None = None  # executing here, with its events kept in `run_events`
+    relayed: bool = False  # executing here, with its events also sent through Redis (followed elsewhere)
     cursor: int = -1  # executing elsewhere: the last stored event fetched for the subscribers here
     fetch_again: bool = False
     fetcher: asyncio.Task[None] | None = None
@@ -92,11 +94,13 @@ class RunChannel:
 class RunBroker:
     """Fans each run's events out to the clients streaming it. Owned by the app (one per process).
 
-    Without a `store` (unit tests) events stay in memory: nothing is kept, nothing is read from elsewhere.
+    Without a `store` (unit tests) events stay in memory: nothing is kept, nothing is read from elsewhere. With a
+    `relay` (REDIS_URL), events of runs followed across processes also travel through Redis, ahead of the store.
     """
 
-    def __init__(self, store: EventStore | None = None) -> None:
+    def __init__(self, store: EventStore | None = None, *, relay: RedisRelay | None = None) -> None:
         self.store = store
+        self.relay = relay
         self._channels: dict[uuid.UUID, RunChannel] = {}
         self._followed_elsewhere: dict[uuid.UUID, float] = {}
 
@@ -122,6 +126,8 @@ class RunBroker:
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = RunChannel(run_id)
+            if events and self.relay is not None:
+                self.relay.follow(run_id)
         subscription = Subscription(channel, modes=normalize_modes(modes), events=events)
         if after_seq is not None:
             subscription.last_seq = after_seq
@@ -137,20 +143,23 @@ class RunBroker:
         channel.subscribers.discard(subscription)
         if not channel.subscribers and not channel.executing and self._channels.get(channel.run_id) is channel:
             del self._channels[channel.run_id]
-            if channel.fetcher is not None:
-                channel.fetcher.cancel()
+            self._forget(channel)
 
-    def start(self, run_id: uuid.UUID, *, keep_events: bool, next_seq: int = 0) -> RunChannel:
+    def start(
+        self, run_id: uuid.UUID, *, keep_events: bool, followed_elsewhere: bool = False, next_seq: int = 0
+    ) -> RunChannel:
         """The executor takes the run's channel (subscribers may already be waiting on it). With `keep_events`,
-        or once a client in another process follows the run, its events are also stored in `run_events`."""
+        or once a client in another process follows the run, its events are also stored in `run_events`, and
+        with `followed_elsewhere` (or such a client) relayed through Redis when there is one."""
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = RunChannel(run_id)
-        if channel.fetcher is not None:
-            channel.fetcher.cancel()
+        self._forget(channel)
         channel.executing = True
         channel.next_seq = next_seq
-        if keep_events or self._followed_elsewhere.pop(run_id, None) is not None:
+        followed_elsewhere = self._followed_elsewhere.pop(run_id, None) is not None or followed_elsewhere
+        channel.relayed = followed_elsewhere
+        if keep_events or followed_elsewhere:
             channel.history = []  # for clients here that join with `Last-Event-ID` while it runs
             channel.log = self.store.writer(run_id) if self.store is not None else None
         return channel
@@ -163,6 +172,8 @@ class RunBroker:
             channel.history.append(item)
         if channel.log is not None:
             channel.log.append(item)
+        if channel.relayed and self.relay is not None:
+            self.relay.event(channel.run_id, item)
         self._fan_out(channel, item)
         return item
 
@@ -177,8 +188,7 @@ class RunBroker:
         channel = self._channels.pop(run_id, None)
         if channel is None:
             return
-        if channel.fetcher is not None:
-            channel.fetcher.cancel()
+        self._forget(channel)
         channel.outcome = outcome
         channel.executing = False
         channel.history = None
@@ -203,6 +213,7 @@ class RunBroker:
         when it starts here."""
         channel = self._channels.get(run_id)
         if channel is not None and channel.executing:
+            channel.relayed = True
             if channel.log is None and self.store is not None:
                 channel.log = self.store.writer(run_id)
             return
@@ -225,6 +236,19 @@ class RunBroker:
         channel = self._channels.get(run_id)
         if channel is not None and not channel.executing and channel.wants_events and self.store is not None:
             self._fetch_soon(channel)
+
+    def relayed_event(self, run_id: uuid.UUID, item: StreamEvent) -> None:
+        """An event of a run executing elsewhere, straight from Redis: delivered when it is the next one the
+        subscribers here lack; after a gap (a lost message, a new attempt) `run_events` fills in instead."""
+        channel = self._channels.get(run_id)
+        if channel is None or channel.executing or item.seq <= channel.cursor:
+            return
+        if item.seq != channel.cursor + 1:
+            if self.store is not None:
+                self._fetch_soon(channel)
+            return
+        channel.cursor = item.seq
+        self._fan_out(channel, item)
 
     def advance(self, run_id: uuid.UUID, seq: int) -> None:
         """Subscribers here already have the run's stored events up to `seq` (replayed): fetch only newer ones."""
@@ -260,8 +284,15 @@ class RunBroker:
             if channel.executing:
                 return  # it started here meanwhile: the executor feeds the subscribers now
             for item in events:
-                channel.cursor = item.seq
+                channel.cursor = max(channel.cursor, item.seq)
                 self._fan_out(channel, item)
+
+    def _forget(self, channel: RunChannel) -> None:
+        """This process stops following the run from elsewhere (it ended, nobody here follows, or runs here)."""
+        if channel.fetcher is not None:
+            channel.fetcher.cancel()
+        if self.relay is not None:
+            self.relay.unfollow(channel.run_id)
 
     @staticmethod
     def _fan_out(channel: RunChannel, item: StreamEvent) -> None:

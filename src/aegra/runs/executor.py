@@ -319,9 +319,13 @@ class RunExecutor:
         next_seq = 0
         if row.attempt > 1 and self.broker.store is not None:
             next_seq = await self.broker.store.last_seq(row.run_id) + 1 + ATTEMPT_SEQ_GAP
-        # Events are kept unless the run's only follower is a client of this very process (stream, wait).
+        # Events are kept unless the run's only follower is a client of this very process (stream, wait); a run
+        # reserved for another process has its client there.
         keep_events = plan.resumable or row.reserved_for != self.worker_id
-        channel = self.broker.start(row.run_id, keep_events=keep_events, next_seq=next_seq)
+        followed_elsewhere = row.reserved_for not in (None, self.worker_id)
+        channel = self.broker.start(
+            row.run_id, keep_events=keep_events, followed_elsewhere=followed_elsewhere, next_seq=next_seq
+        )
         emitter = Emitter(self.broker, channel)
         result = RunResult()
         snapshot: StateSnapshot | None = None

@@ -31,6 +31,7 @@ from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
 from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.runs.relay import RedisRelay
 from aegra.runs.webhooks import WebhookSender, run_payload
 from aegra.settings import Settings
 
@@ -83,6 +84,8 @@ class WorkerPool:
         return len(self._handles)
 
     async def start(self) -> None:
+        if self.broker.relay is not None:
+            self.broker.relay.start(on_notice=self._on_notify, on_event=self.broker.relayed_event)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="aegra-claim"),
             asyncio.create_task(self._listen_loop(), name="aegra-listen"),
@@ -153,6 +156,7 @@ class WorkerPool:
         for item in cancelled:
             if item.status == "running":
                 self.cancel_local(item.run_id, action)
+                self._relay(queue.CHANNEL_CANCEL, f"{item.run_id}:{action}")
             else:
                 self.spawn(self.settle_followers(item.run_id))
         self.wake()
@@ -161,6 +165,12 @@ class WorkerPool:
         """A client here follows the events of a run this process does not execute: ask whoever does (or will)
         to keep them in `run_events` and announce them."""
         self.spawn(self._notify(queue.CHANNEL_FOLLOW, str(run_id)))
+        self._relay(queue.CHANNEL_FOLLOW, str(run_id))
+
+    def _relay(self, channel: str, body: str) -> None:
+        """Also send a notice through Redis, when there is one (it often arrives first; twice changes nothing)."""
+        if self.broker.relay is not None:
+            self.broker.relay.notice(channel, f"{self.worker_id}|{body}")
 
     async def settle_followers(self, run_id: uuid.UUID) -> None:
         """A run ended outside this process (or before it started): give its local followers its last events and
@@ -354,7 +364,8 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     settings: Settings = state.settings
     metrics: Metrics | None = state.get("metrics")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    broker = RunBroker(EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS))
+    relay = RedisRelay(settings.redis_url) if settings.redis_url else None
+    broker = RunBroker(EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS), relay=relay)
     webhooks = WebhookSender(settings)
     executor = RunExecutor(
         database=database,
@@ -385,3 +396,5 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     finally:
         await workers.stop()
         await webhooks.aclose(grace=settings.webhook_timeout_seconds)
+        if relay is not None:
+            await relay.aclose()
