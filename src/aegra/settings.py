@@ -71,7 +71,9 @@ class Settings:
     port: int = 2026
     data_dir: Path = Path(".aegra")
     pgdata: Path | None = None
-    n_jobs_per_worker: int = 10
+    # Runs mostly wait on models and tools (async I/O), so one process can keep many in flight; lower it for
+    # CPU-heavy graphs. langgraph-api's default is 10.
+    n_jobs_per_worker: int = 50
     bg_job_timeout_secs: int = 3600
     cron_poll_seconds: float = 5.0
     log_level: str = "INFO"
