@@ -22,7 +22,8 @@ from aegra.schemas.assistants import (
     AssistantVersionsSearch,
     GraphSchemas,
 )
-from aegra.services.assistants import AssistantService, project
+from aegra.services.assistants import AssistantService
+from aegra.services.serialization import project
 
 
 def parse_xray(raw: str | None) -> bool | int:

@@ -9,9 +9,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from aegra.api.dependencies import provide_cron_service
-from aegra.crons.service import CronService, project
+from aegra.crons.service import CronService
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.ids import parse_uuid
+from aegra.services.serialization import project
 
 
 class CronController(Controller):

@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from aegra.api.dependencies import provide_run_service
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
-from aegra.runs.service import RunService, project, run_location, to_schema
+from aegra.runs.service import RunService, run_location, to_schema
 from aegra.schemas.runs import (
     CancelAction,
     Run,
@@ -26,6 +26,7 @@ from aegra.schemas.runs import (
     RunStatus,
     StreamMode,
 )
+from aegra.services.serialization import project
 
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID")]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=1000)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,13 +57,6 @@ def to_schema(row: CronRow) -> Cron:
         created_at=iso(row.created_at),
         updated_at=iso(row.updated_at),
     )
-
-
-def project(item: Cron, select_fields: Sequence[str] | None) -> Cron | dict[str, Any]:
-    if not select_fields:
-        return item
-    full = msgspec.structs.asdict(item)
-    return {name: full[name] for name in select_fields}
 
 
 class CronService:

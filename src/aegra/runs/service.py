@@ -62,16 +62,6 @@ def to_schema(row: RunRow) -> Run:
     )
 
 
-def project(run: Run, select_fields: Sequence[str] | None) -> Run | dict[str, Any]:
-    if not select_fields:
-        return run
-    full = msgspec.structs.asdict(run)
-    unknown = [name for name in select_fields if name not in full]
-    if unknown:
-        raise UnprocessableError(f"Invalid select field(s) {unknown}: expected {list(full)}")
-    return {name: full[name] for name in select_fields}
-
-
 def run_location(row: RunRow, *, stateless: bool = False) -> str:
     """The run's URL path (`Content-Location`); stateless runs are addressed without their throwaway thread."""
     return f"/runs/{row.run_id}" if stateless else f"/threads/{row.thread_id}/runs/{row.run_id}"

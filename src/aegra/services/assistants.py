@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -80,13 +79,6 @@ def version_to_dict(row: AssistantVersion) -> dict[str, Any]:
         "name": row.name,
         "description": row.description,
     }
-
-
-def project(item: Assistant, select_fields: Sequence[str] | None) -> Assistant | dict[str, Any]:
-    if not select_fields:
-        return item
-    full = msgspec.structs.asdict(item)
-    return {name: full[name] for name in select_fields}
 
 
 class AssistantService:

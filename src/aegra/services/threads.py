@@ -35,6 +35,7 @@ from aegra.schemas.threads import (
 )
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
+from aegra.services.serialization import project as project_fields
 from aegra.services.state import (
     apply_supersteps,
     no_graph_error,
@@ -113,10 +114,9 @@ def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
 
 def project(thread: Thread, select_fields: Sequence[str] | None) -> Thread | dict[str, Any]:
     """Only the `select`ed fields of a thread (plus `extracted` when the search asked for it)."""
-    if not select_fields:
-        return thread
-    full = msgspec.structs.asdict(thread)
-    projected = {name: full[name] for name in select_fields}
+    projected = project_fields(thread, select_fields)
+    if isinstance(projected, Thread):
+        return projected
     if thread.extracted is not msgspec.UNSET:
         projected["extracted"] = thread.extracted
     return projected
