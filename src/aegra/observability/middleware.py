@@ -54,30 +54,38 @@ class RequestObservabilityMiddleware:
             try:
                 await self.app(scope, receive, send_with_request_id)
             finally:
-                self._record(scope, status, time.perf_counter() - started, request_id)
+                seconds = time.perf_counter() - started
+                record_request(
+                    scope, status, seconds, request_id=request_id, metrics=self.metrics, quiet_paths=self.quiet_paths
+                )
 
-    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
-        route = scope.get("path_template") or "unmatched"
-        method = scope.get("method", "GET")
-        if self.metrics is not None:
-            self.metrics.observe_request(method, route, status, seconds)
-        if scope["path"] in self.quiet_paths and status < 400:
-            return
-        logger.info(
-            "request",
-            method=method,
-            path=scope["path"],
-            status=status,
-            duration_ms=round(seconds * 1000, 2),
-            request_id=request_id,
-        )
+
+def record_request(
+    scope: Scope,
+    status: int,
+    seconds: float,
+    *,
+    request_id: str,
+    metrics: Metrics | None,
+    quiet_paths: frozenset[str] = frozenset(),
+) -> None:
+    """Count a served request and log it once (successful probes on `quiet_paths` are only counted)."""
+    route = scope.get("path_template") or "unmatched"
+    method = scope.get("method", "GET")
+    if metrics is not None:
+        metrics.observe_request(method, route, status, seconds)
+    if scope["path"] in quiet_paths and status < 400:
+        return
+    logger.info(
+        "request",
+        method=method,
+        path=scope["path"],
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        request_id=request_id,
+    )
 
 
 def record_unrouted(scope: Scope, status: int, metrics: Metrics | None) -> None:
     """Log and count a request no route matched (404/405): route middleware never sees those."""
-    request_id = _request_id(scope)
-    if metrics is not None:
-        metrics.observe_request(scope.get("method", "GET"), "unmatched", status, 0.0)
-    logger.info(
-        "request", method=scope.get("method"), path=scope["path"], status=status, duration_ms=0.0, request_id=request_id
-    )
+    record_request(scope, status, 0.0, request_id=_request_id(scope), metrics=metrics)

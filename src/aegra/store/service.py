@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -123,18 +122,14 @@ def parse_query_namespace(raw: str | Sequence[str] | None) -> tuple[str, ...]:
     return check_labels(joined.split("."))
 
 
-def _utc_iso(value: datetime) -> str:
-    return iso(value.astimezone(UTC))
-
-
 def to_item(item: Item) -> StoreItem:
     """The wire shape of a stored item."""
     return StoreItem(
         namespace=list(item.namespace),
         key=item.key,
         value=item.value,
-        created_at=_utc_iso(item.created_at),
-        updated_at=_utc_iso(item.updated_at),
+        created_at=iso(item.created_at),
+        updated_at=iso(item.updated_at),
     )
 
 
@@ -144,8 +139,8 @@ def to_search_item(item: SearchItem) -> StoreSearchItem:
         namespace=list(item.namespace),
         key=item.key,
         value=item.value,
-        created_at=_utc_iso(item.created_at),
-        updated_at=_utc_iso(item.updated_at),
+        created_at=iso(item.created_at),
+        updated_at=iso(item.updated_at),
         score=item.score,
     )
 
