@@ -11,8 +11,10 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -25,6 +27,9 @@ from aegra.config import AegraConfig, load_config
 from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import psycopg_conninfo, with_database
 from aegra.settings import Settings
+from tests import ast_guard
+
+ast_guard.install()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_GRAPHS_CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.json"
@@ -71,6 +76,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def database_without_pgvector_rights(pg_server_url: str) -> Iterator[str]:
+    """A database owned by a role that may not create the (untrusted) `vector` extension."""
+    role = f"nopgvector_{uuid.uuid4().hex[:8]}"
+    name = f"t_store_nopgvector_{uuid.uuid4().hex[:8]}"
+    admin = psycopg_conninfo(pg_server_url)
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN')
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("cannot create a role on this PostgreSQL")
+    parts = urlsplit(with_database(pg_server_url, name))
+    host = parts.netloc.rpartition("@")[2]
+    yield urlunsplit((parts.scheme, f"{role}@{host}", parts.path, parts.query, parts.fragment))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture(scope="module")
 def aegra_config() -> AegraConfig:
     """The graphs a module's server serves: the repo's examples plus the test graphs."""
@@ -88,10 +113,10 @@ def app_options() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(scope="module")
-async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
-    """Start a real Aegra server for the module and yield its base URL."""
-    app = create_app(settings, aegra_config, **app_options)
+@asynccontextmanager
+async def running_server(settings: Settings, config: AegraConfig, **app_options: Any) -> AsyncIterator[str]:
+    """A real Aegra server (uvicorn on a free loopback port) for the block; yields its base URL."""
+    app = create_app(settings, config, **app_options)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
@@ -100,10 +125,19 @@ async def server_url(settings: Settings, aegra_config: AegraConfig, app_options:
     while not server.started:
         if task.done():
             task.result()  # surface the startup error
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+        await asyncio.sleep(0.02)  # uvicorn offers no event for "started"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="module")
+async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
+    """Start a real Aegra server for the module and yield its base URL."""
+    async with running_server(settings, aegra_config, **app_options) as url:
+        yield url
 
 
 @pytest.fixture

@@ -188,6 +188,8 @@ def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[],
     def ready_url() -> str:
         try:
             url, seconds = booting.result()
+        except ConfigError as exc:  # a data folder it cannot use: the message says which and what to do
+            raise _fail(str(exc)) from None
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             log = embedded.pgdata / "log"
             raise _fail(f"embedded PostgreSQL failed to start in {embedded.pgdata} ({exc}); see {log}") from None

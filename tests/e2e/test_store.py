@@ -28,7 +28,7 @@ def aegra_config() -> AegraConfig:
     """The test graphs, plus a store embedding `text` with the deterministic test embedding."""
     config = load_config(TEST_GRAPHS_CONFIG)
     store = StoreConfig(
-        index=StoreIndexConfig(dims=64, embed="./embed.py:embed", fields=["text"]),
+        index=StoreIndexConfig(dims=64, embed="../../examples/embeddings.py:embed", fields=["text"]),
         ttl=TtlConfig(sweep_interval_minutes=SWEEP_INTERVAL_MINUTES),
     )
     return msgspec.structs.replace(config, store=store)

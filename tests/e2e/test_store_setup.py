@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import psycopg
@@ -14,7 +11,7 @@ import pytest
 from aegra.app import create_app
 from aegra.config import AegraConfig, StoreConfig, StoreIndexConfig, TtlConfig, load_config
 from aegra.db.database import Database
-from aegra.db.url import psycopg_conninfo, with_database
+from aegra.db.url import psycopg_conninfo
 from aegra.errors import ConfigError
 from aegra.schemas.store import StorePutRequest, StoreSearchRequest
 from aegra.settings import Settings
@@ -30,7 +27,7 @@ def with_store(store: StoreConfig) -> AegraConfig:
     return msgspec.structs.replace(load_config(TEST_GRAPHS_CONFIG), store=store)
 
 
-def indexed(embed: str = "./embed.py:embed", dims: int = 64) -> AegraConfig:
+def indexed(embed: str = "../../examples/embeddings.py:embed", dims: int = 64) -> AegraConfig:
     return with_store(StoreConfig(index=StoreIndexConfig(dims=dims, embed=embed, fields=["text"])))
 
 
@@ -40,7 +37,7 @@ def pgvector_available(url: str) -> bool:
 
 
 def test_embed_file_path_resolves_against_the_config_folder() -> None:
-    embeddings = load_embeddings("./embed.py:embed", base_dir=GRAPHS_DIR)
+    embeddings = load_embeddings("../../examples/embeddings.py:embed", base_dir=GRAPHS_DIR)
 
     vector = embeddings.embed_query("apples")
 
@@ -65,8 +62,8 @@ def test_embed_dotted_module_path_is_imported(tmp_path: Path, monkeypatch: pytes
     ("embed", "message"),
     [
         ("./missing.py:embed", "does not exist"),
-        ("./embed.py:nope", "has no attribute 'nope'"),
-        ("./embed.py:DIMS", "not a function or an Embeddings"),
+        ("../../examples/embeddings.py:nope", "has no attribute 'nope'"),
+        ("../../examples/embeddings.py:DIMS", "not a function or an Embeddings"),
         ("no_colon_here", "must look like"),
         ("openai:text-embedding-3-small", "needs the `langchain` package"),
         ("no_such_pkg.mod:embed", "cannot import module"),
@@ -123,26 +120,6 @@ async def test_changed_dims_refuse_to_start_with_a_clear_message(database_url: s
             await second.open()
     finally:
         await second.close()
-
-
-@pytest.fixture
-def database_without_pgvector_rights(pg_server_url: str) -> Iterator[str]:
-    """A database owned by a role that may not create the (untrusted) `vector` extension."""
-    role = f"nopgvector_{uuid.uuid4().hex[:8]}"
-    name = f"t_store_nopgvector_{uuid.uuid4().hex[:8]}"
-    admin = psycopg_conninfo(pg_server_url)
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE ROLE "{role}" LOGIN')
-            conn.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
-    except psycopg.errors.InsufficientPrivilege:
-        pytest.skip("cannot create a role on this PostgreSQL")
-    parts = urlsplit(with_database(pg_server_url, name))
-    host = parts.netloc.rpartition("@")[2]
-    yield urlunsplit((parts.scheme, f"{role}@{host}", parts.path, parts.query, parts.fragment))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 async def test_without_pgvector_the_store_serves_with_semantic_search_off(

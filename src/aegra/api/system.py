@@ -69,7 +69,7 @@ class SystemController(Controller):
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @get("/info", operation_id="info", summary="Server version and feature flags")
-    async def info(self) -> dict[str, Any]:
+    async def info(self, database: NamedDependency[Database]) -> dict[str, Any]:
         return {
             "version": __version__,
             "server": "aegra",
@@ -79,6 +79,12 @@ class SystemController(Controller):
                 "crons": True,
                 "langsmith": False,
                 "langsmith_tracing_replicas": False,
+                "semantic_search": database.semantic_search,
+            },
+            # Why `query` store searches are not semantic although `store.index` asks for it (pgvector unusable).
+            "store": {
+                "semantic_search": database.semantic_search,
+                "semantic_search_off_reason": database.semantic_search_off_reason,
             },
             "host": {
                 "kind": "self-hosted",

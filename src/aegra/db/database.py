@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from aegra.db import migrate
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.settings import Settings
+from aegra.store.pgvector import probe_pgvector
 from aegra.store.postgres import AegraPostgresStore
 
 logger = structlog.get_logger(__name__)
@@ -54,6 +55,8 @@ class Database:
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
         self.run_migrations = settings.run_migrations
+        # Why semantic search is off although `store.index` asks for it (None: it is on, or not asked for).
+        self.semantic_search_off_reason: str | None = None
 
     @property
     def checkpointer(self) -> AsyncPostgresSaver:
@@ -63,6 +66,8 @@ class Database:
 
     async def open(self) -> None:
         """Open the pools and bring every schema up to date (under the migration lock)."""
+        if self.semantic_search:
+            await self._check_vector_support()
         await self.lg_pool.open(wait=True)
         if not self.run_migrations:
             return
@@ -76,6 +81,22 @@ class Database:
         """Whether the store embeds items and answers `query` by similarity (pgvector + `store.index`)."""
         return self.store.index_config is not None
 
+    async def _check_vector_support(self) -> None:
+        """Probe pgvector before any pool opens (a crashing extension restarts the whole server)."""
+        support = await probe_pgvector(psycopg_conninfo(self.url))
+        if support.usable:
+            return
+        self._semantic_search_off(support.reason or "pgvector is unusable")
+
+    def _semantic_search_off(self, reason: str) -> None:
+        logger.warning(
+            "semantic search is off: store.index is set but pgvector cannot be used; "
+            "`query` searches fall back to filter/namespace order",
+            reason=reason,
+        )
+        self.semantic_search_off_reason = reason
+        self.store = AegraPostgresStore(self.lg_pool, ttl=self.store_ttl)  # type: ignore[arg-type]
+
     async def _setup_store(self) -> None:
         """Create the store tables; without pgvector, keep serving with semantic search off."""
         if not self.semantic_search:
@@ -84,13 +105,7 @@ class Database:
         try:
             await self.store.setup()
         except psycopg.Error as exc:
-            logger.warning(
-                "semantic search is off: store.index is set but pgvector cannot be used on this database "
-                "(install the `vector` extension, or connect as a role allowed to create it); "
-                "`query` searches fall back to filter/namespace order",
-                error=str(exc).strip(),
-            )
-            self.store = AegraPostgresStore(self.lg_pool, ttl=self.store_ttl)  # type: ignore[arg-type]
+            self._semantic_search_off(f"the store's vector tables cannot be set up ({str(exc).strip()})")
             await self.store.setup()
 
     async def close(self) -> None:

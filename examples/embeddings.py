@@ -1,4 +1,4 @@
-"""Deterministic offline embedding for the store index in tests: hashed words and character trigrams.
+"""Deterministic offline embedding for the store index (the quick start and the tests): hashed words and trigrams.
 
 Texts that share words (or word pieces) point the same way, so similarity ranking is meaningful and stable.
 """
