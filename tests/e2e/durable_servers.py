@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +27,16 @@ from aegra.db.url import psycopg_conninfo
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
 READY_LINE = "Application startup complete"
-FAST_LEASES = {
-    "RUN_LEASE_SECONDS": "1.5",
+# Heartbeats and reaper passes come often, so work moves quickly between processes. A lease outlives any stall of a
+# busy machine (a process not scheduled for seconds): a run is only executed twice when its process really died.
+STEADY_LEASES = {
+    "RUN_LEASE_SECONDS": "30",
     "RUN_HEARTBEAT_SECONDS": "0.3",
     "RUN_REAPER_SECONDS": "0.3",
     "RUN_SHUTDOWN_GRACE_SECONDS": "0",
 }
+# For a process a test kills: its runs are reaped soon after (the restart takes longer than this anyway).
+CRASH_LEASES = STEADY_LEASES | {"RUN_LEASE_SECONDS": "5"}
 
 
 def _free_port() -> int:
@@ -61,12 +65,14 @@ class Server:
 
 
 @asynccontextmanager
-async def aegra_serve(database_url: str, *, port: int | None = None, **env: str) -> AsyncIterator[Server]:
+async def aegra_serve(
+    database_url: str, *, port: int | None = None, leases: Mapping[str, str] | None = None, **env: str
+) -> AsyncIterator[Server]:
     """`aegra serve` on the durability graphs (on `port`, else a free one); yields once it is ready, killed on the
-    way out if still alive."""
+    way out if still alive. `leases` defaults to STEADY_LEASES."""
     port = port or _free_port()
     environment = {key: value for key, value in os.environ.items() if key not in ("AEGRA_CONFIG", "PORT")}
-    environment |= {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **FAST_LEASES, **env}
+    environment |= {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **(leases or STEADY_LEASES), **env}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(CONFIG)),

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 
 from langgraph_sdk.schema import StreamPart
 
-from tests.e2e.durable_servers import aegra_serve, eventually, steps_done
+from tests.e2e.durable_servers import CRASH_LEASES, aegra_serve, eventually, steps_done
 
 STEPS = {"configurable": {"steps": 8, "delay": 0.25}}
 
 
 async def test_sigkill_mid_run_then_restart_resumes_the_runs_from_their_last_checkpoint(database_url: str) -> None:
-    async with aegra_serve(database_url) as first:
+    async with aegra_serve(database_url, leases=CRASH_LEASES) as first:
         port = urlsplit(first.url).port
         thread_id = (await first.client.threads.create())["thread_id"]
         run = await first.client.runs.create(thread_id, "steps", input={}, config=STEPS)
