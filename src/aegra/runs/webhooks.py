@@ -230,12 +230,12 @@ class WebhookSender:
                 return outcome is Outcome.DELIVERED
             if attempt < self.max_attempts:
                 await asyncio.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1)))
-        logger.error("webhook gave up", webhook=_redacted(url), run_id=run_id, attempts=self.max_attempts)
+        logger.error("webhook gave up", **_log_context(url, run_id), attempts=self.max_attempts)
         return False
 
     async def attempt(self, url: str, body: bytes, *, attempt: int = 1, run_id: str | None = None) -> Outcome:
         """One POST of `body` to `url` within the rules above, logged; what it came to."""
-        log = logger.bind(webhook=_redacted(url), run_id=run_id, attempt=attempt)
+        log = logger.bind(**_log_context(url, run_id), attempt=attempt)
         async with self._slots:
             try:
                 status, excerpt = await self._post(url, body)
@@ -251,11 +251,10 @@ class WebhookSender:
         if 200 <= status < 300:
             log.info("webhook delivered", status=status)
             return Outcome.DELIVERED
-        answer = excerpt.decode(errors="replace")
         if 300 <= status < 400:
             log.warning("webhook answered a redirect, not followed", status=status)
             return Outcome.FINAL
-        log.warning("webhook answered an error", status=status, answer=answer)
+        log.warning("webhook answered an error", status=status, answer=excerpt.decode(errors="replace"))
         if status == 429 or status >= 500:
             return Outcome.RETRY
         return Outcome.FINAL  # the receiver rejects this payload: sending it again changes nothing
@@ -290,8 +289,8 @@ class WebhookSender:
                     await response.aclose()
         except (TimeoutError, httpx.HTTPError):
             if status is None:
-                raise
-            return status, b""
+                raise  # no answer at all: the attempt failed
+            return status, excerpt
         return response.status_code, excerpt
 
     async def checked_addresses(self, url: httpx.URL) -> list[str]:
@@ -382,6 +381,11 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
         if host == pattern:
             return True
     return False
+
+
+def _log_context(url: str, run_id: str | None) -> dict[str, str]:
+    """What every webhook log line names: the URL (redacted) and, when known, the run."""
+    return {"webhook": _redacted(url)} | ({"run_id": run_id} if run_id is not None else {})
 
 
 def _redacted(url: str) -> str:
