@@ -96,7 +96,8 @@ class Settings:
     webhook_max_attempts: int = 3
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_require_https: bool = False
-    webhook_block_private: bool = False
+    webhook_block_private: bool = True
+    webhook_max_concurrency: int = 10
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -183,6 +184,8 @@ def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:
         kwargs["webhook_require_https"] = _parse_bool("WEBHOOK_REQUIRE_HTTPS", https)
     if (private := get("WEBHOOK_BLOCK_PRIVATE")) is not None:
         kwargs["webhook_block_private"] = _parse_bool("WEBHOOK_BLOCK_PRIVATE", private)
+    if (concurrency := get("WEBHOOK_MAX_CONCURRENCY")) is not None:
+        kwargs["webhook_max_concurrency"] = _parse_int("WEBHOOK_MAX_CONCURRENCY", concurrency, minimum=1)
     return kwargs
 
 

@@ -1,27 +1,41 @@
 """Webhooks through the real SDK: a run with a `webhook` POSTs its ending to a local receiver, retried when the
-receiver fails, and a receiver that never answers changes nothing for the run or the server."""
+receiver fails, and a receiver that never answers changes nothing for the run or the server. The receivers listen
+on 127.0.0.1, so this module's server opts out of the private-address block (WEBHOOK_BLOCK_PRIVATE=false); a
+server with default settings refuses them. Receivers that answer with an endless or a trickling answer are hung
+up on by the server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
+from aegra.db.url import psycopg_conninfo, with_database
 from aegra.settings import Settings
+from tests.e2e.durable_servers import aegra_serve, eventually
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.fixture(scope="module")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, n_jobs_per_worker=4, webhook_timeout_seconds=2, webhook_max_attempts=3)
+    return Settings(
+        database_url=database_url,
+        n_jobs_per_worker=4,
+        webhook_timeout_seconds=2,
+        webhook_max_attempts=3,
+        webhook_block_private=False,  # the receivers listen on loopback
+    )
 
 
 @dataclass
@@ -113,3 +127,135 @@ async def test_a_webhook_that_is_not_http_is_unprocessable(client: LangGraphClie
 
     with pytest.raises(UnprocessableEntityError, match="webhook must be an http"):
         await client.runs.create(thread_id, "echo", input=HI, webhook=url)
+
+
+async def test_a_server_with_default_settings_refuses_a_loopback_webhook(
+    pg_server_url: str, receiver: Receiver
+) -> None:
+    with _fresh_database(pg_server_url) as database_url:  # not this module's: its server would take the run
+        async with aegra_serve(database_url) as server:
+            thread_id = (await server.client.threads.create())["thread_id"]
+            run = await server.client.runs.create(thread_id, "echo", input=HI, webhook=receiver.url)
+            await server.client.runs.join(thread_id, run["run_id"])
+            finished = await server.client.runs.get(thread_id, run["run_id"])
+
+            async def refused() -> bool:
+                return any("webhook refused" in line and run["run_id"] in line for line in server.output)
+
+            await eventually(refused, what="the refusal in the server's log")
+            line = next(line for line in server.output if "webhook refused" in line)
+
+    assert finished["status"] == "success"
+    assert "127.0.0.1 is a loopback address" in line
+    assert "WEBHOOK_BLOCK_PRIVATE=false" in line
+    assert "token=secret" not in line
+    assert receiver.received.empty()  # a refusal is final: nothing was, or will be, sent
+
+
+@dataclass
+class Hangup:
+    """A receiver that reads the request and then answers in a way that never ends, until the server hangs up."""
+
+    connections: int = 0
+    hung_up: asyncio.Queue[int] = field(default_factory=asyncio.Queue)  # bytes of answer sent before each hang-up
+
+
+@contextlib.asynccontextmanager
+async def _serve(answer: Callable[[asyncio.StreamWriter], Awaitable[int]]) -> AsyncIterator[tuple[str, Hangup]]:
+    seen = Hangup()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        sent = await answer(writer)
+        seen.hung_up.put_nowait(sent)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook", seen
+
+
+async def _endless_body(writer: asyncio.StreamWriter) -> int:
+    """A 2xx answer announcing a 1 TiB body and sending it as fast as the server takes it."""
+    writer.write(f"HTTP/1.1 200 OK\r\ncontent-length: {1 << 40}\r\n\r\n".encode())
+    chunk, sent = b"x" * 65536, 0
+    try:
+        while True:
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+    except ConnectionError:
+        return sent
+
+
+async def _trickling_head(writer: asyncio.StreamWriter) -> int:
+    """An answer whose header never ends, a byte at a time: each read succeeds, so only a deadline ends it."""
+    writer.write(b"HTTP/1.1 200 OK\r\nx-slow: ")
+    sent = 0
+    try:
+        while True:
+            writer.write(b"a")
+            await writer.drain()
+            sent += 1
+            await asyncio.sleep(0.05)  # the receiver's pace, not a wait for the test
+            if writer.transport.is_closing():
+                return sent
+    except ConnectionError:
+        return sent
+
+
+@pytest.fixture
+async def endless_body() -> AsyncIterator[tuple[str, Hangup]]:
+    async with _serve(_endless_body) as served:
+        yield served
+
+
+@pytest.fixture
+async def trickling_head() -> AsyncIterator[tuple[str, Hangup]]:
+    async with _serve(_trickling_head) as served:
+        yield served
+
+
+async def test_an_endless_answer_body_is_not_read(client: LangGraphClient, endless_body: tuple[str, Hangup]) -> None:
+    url, seen = endless_body
+
+    output = await client.runs.wait(None, "echo", input=HI, webhook=url)
+    sent = await asyncio.wait_for(seen.hung_up.get(), 60)
+
+    assert output["messages"][-1]["content"] == "echo: hi"
+    assert seen.connections == 1
+    assert sent < 64 * 1024 * 1024  # what the socket buffers took: the server hung up instead of reading on
+
+
+async def test_an_answer_that_trickles_forever_is_cut_at_the_deadline_and_retried(
+    client: LangGraphClient, trickling_head: tuple[str, Hangup], settings: Settings
+) -> None:
+    url, seen = trickling_head
+
+    output = await client.runs.wait(None, "echo", input=HI, webhook=url)
+    for _ in range(settings.webhook_max_attempts):
+        await asyncio.wait_for(seen.hung_up.get(), 60)
+    again = await client.runs.wait(None, "echo", input=HI)
+
+    assert output["messages"][-1]["content"] == "echo: hi"
+    assert again["messages"][-1]["content"] == "echo: hi"
+    assert seen.connections == settings.webhook_max_attempts
+
+
+@contextlib.contextmanager
+def _fresh_database(pg_server_url: str) -> Iterator[str]:
+    """An empty database of its own on the session's PostgreSQL, dropped afterwards."""
+    name = f"t_webhook_defaults_{uuid.uuid4().hex[:8]}"
+    admin = psycopg_conninfo(pg_server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(pg_server_url, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,94 +1,18 @@
-"""Durability pieces without a server: webhook URL rules and delivery, cancel priorities, following a run that
+"""Durability pieces without a server: cancel priorities, following a run that
 executes in another process, and the settings that pace leases."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 
-import httpx
 import pytest
 
-from aegra.errors import ConfigError, UnprocessableError
+from aegra.errors import ConfigError
 from aegra.runs.broker import RunBroker, RunOutcome
 from aegra.runs.events import StreamEvent
 from aegra.runs.executor import RunHandle
-from aegra.runs.webhooks import WebhookSender
 from aegra.settings import Settings
-
-
-def _sender(handler: httpx.MockTransport | None = None, **settings: object) -> WebhookSender:
-    return WebhookSender(Settings(webhook_max_attempts=3, **settings), transport=handler)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("settings", "url", "problem"),
-    [
-        ({}, "ftp://example.com/x", "http(s) URL"),
-        ({}, "http:///path-only", "http(s) URL"),
-        ({"webhook_require_https": True}, "http://example.com/x", "https"),
-        ({"webhook_allowed_hosts": ("hooks.example.com",)}, "https://evil.com/x", "not allowed"),
-        ({"webhook_allowed_hosts": ("*.example.com",)}, "https://example.org/x", "not allowed"),
-        ({}, "https://example.com/" + "a" * 3000, "longer than"),
-    ],
-)
-def test_webhook_urls_breaking_a_rule_are_unprocessable(settings: dict[str, object], url: str, problem: str) -> None:
-    with pytest.raises(UnprocessableError, match=re.escape(problem)):
-        _sender(**settings).check_url(url)
-
-
-def test_webhook_urls_within_the_rules_are_accepted() -> None:
-    sender = _sender(webhook_allowed_hosts=("hooks.example.com", "*.internal.example.com"), webhook_require_https=True)
-
-    assert sender.check_url("https://hooks.example.com/a?b=c") == "https://hooks.example.com/a?b=c"
-    assert sender.check_url("https://ci.internal.example.com/x")
-
-
-async def test_webhook_delivery_retries_server_errors_until_accepted() -> None:
-    statuses = iter([500, 429, 200])
-    calls: list[bytes] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        calls.append(request.content)
-        return httpx.Response(next(statuses))
-
-    sender = _sender(httpx.MockTransport(answer))
-    delivered = await sender.deliver("http://receiver.test/hook", b'{"status":"success"}')
-    await sender.aclose(grace=0)
-
-    assert delivered is True
-    assert calls == [b'{"status":"success"}'] * 3
-
-
-async def test_webhook_delivery_gives_up_at_once_on_a_client_error() -> None:
-    calls: list[int] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(404)
-
-    sender = _sender(httpx.MockTransport(answer))
-    delivered = await sender.deliver("http://receiver.test/hook", b"{}")
-    await sender.aclose(grace=0)
-
-    assert delivered is False
-    assert calls == [1]
-
-
-async def test_webhook_to_a_private_address_is_refused_when_blocked() -> None:
-    calls: list[int] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(200)
-
-    sender = _sender(httpx.MockTransport(answer), webhook_block_private=True)
-    delivered = await sender.deliver("http://127.0.0.1:9/hook", b"{}")
-    await sender.aclose(grace=0)
-
-    assert delivered is False
-    assert calls == []
 
 
 @pytest.mark.parametrize(

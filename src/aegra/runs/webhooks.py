@@ -1,17 +1,28 @@
 """Webhooks: when a run with a `webhook` URL ends, POST the run (its status, and its final values or its error)
-there, with a timeout and retries. Deliveries run in the background: a failing receiver is logged, never fails
-the run or the worker. Which URLs are accepted is a setting (only http and https; optionally https only, listed
-hosts only, no private addresses)."""
+there, with retries. Deliveries run in the background: a failing receiver is logged, never fails the run or the
+worker.
+
+A webhook makes the server send a request where a client says, so every attempt is fenced in:
+- the host is resolved once and every address it resolves to is checked: private, loopback, link-local,
+  unique-local, multicast, unspecified, reserved and shared (CGNAT) addresses are refused unless
+  WEBHOOK_BLOCK_PRIVATE=false, cloud metadata endpoints always (IPv4-mapped, NAT64 and 6to4 IPv6 forms are
+  judged by the IPv4 address they carry);
+- the connection goes to the checked address itself, while the Host header, TLS SNI and the certificate check
+  still name the host, so a DNS answer that changes between check and connect (rebinding) changes nothing;
+  connections are never reused (one TLS session is never lent to another host name at the same address);
+- redirects are not followed; one deadline (WEBHOOK_TIMEOUT_SECONDS) covers resolving, connecting, sending and
+  the answer; at most ANSWER_EXCERPT_BYTES of an answer are read; at most WEBHOOK_MAX_CONCURRENCY attempts run
+  at once per process."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import ipaddress
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -24,10 +35,118 @@ from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""`(host, port) -> addresses`: how a webhook host becomes IP addresses (the system resolver unless a test says)."""
+
 SCHEMES: Final = ("http", "https")
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 MAX_URL_LENGTH: Final = 2048
 RETRY_BASE_SECONDS: Final = 0.5
 RETRY_CAP_SECONDS: Final = 10.0
+ANSWER_EXCERPT_BYTES: Final = 512  # of an error answer, for the log; a 2xx answer's body is not read at all
+METADATA: Final = "cloud metadata"
+
+# Instance metadata and platform endpoints: refused even with WEBHOOK_BLOCK_PRIVATE=false (some are public addresses).
+METADATA_ADDRESSES: Final[frozenset[IPAddress]] = frozenset(
+    ipaddress.ip_address(address)
+    for address in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
+        "169.254.170.2",  # AWS ECS task metadata and credentials
+        "169.254.170.23",  # AWS EKS Pod Identity
+        "169.254.0.23",  # Tencent Cloud
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud Infrastructure (classic)
+        "168.63.129.16",  # Azure WireServer
+        "fd00:ec2::254",  # AWS instance metadata over IPv6
+        "fd00:ec2::23",  # AWS EKS Pod Identity over IPv6
+    )
+)
+# What each non-public range is called in a refusal. Anything else Python's `ipaddress` does not call global is
+# refused as "reserved" too, so this table only has to name the ranges, not to be complete.
+BLOCKED_IPV4: Final = tuple(
+    (ipaddress.IPv4Network(network), kind)
+    for network, kind in (
+        ("0.0.0.0/8", "unspecified"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared (CGNAT)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "reserved"),
+        ("192.0.2.0/24", "reserved"),
+        ("192.88.99.0/24", "reserved"),
+        ("192.168.0.0/16", "private"),
+        ("198.18.0.0/15", "reserved"),
+        ("198.51.100.0/24", "reserved"),
+        ("203.0.113.0/24", "reserved"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+    )
+)
+BLOCKED_IPV6: Final = tuple(
+    (ipaddress.IPv6Network(network), kind)
+    for network, kind in (
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("64:ff9b:1::/48", "private"),
+        ("100::/64", "reserved"),
+        ("2001::/23", "reserved"),
+        ("2001:db8::/32", "reserved"),
+        ("3fff::/20", "reserved"),
+        ("5f00::/16", "reserved"),
+        ("fc00::/7", "unique-local"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "private"),
+        ("ff00::/8", "multicast"),
+        ("::/8", "reserved"),
+    )
+)
+NAT64_PREFIX: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def address_class(address: IPAddress) -> str | None:
+    """What kind of non-public address `address` is ("loopback", "cloud metadata", ...); None for a public one."""
+    if address in METADATA_ADDRESSES:
+        return METADATA
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = _carried_ipv4(address)
+        if carried is not None:
+            return address_class(carried)
+        blocked: Sequence[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = BLOCKED_IPV6
+    else:
+        blocked = BLOCKED_IPV4
+    for network, kind in blocked:
+        if address in network:
+            return kind
+    return None if address.is_global else "reserved"
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d) or 6to4 address reaches."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address.sixtofour
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses the operating system resolves `host` to, in its order of preference."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class WebhookRefused(Exception):
+    """This server may not call the webhook's host (final: sending again changes nothing)."""
+
+
+class Outcome(enum.Enum):
+    """How one delivery attempt ended."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  # connection error, timeout, 429 or 5xx: worth another attempt later
+    FINAL = "final"  # refused by our rules or rejected by the receiver: another attempt would end the same
 
 
 def run_payload(
@@ -56,12 +175,23 @@ def run_payload(
 class WebhookSender:
     """Validates webhook URLs and delivers run endings to them; one per process, closed by the app lifespan."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.timeout = settings.webhook_timeout_seconds
         self.max_attempts = settings.webhook_max_attempts
         self.allowed_hosts = settings.webhook_allowed_hosts
         self.require_https = settings.webhook_require_https
         self.block_private = settings.webhook_block_private
+        self._resolver = resolver
+        self._slots = asyncio.Semaphore(settings.webhook_max_concurrency)
+        if transport is None:
+            limits = httpx.Limits(max_connections=settings.webhook_max_concurrency, max_keepalive_connections=0)
+            transport = httpx.AsyncHTTPTransport(limits=limits)
         self._client = httpx.AsyncClient(timeout=self.timeout, transport=transport, follow_redirects=False)
         self._deliveries: set[asyncio.Task[bool]] = set()
 
@@ -69,44 +199,65 @@ class WebhookSender:
         """The URL if this server may call it; a 422 naming the rule it breaks otherwise."""
         if len(url) > MAX_URL_LENGTH:
             raise UnprocessableError(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
-        parts = urlsplit(url)
-        if parts.scheme not in SCHEMES or not parts.hostname:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise UnprocessableError(f"webhook must be an http(s) URL with a host, got {url!r}: {exc}") from exc
+        if parsed.scheme not in SCHEMES or not parsed.raw_host:
             raise UnprocessableError(f"webhook must be an http(s) URL with a host, got {url!r}")
-        if self.require_https and parts.scheme != "https":
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise UnprocessableError(f"webhook port must be between 1 and 65535, got {parsed.port}")
+        if self.require_https and parsed.scheme != "https":
             raise UnprocessableError("webhook must use https (WEBHOOK_REQUIRE_HTTPS)")
-        if self.allowed_hosts and not _host_allowed(parts.hostname.lower(), self.allowed_hosts):
-            raise UnprocessableError(f"webhook host {parts.hostname!r} is not allowed (WEBHOOK_ALLOWED_HOSTS)")
+        host = parsed.raw_host.decode("ascii")
+        if self.allowed_hosts and not _host_allowed(host, self.allowed_hosts):
+            raise UnprocessableError(f"webhook host {host!r} is not allowed (WEBHOOK_ALLOWED_HOSTS)")
         return url
 
     def send(self, url: str, payload: Mapping[str, Any]) -> None:
         """Deliver in the background (the caller never waits for the receiver)."""
-        task = asyncio.create_task(self.deliver(url, serde.dumps(payload)), name="aegra-webhook")
+        run_id = payload.get("run_id")
+        delivery = self.deliver(url, serde.dumps(payload), run_id=str(run_id) if run_id is not None else None)
+        task = asyncio.create_task(delivery, name="aegra-webhook")
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def deliver(self, url: str, body: bytes) -> bool:
-        """POST `body` until the receiver answers 2xx, retrying transport errors, 429 and 5xx; True if it did."""
-        log = logger.bind(webhook=_redacted(url))
+    async def deliver(self, url: str, body: bytes, *, run_id: str | None = None) -> bool:
+        """POST `body` until the receiver answers 2xx, retrying with backoff what is worth retrying; True if it did."""
         for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._check_address(url)
-                response = await self._client.post(url, content=body, headers={"content-type": "application/json"})
-            except UnprocessableError as exc:
-                log.warning("webhook refused", error=exc.detail)
-                return False
-            except httpx.HTTPError as exc:
-                log.warning("webhook failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
-            else:
-                if response.is_success:
-                    log.info("webhook delivered", status=response.status_code, attempt=attempt)
-                    return True
-                log.warning("webhook answered an error", status=response.status_code, attempt=attempt)
-                if response.status_code != 429 and response.status_code < 500:
-                    return False  # the receiver rejects this payload: sending it again changes nothing
+            outcome = await self.attempt(url, body, attempt=attempt, run_id=run_id)
+            if outcome is not Outcome.RETRY:
+                return outcome is Outcome.DELIVERED
             if attempt < self.max_attempts:
                 await asyncio.sleep(min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1)))
-        log.error("webhook gave up", attempts=self.max_attempts)
+        logger.error("webhook gave up", **_log_context(url, run_id), attempts=self.max_attempts)
         return False
+
+    async def attempt(self, url: str, body: bytes, *, attempt: int = 1, run_id: str | None = None) -> Outcome:
+        """One POST of `body` to `url` within the rules above, logged; what it came to."""
+        log = logger.bind(**_log_context(url, run_id), attempt=attempt)
+        async with self._slots:
+            try:
+                status, excerpt = await self._post(url, body)
+            except WebhookRefused as exc:
+                log.warning("webhook refused", reason=str(exc))
+                return Outcome.FINAL
+            except TimeoutError:
+                log.warning("webhook timed out", timeout=self.timeout)
+                return Outcome.RETRY
+            except httpx.HTTPError as exc:
+                log.warning("webhook failed", error=f"{type(exc).__name__}: {exc}")
+                return Outcome.RETRY
+        if 200 <= status < 300:
+            log.info("webhook delivered", status=status)
+            return Outcome.DELIVERED
+        if 300 <= status < 400:
+            log.warning("webhook answered a redirect, not followed", status=status)
+            return Outcome.FINAL
+        log.warning("webhook answered an error", status=status, answer=excerpt.decode(errors="replace"))
+        if status == 429 or status >= 500:
+            return Outcome.RETRY
+        return Outcome.FINAL  # the receiver rejects this payload: sending it again changes nothing
 
     async def aclose(self, *, grace: float) -> None:
         """Give deliveries in flight `grace` seconds, then drop them and close the HTTP client."""
@@ -120,19 +271,106 @@ class WebhookSender:
                 logger.warning("webhooks dropped at shutdown", count=len(late))
         await self._client.aclose()
 
-    async def _check_address(self, url: str) -> None:
-        """With WEBHOOK_BLOCK_PRIVATE, refuse hosts that resolve to loopback, private or link-local addresses."""
-        if not self.block_private:
-            return
-        host = urlsplit(url).hostname or ""
+    async def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """Resolve, check, connect to the checked address and POST, all within the deadline: the answer's status and
+        the start of an error answer's body (an answer cut short after its status still counts)."""
+        status: int | None = None
+        excerpt = b""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise UnprocessableError(f"{host} resolves to a non-public address (WEBHOOK_BLOCK_PRIVATE)")
+            async with asyncio.timeout(self.timeout):
+                target = _parsed(url)
+                addresses = await self.checked_addresses(target)
+                response = await self._send_pinned(target, body, addresses)
+                try:
+                    status = response.status_code
+                    if not response.is_success:
+                        excerpt = await _read_at_most(response, ANSWER_EXCERPT_BYTES)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.HTTPError):
+            if status is None:
+                raise  # no answer at all: the attempt failed
+            return status, excerpt
+        return response.status_code, excerpt
+
+    async def checked_addresses(self, url: httpx.URL) -> list[str]:
+        """Every address the URL's host resolves to, once; WebhookRefused when one of them is out of bounds."""
+        host = url.raw_host.decode("ascii")
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [host]
+        else:
+            try:
+                addresses = list(dict.fromkeys(await self._resolver(host, _port(url))))
+            except OSError as exc:
+                raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+            if not addresses:
+                raise httpx.ConnectError(f"{host} resolves to no address")
+        for address in addresses:
+            kind = address_class(ipaddress.ip_address(address))
+            if kind is None or (kind != METADATA and not self.block_private):
+                continue
+            named = f"{host} is" if literal is not None else f"{host} resolves to {address},"
+            opt_out = "" if kind == METADATA else "; WEBHOOK_BLOCK_PRIVATE=false allows it (local development only)"
+            raise WebhookRefused(f"{named} a {kind} address{opt_out}")
+        return addresses
+
+    async def _send_pinned(self, url: httpx.URL, body: bytes, addresses: Sequence[str]) -> httpx.Response:
+        """POST to the checked addresses in order until one accepts the connection; the answer, its body unread."""
+        *earlier, last = addresses
+        for address in earlier:
+            try:
+                return await self._send_to(address, url, body)
+            except httpx.ConnectError:
+                continue  # the next checked address
+        return await self._send_to(last, url, body)
+
+    async def _send_to(self, address: str, url: httpx.URL, body: bytes) -> httpx.Response:
+        """POST to `url` over a connection to `address`, naming the URL's host in the Host header and to TLS."""
+        try:
+            pinned = url.copy_with(host=address)
+        except httpx.InvalidURL as exc:  # e.g. a scoped IPv6 address, only reachable with the check off
+            raise WebhookRefused(f"cannot connect to {address}: {exc}") from exc
+        request = self._client.build_request(
+            "POST",
+            pinned,
+            content=body,
+            headers={"host": url.netloc.decode("ascii"), "content-type": "application/json"},
+            extensions={"sni_hostname": url.raw_host.decode("ascii")},
+        )
+        return await self._client.send(request, stream=True)
+
+
+def _parsed(url: str) -> httpx.URL:
+    """The URL as httpx reads it (the same parser check_url used), refused when it cannot be called."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise WebhookRefused(f"not a callable URL: {exc}") from exc
+    if parsed.scheme not in SCHEMES or not parsed.raw_host:
+        raise WebhookRefused("not an http(s) URL with a host")
+    return parsed
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port if url.port is not None else DEFAULT_PORTS[url.scheme]
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first `limit` bytes of a streamed answer (as sent: no decompression); the rest is never read."""
+    if response.is_stream_consumed:  # an answer built in memory (a test transport), not a stream
+        return response.content[:limit]
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk[: limit - size])
+        size += len(chunks[-1])
+        if size >= limit:
+            break
+    return b"".join(chunks)
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
@@ -145,9 +383,18 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
+def _log_context(url: str, run_id: str | None) -> dict[str, str]:
+    """What every webhook log line names: the URL (redacted) and, when known, the run."""
+    return {"webhook": _redacted(url)} | ({"run_id": run_id} if run_id is not None else {})
+
+
 def _redacted(url: str) -> str:
     """The URL without its query string and credentials (they often carry tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(not a URL)"
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    host = parsed.raw_host.decode("ascii")
+    host = f"[{host}]" if ":" in host else host
+    return f"{parsed.scheme}://{host}{port}{parsed.path}"
