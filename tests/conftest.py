@@ -11,6 +11,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 import uvicorn
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from litestar import Litestar
 
 from aegra.app import create_app
 from aegra.config import AegraConfig, load_config
@@ -91,7 +93,13 @@ def app_options() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
     """Start a real Aegra server for the module and yield its base URL."""
-    app = create_app(settings, aegra_config, **app_options)
+    async with serve(create_app(settings, aegra_config, **app_options)) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port until the block ends; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
@@ -101,9 +109,11 @@ async def server_url(settings: Settings, aegra_config: AegraConfig, app_options:
         if task.done():
             task.result()  # surface the startup error
         await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture
