@@ -310,6 +310,7 @@ async def test_runs_and_their_webhooks_carry_who_the_user_is_but_not_their_extra
         "display_name": "Carol",
         "permissions": ["read", "write"],
         "claims": {"access_token": None, "email": None},
+        "tenant": "acme",  # copied into the run on purpose by the create_run handler
     }
     assert run["kwargs"]["config"]["configurable"]["langgraph_auth_user"] == {
         "identity": "user-c",
@@ -338,6 +339,7 @@ async def test_crons_and_their_runs_carry_who_the_user_is_but_not_their_extra_cl
 
     assert (seen["identity"], seen["display_name"], seen["permissions"]) == ("user-c", "Carol", ["read", "write"])
     assert seen["claims"] == {"access_token": None, "email": None}
+    assert seen["tenant"] is None  # the cron's runs act for the user as recorded, without their claims
     for exposed in (stored_cron[0][0], stored_runs[0][0], json.dumps(runs), json.dumps(cron)):
         assert SECRET_TOKEN not in exposed
         assert "carol@example.com" not in exposed

@@ -13,15 +13,18 @@ class Seen(TypedDict, total=False):
     display_name: str
     permissions: list[str]
     claims: dict[str, Any]
+    tenant: str | None
 
 
 def _look(state: Seen, config: RunnableConfig) -> dict[str, Any]:
-    user = config["configurable"]["langgraph_auth_user"]
+    configurable = config["configurable"]
+    user = configurable["langgraph_auth_user"]
     return {
         "identity": user.identity,
         "display_name": user.display_name,
         "permissions": list(user.permissions),
         "claims": {key: user.get(key) for key in ("access_token", "email")},
+        "tenant": configurable.get("tenant"),
     }
 
 

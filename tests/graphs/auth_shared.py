@@ -3,7 +3,8 @@
 do), so what `if_exists="do_nothing"` may return is decided by the read rule alone.
 
 `reader` may read but every write is denied (403). `user-c` carries extra claims (an access token, an email) that
-must stay in the request: runs, crons and webhooks keep only who the user is and what they may do.
+must stay in the request: runs, crons and webhooks keep only who the user is and what they may do. Its `tenant`
+claim is copied into its runs' configurable by the `create_run` handler, the documented way to keep one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ USERS: dict[str, dict[str, Any]] = {
         "display_name": "Carol",
         "access_token": SECRET_TOKEN,
         "email": "carol@example.com",
+        "tenant": "acme",
     },
 }
 READ_ACTIONS = frozenset({"read", "search"})
@@ -52,5 +54,7 @@ async def shared_reads(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> Au
         metadata = value.setdefault("metadata", {})
         metadata["owner"] = me
         metadata["viewers"] = sorted({me, *metadata.get("viewers", [])})
+        if ctx.action == "create_run" and (tenant := ctx.user.get("tenant")):  # a claim handed to the run on purpose
+            value["kwargs"]["config"]["configurable"]["tenant"] = tenant
         return {"owner": me} if ctx.action == "create_run" else None
     return {"owner": me}
