@@ -20,7 +20,6 @@ import pytest
 import uvicorn
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from litestar import Litestar
 
 from aegra.app import create_app
 from aegra.config import AegraConfig, load_config
@@ -90,16 +89,10 @@ def app_options() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(scope="module")
-async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
-    """Start a real Aegra server for the module and yield its base URL."""
-    async with serve(create_app(settings, aegra_config, **app_options)) as url:
-        yield url
-
-
 @asynccontextmanager
-async def serve(app: Litestar) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port until the block ends; yields its base URL."""
+async def running_server(settings: Settings, config: AegraConfig, **app_options: Any) -> AsyncIterator[str]:
+    """A real Aegra server (uvicorn on a free loopback port) for the block; yields its base URL."""
+    app = create_app(settings, config, **app_options)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
@@ -108,12 +101,19 @@ async def serve(app: Litestar) -> AsyncIterator[str]:
     while not server.started:
         if task.done():
             task.result()  # surface the startup error
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # uvicorn offers no event for "started"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture(scope="module")
+async def server_url(settings: Settings, aegra_config: AegraConfig, app_options: dict[str, Any]) -> AsyncIterator[str]:
+    """Start a real Aegra server for the module and yield its base URL."""
+    async with running_server(settings, aegra_config, **app_options) as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,12 +23,11 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, PermissionDeniedError, UnprocessableEntityError
 
-from aegra.app import create_app
 from aegra.config import AegraConfig, load_config
 from aegra.db.url import psycopg_conninfo
 from aegra.graphs.registry import NAMESPACE_GRAPH
 from aegra.settings import Settings
-from tests.conftest import REPO_ROOT, serve
+from tests.conftest import REPO_ROOT, running_server
 from tests.e2e.test_cron_runs import _make_due, _wait_for_runs
 from tests.e2e.test_durable_webhooks import Receiver
 from tests.graphs.auth_shared import SECRET_TOKEN
@@ -179,7 +178,7 @@ async def test_an_assistant_planted_at_a_future_graphs_system_id_is_replaced_whe
     _query(database_url, "DELETE FROM assistants WHERE assistant_id = %s", later_id)  # left by another test
     planted = await alice.assistants.create("echo", assistant_id=later_id, config={"configurable": {"planted": 1}})
 
-    async with serve(create_app(settings, load_config(CONFIG_WITH_LATER))) as later_url:
+    async with running_server(settings, load_config(CONFIG_WITH_LATER)) as later_url:
         bob_later, alice_later = _client(later_url, "token-b"), _client(later_url, "token-a")
         try:
             output = await bob_later.runs.wait(None, "later", input=HI)
@@ -205,7 +204,7 @@ async def test_an_assistant_cannot_be_moved_onto_the_graph_whose_system_id_it_ha
     alice = users["alice"]
     future_id = str(uuid.uuid5(NAMESPACE_GRAPH, "later"))
 
-    async with serve(create_app(settings, load_config(CONFIG_WITH_LATER))) as later_url:
+    async with running_server(settings, load_config(CONFIG_WITH_LATER)) as later_url:
         # An instance that does not serve `later` yet (a rolling deploy) lets the id be taken once it is free again.
         _query(database_url, "DELETE FROM assistants WHERE assistant_id = %s", future_id)
         await alice.assistants.create("echo", assistant_id=future_id)
