@@ -199,13 +199,16 @@ async def test_without_auth_the_authorizer_allows_everything_and_names_no_user()
     assert NO_AUTH.run_identity() == {"user_id": "", "langgraph_auth_user_id": "", "langgraph_auth_permissions": []}
 
 
-def test_a_run_user_is_rebuilt_from_its_stored_config() -> None:
-    user = normalize_user({"identity": "alice", "permissions": ["p"], "org": "acme"})
+def test_a_run_user_is_rebuilt_from_its_stored_config_without_extra_claims() -> None:
+    user = normalize_user({"identity": "alice", "permissions": ["p"], "display_name": "Al", "token": "secret"})
     config = {"configurable": Authorizer(None, user).run_identity()}
 
+    stored = dict(config["configurable"]["langgraph_auth_user"])
     bound = bind_run_user(config)
 
-    assert bound == user
+    assert stored == {"identity": "alice", "display_name": "Al", "permissions": ["p"], "is_authenticated": True}
     assert config["configurable"]["langgraph_auth_user"] is bound
-    assert bound is not None and bound["org"] == "acme"
+    assert bound is not None
+    assert (bound.identity, bound.display_name, list(bound.permissions)) == ("alice", "Al", ["p"])
+    assert bound.get("token") is None
     assert bind_run_user({"configurable": {}}) is None

@@ -48,7 +48,7 @@ class Authorizer:
             return {"user_id": "", "langgraph_auth_user_id": "", "langgraph_auth_permissions": []}
         return {
             "user_id": self.user.identity,
-            "langgraph_auth_user": self.user.to_dict(),
+            "langgraph_auth_user": self.user.to_record(),
             "langgraph_auth_user_id": self.user.identity,
             "langgraph_auth_permissions": list(self.user.permissions),
         }

@@ -39,6 +39,9 @@ class AuthenticationMiddleware:
     The user lands in `scope["state"]["aegra_user"]` (read by the API) and in `scope["user"]` / `scope["auth"]`
     (read by custom routes as `request.user` / `request.auth`). `protect_all` also guards the paths that are
     public on the API (custom routes that shadow them, with `http.enable_custom_route_auth`).
+
+    OPTIONS is authenticated like any other method: CORS preflights never get here, the CORS middleware in front
+    of the API and of the custom routes answers them itself (and refuses origins it does not allow).
     """
 
     def __init__(self, app: ASGIApp, *, handlers: AuthHandlers, protect_all: bool = False) -> None:
@@ -47,7 +50,7 @@ class AuthenticationMiddleware:
         self.protect_all = protect_all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope.get("method") == "OPTIONS":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         if not self.protect_all and is_public(scope["path"]):

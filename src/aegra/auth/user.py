@@ -33,10 +33,14 @@ class AuthenticatedUser:
         except KeyError:
             return default
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (what graphs see in `config["configurable"]["langgraph_auth_user"]`)."""
+    def to_record(self) -> dict[str, Any]:
+        """What runs and crons keep of the user (and graphs see in `config["configurable"]["langgraph_auth_user"]`):
+        who they are and what they may do, never the handler's extra keys.
+
+        A run row is returned by the run endpoints, sent to webhooks and may execute later in another process, so
+        extra claims (access tokens, emails) stay in the request that authenticated them.
+        """
         return {
-            **self.extra,
             "identity": self.identity,
             "display_name": self.display_name,
             "permissions": list(self.permissions),

@@ -86,7 +86,7 @@ class CronService:
         }
         await self.auth.authorize("crons", "create", value)
         if self.auth.user is not None:  # the cron's runs act for its creator (see `CronRunLauncher.authorizer`)
-            payload[CRON_USER_KEY] = self.auth.user.to_dict()
+            payload[CRON_USER_KEY] = self.auth.user.to_record()
         assistant = await self.assistants.get_row(assistant_id)
         assistant_filters = await self.auth.assistant_filters(assistant.assistant_id, assistant.graph_id)
         if not matches(assistant.metadata_, assistant_filters):

@@ -22,7 +22,7 @@ from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
-from aegra.errors import BadRequestError, NotFoundError, UnprocessableError
+from aegra.errors import BadRequestError, ForbiddenError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue, sse
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
@@ -354,6 +354,8 @@ class RunService:
     ) -> tuple[RunRow, AsyncIterator[bytes]]:
         """Wait for a run: its outcome at once if it already ended, else once it does."""
         row = await self.get_row(thread_id, run_id)
+        if cancel_on_disconnect:
+            await self._check_may_cancel(row)
         followed = await self._follow(row, events=False)
         if isinstance(followed, RunOutcome):
             return row, self.outcome_body(followed)
@@ -372,6 +374,8 @@ class RunService:
         runs. Events carry their ids, so a client that drops can resume after the last one it got."""
         after = parse_last_event_id(last_event_id)
         row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
+        if cancel_on_disconnect:
+            await self._check_may_cancel(row)
         if self.broker.is_live(row.run_id):
             await self.release_connection()
             subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
@@ -415,6 +419,16 @@ class RunService:
         """End the request's read transaction, so no pooled connection sits idle in it while a client follows a
         run for minutes (rows read so far stay usable: the session does not expire them on commit)."""
         await self.session.commit()
+
+    async def _check_may_cancel(self, row: RunRow) -> None:
+        """Following a run with `cancel_on_disconnect` cancels it when the client leaves, so it needs what
+        cancelling needs (`threads.update`), not only read access: 403 otherwise, before anything is followed."""
+        value = {"thread_id": row.thread_id, "run_id": row.run_id, "action": "interrupt"}
+        filters = await self.auth.authorize("threads", "update", value)
+        if not await self._thread_visible(row.thread_id, filters):
+            raise ForbiddenError(
+                f"Not allowed to cancel run {row.run_id}, so not to follow it with cancel_on_disconnect"
+            )
 
     # -- cancelling ----------------------------------------------------------------------------------------------
 

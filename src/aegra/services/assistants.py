@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, func, select, update
+import structlog
+from sqlalchemy import Select, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,8 @@ from aegra.schemas.assistants import (
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 
+logger = structlog.get_logger(__name__)
+
 SYSTEM_METADATA = {"created_by": "system"}
 # Fields of a PATCH body an `assistants.update` auth handler sees (and may stamp, e.g. `metadata`).
 UPDATABLE_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
@@ -42,6 +45,10 @@ def parse_assistant_id(raw: str, registry: GraphRegistry) -> uuid.UUID:
     if raw in registry:
         return system_assistant_id(raw)
     raise UnprocessableError("Invalid assistant ID: must be a UUID or a graph id")
+
+
+def reserved_error(assistant_id: uuid.UUID, graph_id: str) -> ConflictError:
+    return ConflictError(f"Assistant id {assistant_id} is reserved for the system assistant of graph {graph_id!r}")
 
 
 def mirror_context(config: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +101,15 @@ class AssistantService:
         return parse_assistant_id(raw, self.registry)
 
     async def ensure_system_assistants(self) -> None:
-        """Create the system assistant of every served graph (existing ones are left as they are)."""
+        """Create the system assistant of every served graph (existing ones are left as they are).
+
+        A row at a system id that is not that graph's system assistant was planted by a client while the graph
+        was not served (nothing reserved the id then): it is removed, not adopted, so its owner cannot hold the
+        system assistant of a graph added later.
+        """
         now = utcnow()
         for graph_id in self.registry.graph_ids():
+            await self._remove_planted(graph_id)
             values = {
                 "assistant_id": system_assistant_id(graph_id),
                 "graph_id": graph_id,
@@ -115,6 +128,31 @@ class AssistantService:
                 pg_insert(AssistantVersion).values(**version_values, created_at=now).on_conflict_do_nothing()
             )
         await self.session.commit()
+
+    async def _remove_planted(self, graph_id: str) -> None:
+        planted = (
+            await self.session.execute(
+                delete(AssistantRow)
+                .where(
+                    AssistantRow.assistant_id == system_assistant_id(graph_id),
+                    ~and_(AssistantRow.graph_id == graph_id, AssistantRow.metadata_.contains(SYSTEM_METADATA)),
+                )
+                .returning(AssistantRow.graph_id, AssistantRow.name, AssistantRow.metadata_)
+            )
+        ).all()
+        for planted_graph, name, metadata in planted:
+            logger.warning(
+                "removed a client's assistant at a system assistant id",
+                graph_id=graph_id,
+                assistant_id=str(system_assistant_id(graph_id)),
+                its_graph_id=planted_graph,
+                its_name=name,
+                its_metadata=metadata,
+            )
+
+    def reserved_for(self, assistant_id: uuid.UUID) -> str | None:
+        """The served graph whose system assistant has this id, if any (clients may not create or move one there)."""
+        return next((g for g in self.registry.graph_ids() if system_assistant_id(g) == assistant_id), None)
 
     async def get_row(self, assistant_id: uuid.UUID, *, filters: Filters | None = None) -> AssistantRow:
         """The assistant; 404 when it does not exist or the auth `filters` hide it."""
@@ -144,8 +182,13 @@ class AssistantService:
         existing = await self.repository.get_one_or_none(assistant_id=assistant_id)
         if existing is not None:
             if data.if_exists == "do_nothing" and matches(existing.metadata_, filters):
-                return to_schema(existing)
+                # Handing back an existing assistant is a read: the caller must be allowed to read it.
+                read_filters = await self.auth.authorize("assistants", "read", {"assistant_id": assistant_id})
+                if matches(existing.metadata_, read_filters):
+                    return to_schema(existing)
             raise ConflictError(f"Assistant {assistant_id} already exists")
+        if (graph_id := self.reserved_for(assistant_id)) is not None:
+            raise reserved_error(assistant_id, graph_id)
         config = value["config"]
         now = utcnow()
         row = AssistantRow(
@@ -177,6 +220,8 @@ class AssistantService:
         row = await self._lock(assistant_id, filters=filters)
         if data.graph_id is not msgspec.UNSET:
             self.registry.spec(data.graph_id)
+            if data.graph_id != row.graph_id and system_assistant_id(data.graph_id) == assistant_id:
+                raise reserved_error(assistant_id, data.graph_id)  # it would pass for that graph's system assistant
             row.graph_id = data.graph_id
         if data.config is not msgspec.UNSET:
             row.config = data.config

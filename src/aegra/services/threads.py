@@ -236,7 +236,10 @@ class ThreadService:
             await self.session.rollback()
             existing = await self.session.get(ThreadRow, thread_id, populate_existing=True)
             if data.if_exists == "do_nothing" and existing is not None and matches(existing.metadata_, filters):
-                return to_schema(existing)
+                # Handing back an existing thread is a read: the caller must be allowed to read it.
+                read_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
+                if matches(existing.metadata_, read_filters):
+                    return to_schema(existing)
             raise ConflictError(f"Thread with ID {thread_id} already exists")
         if data.supersteps:
             await self._seed(inserted, data)
