@@ -49,7 +49,8 @@ def aegra_config() -> AegraConfig:
 
 @pytest.fixture(scope="module")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, n_jobs_per_worker=4, cron_poll_seconds=0.1)
+    # The webhook receiver listens on loopback, which webhooks refuse by default.
+    return Settings(database_url=database_url, n_jobs_per_worker=4, cron_poll_seconds=0.1, webhook_block_private=False)
 
 
 @pytest.fixture
