@@ -34,7 +34,6 @@ OWNED_RESOURCES = ["threads", "assistants", "crons"]
 STAMPING_ACTIONS = frozenset({"create", "create_run", "update"})
 
 
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
