@@ -20,11 +20,14 @@ from langgraph_sdk.client import LangGraphClient
 from aegra.app import create_app
 from aegra.config import AegraConfig
 from aegra.settings import Settings
+from tests.e2e.durable_servers import aegra_serve
 
 QUEUE_MAX = 32
 TOKENS = 2000
 SMALL_BUFFER = 32768
 HI = {"messages": [{"role": "user", "content": "hi"}]}
+# The durability tests' servers use second-long leases; on a busy machine those can expire mid-run here.
+STEADY_LEASES = {"RUN_LEASE_SECONDS": "30", "RUN_HEARTBEAT_SECONDS": "10", "RUN_REAPER_SECONDS": "10"}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +128,9 @@ async def test_a_stalled_resumable_reader_still_gets_every_event_in_order(
     assert all(block["event"] != "error" for block in blocks)
 
 
-async def test_the_sdk_reading_a_resumable_stream_slowly_misses_nothing(client: LangGraphClient, server_url: str) -> None:
+async def test_the_sdk_reading_a_resumable_stream_slowly_misses_nothing(
+    client: LangGraphClient, server_url: str
+) -> None:
     thread_id = (await client.threads.create())["thread_id"]
     slow = get_client(url=server_url, api_key=None)
     await slow.http.client.aclose()
@@ -150,3 +155,32 @@ async def test_the_sdk_reading_a_resumable_stream_slowly_misses_nothing(client: 
     assert text.split() == [f"t{index}" for index in range(TOKENS)]
     assert all(part.event != "error" for part in rest)
 
+
+async def test_a_slow_follower_of_a_run_in_another_process_is_dropped_and_the_sdk_resumes_it(
+    database_url: str,
+) -> None:
+    async with (
+        aegra_serve(database_url, **STEADY_LEASES) as executor,
+        aegra_serve(database_url, STREAM_SUBSCRIBER_QUEUE_MAX="2", **STEADY_LEASES) as follower,
+    ):
+        thread_id = (await executor.client.threads.create())["thread_id"]
+        streamed = executor.client.runs.stream(
+            thread_id, "tokens", input=HI, stream_mode="messages-tuple", config={"configurable": {"tokens": 3000}}
+        )
+        metadata = await anext(streamed)
+        run_id = metadata.data["run_id"]
+        reading = asyncio.create_task(_consume(streamed))  # the run executes where it was streamed from
+
+        # Stored events reach the follower in batches larger than its queue: it falls behind at every batch.
+        followed = [part async for part in follower.client.runs.join_stream(thread_id, run_id, last_event_id="-1")]
+        await reading
+        everything = [part async for part in executor.client.runs.join_stream(thread_id, run_id, last_event_id="-1")]
+
+    assert [part.id for part in followed] == [part.id for part in everything]
+    assert "stream reader too slow; dropping it to reconnect" in follower.text
+    assert "Traceback" not in executor.text
+
+
+async def _consume(parts: AsyncIterator[Any]) -> None:
+    async for _ in parts:
+        pass
