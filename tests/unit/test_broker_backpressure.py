@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
+from aegra.runs.service import StreamReaderDroppedError, slow_reader_ending
 
 QUEUE_MAX = 16
 
@@ -128,3 +129,32 @@ async def test_the_end_of_the_run_reaches_a_full_queue() -> None:
 
     assert [(await subscription.next_event(1)).seq for _ in range(2)] == [0, 1]  # type: ignore[union-attr]
     assert await subscription.next_event(1) is None
+
+
+def test_a_slow_reader_of_a_run_executing_elsewhere_is_dropped_to_reconnect() -> None:
+    broker = RunBroker(subscriber_queue_max=1)
+    subscription = broker.subscribe(uuid.uuid4())  # its events come from run_events
+
+    with pytest.raises(StreamReaderDroppedError):
+        slow_reader_ending(subscription, resumable=True)
+
+
+@pytest.mark.parametrize(
+    ("executing_here", "resumable"),
+    [
+        (False, False),  # no ids sent: a reconnect could not say where it stopped
+        (True, True),  # executing here without kept events: nothing to resume from
+    ],
+)
+def test_a_slow_reader_that_cannot_resume_gets_a_final_error_event(executing_here: bool, resumable: bool) -> None:
+    broker = RunBroker(subscriber_queue_max=1)
+    run_id = uuid.uuid4()
+    subscription = broker.subscribe(run_id)
+    if executing_here:
+        broker.start(run_id, keep_events=False)
+
+    frame = slow_reader_ending(subscription, resumable=resumable)
+
+    assert frame.startswith(b"event: error\r\ndata: ")
+    assert b"StreamReaderTooSlow" in frame
+    assert b"\r\nid: " not in frame
