@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, JsonPl
 from aegra.config import load_config
 from aegra.db.database import Database
 from aegra.graphs.registry import GraphRegistry
-from aegra.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CALLS: list[str] = []
@@ -56,14 +54,6 @@ class ForgingSerializer(JsonPlusSerializer):
             call = ormsgpack.packb((__name__, "tripwire", ["rm -rf /"]))
             return "msgpack", ormsgpack.packb(ormsgpack.Ext(EXT_CONSTRUCTOR_POS_ARGS, call))
         return super().dumps_typed(obj)
-
-
-@pytest.fixture(scope="module")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, Settings(database_url=database_url))
-    await db.open()
-    yield db
-    await db.close()
 
 
 async def _write_checkpoint(saver: AsyncPostgresSaver, values: dict[str, Any]) -> dict[str, Any]:
