@@ -85,6 +85,8 @@ class Settings:
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
     max_body_bytes: int = 10 * 1024 * 1024
+    allow_unauthenticated: bool = False
+    stream_subscriber_queue_max: int = 4096
     run_migrations: bool = True
     run_lease_seconds: float = 30.0
     run_heartbeat_seconds: float = 10.0
@@ -97,8 +99,6 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_require_https: bool = False
     webhook_block_private: bool = False
-    allow_unauthenticated: bool = False
-    stream_subscriber_queue_max: int = 4096
 
     @property
     def embedded_pgdata(self) -> Path:
