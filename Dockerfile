@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
-# Aegra server image: `docker build -t aegra .` then `docker run -p 2026:2026 -e DATABASE_URL=... aegra`.
+# Aegra server image: `docker build -t aegra .` then `docker run -p 127.0.0.1:2026:2026 -e DATABASE_URL=... aegra`.
+# Inside the container the server binds 0.0.0.0 (HOST) and is allowed to do so without `auth`
+# (AEGRA_ALLOW_UNAUTHENTICATED=true): a container is reached only through the ports published for it, so publish
+# them on 127.0.0.1, or configure `auth` before publishing them anywhere else.
 # Two stages: `build` resolves the locked dependencies with uv into /app/.venv; `runtime` copies only that
 # virtualenv plus the config and graphs, and runs as an unprivileged user.
 
@@ -43,6 +46,7 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
+    AEGRA_ALLOW_UNAUTHENTICATED=true \
     PORT=2026 \
     LOG_FORMAT=json
 USER aegra

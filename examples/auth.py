@@ -6,7 +6,9 @@ Mint a development token with `python examples/auth.py alice` and send it as `Au
 
 Threads, assistants and crons are stamped with `metadata.owner` when created and filtered by it everywhere else
 (searches, reads, updates, deletes, runs of a thread); store namespaces are prefixed with the caller's identity.
-Set AEGRA_AUTH_SECRET in any shared environment: the built-in secret only exists so the example runs as is.
+The secret is AEGRA_AUTH_SECRET. Without it the example falls back to a development secret that is published in
+this repository, and only while the server listens on a loopback address (HOST, which `aegra serve` sets to the
+address it binds): on any other address it refuses to start, since anyone could mint tokens with a public secret.
 Tokens from a real identity provider (RS256/JWKS) need a JWT library; the handler shape stays the same.
 """
 
@@ -16,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import sys
@@ -26,15 +29,37 @@ from typing import Any
 from langgraph_sdk import Auth
 
 SECRET_ENV = "AEGRA_AUTH_SECRET"
-DEV_SECRET = "aegra-example-dev-secret-change-me"
+DEV_SECRET = "aegra-example-dev-secret-change-me"  # public (it is in the repository): loopback only
 OWNED_RESOURCES = ["threads", "assistants", "crons"]
 STAMPING_ACTIONS = frozenset({"create", "create_run", "update"})
 
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _load_secret() -> bytes:
+    """AEGRA_AUTH_SECRET, or the development secret while the server listens on loopback; else a startup error."""
+    secret = os.environ.get(SECRET_ENV)
+    if secret:
+        return secret.encode()
+    host = os.environ.get("HOST") or "127.0.0.1"
+    if not _is_loopback(host):
+        raise RuntimeError(
+            f"{SECRET_ENV} is not set and the server listens on {host}: the example's built-in secret is public, "
+            f"so anyone could mint tokens. Set {SECRET_ENV} to a long random value (for instance the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or serve on 127.0.0.1."
+        )
+    return DEV_SECRET.encode()
+
+
+SECRET = _load_secret()
 auth = Auth()
-
-
-def _secret() -> bytes:
-    return os.environ.get(SECRET_ENV, DEV_SECRET).encode()
 
 
 def _encode(data: bytes) -> str:
@@ -46,7 +71,7 @@ def _decode(text: str) -> bytes:
 
 
 def _sign(signing_input: str) -> str:
-    return _encode(hmac.new(_secret(), signing_input.encode(), hashlib.sha256).digest())
+    return _encode(hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest())
 
 
 def create_token(

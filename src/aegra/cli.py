@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from aegra.config import AegraConfig
     from aegra.settings import Settings
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl={api}"
 CONNECT_TIMEOUT_SECONDS = 10
@@ -55,7 +59,23 @@ ConfigOption = Annotated[
 EnvFileOption = Annotated[
     Path | None, typer.Option("--env-file", "-e", help="A .env file to load first (default: ./.env when present).")
 ]
-PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT, else 2026).", min=1)]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on (default: $PORT, else 2026; 0 picks a free one).", min=0)
+]
+HostOption = Annotated[
+    str | None,
+    typer.Option(help="Interface to bind (default: $HOST, else 127.0.0.1: this machine only; 0.0.0.0: every one)."),
+]
+AllowUnauthenticatedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unauthenticated",
+        help=(
+            "Listen on a non-loopback address although aegra.json configures no `auth` (default: "
+            "$AEGRA_ALLOW_UNAUTHENTICATED, else refuse). Only behind something that controls access."
+        ),
+    ),
+]
 
 
 class GracefulExit(Exception):
@@ -205,6 +225,57 @@ def _database(settings: Settings, signals: StopSignals) -> Iterator[Callable[[],
         starter.shutdown()
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the server's socket up front: the banner shows the address really bound, and a taken port or an
+    unknown host fails before the database starts. uvicorn serves it (in every worker process)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise _fail(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise _fail(f"cannot listen on {_host_port(str(address[0]), port)}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_exposure(bound: IPAddress, port: int, *, auth: bool, allowed: bool) -> None:
+    """Refuse to serve every graph and thread to the network without authentication, unless told to."""
+    if bound.is_loopback or auth:
+        return
+    where = _host_port(str(bound), port)
+    if not allowed:
+        raise _fail(
+            f"refusing to listen on {where} without authentication: anyone who can reach it could run your "
+            "graphs and read every thread. Configure `auth` in aegra.json, keep the default --host 127.0.0.1, "
+            "or pass --allow-unauthenticated (AEGRA_ALLOW_UNAUTHENTICATED=true) when a proxy or private network "
+            "in front of Aegra controls access."
+        )
+    typer.secho(
+        f"Warning: listening on {where} without authentication (allowed by --allow-unauthenticated or "
+        "AEGRA_ALLOW_UNAUTHENTICATED): anyone who can reach it can run your graphs and read every thread.",
+        fg=typer.colors.YELLOW,
+        err=True,
+    )
+
+
+def _banner_url(bound: IPAddress, port: int) -> str:
+    """A URL for the bound address; for every interface (0.0.0.0, ::), this machine's loopback address."""
+    if bound.is_unspecified:
+        bound = ipaddress.ip_address("::1" if bound.version == 6 else "127.0.0.1")
+    return f"http://{_host_port(str(bound), port)}"
+
+
 def _run_server(
     *,
     host: str | None,
@@ -214,17 +285,33 @@ def _run_server(
     reload: bool,
     workers: int,
     studio: bool,
+    allow_unauthenticated: bool,
 ) -> None:
-    import uvicorn
-
     from aegra.observability.logging import configure_logging
 
     settings, loaded = _prepare(config, env_file, require_config=True)
     assert loaded is not None
     configure_logging(settings.log_level, json_logs=settings.log_json)
     os.environ["AEGRA_CONFIG"] = loaded.config_file  # worker and reload processes find the same file
-    host = host if host is not None else settings.host
-    port = port if port is not None else settings.port
+    sock = _listen(host if host is not None else settings.host, port if port is not None else settings.port)
+    with contextlib.closing(sock):
+        bound_host, bound_port = sock.getsockname()[:2]
+        bound = ipaddress.ip_address(bound_host)
+        has_auth = loaded.auth is not None and bool(loaded.auth.path)
+        allowed = allow_unauthenticated or settings.allow_unauthenticated
+        _check_exposure(bound, bound_port, auth=has_auth, allowed=allowed)
+        os.environ["HOST"] = str(bound)  # graphs and auth code (and worker processes) see the address served
+        _serve(sock, settings, loaded, reload=reload, workers=workers, studio=studio)
+
+
+def _serve(
+    sock: socket.socket, settings: Settings, loaded: AegraConfig, *, reload: bool, workers: int, studio: bool
+) -> None:
+    import uvicorn
+    from uvicorn.supervisors import ChangeReload, Multiprocess
+
+    bound_host, bound_port = sock.getsockname()[:2]
+    bound = ipaddress.ip_address(bound_host)
     signals = StopSignals()
     with signals.installed():
         try:
@@ -241,29 +328,31 @@ def _run_server(
                 except ConfigError as exc:
                     raise _fail(str(exc)) from None
                 os.environ["DATABASE_URL"] = url  # worker and reload processes share this one database
-                display_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-                api = f"http://{display_host}:{port}"
-                typer.echo(f"API: {api}   Docs: {api}/docs")
+                api = _banner_url(bound, bound_port)
+                everywhere = f"   (listening on {_host_port(str(bound), bound_port)}: every interface)"
+                typer.echo(f"API: {api}   Docs: {api}/docs{everywhere if bound.is_unspecified else ''}")
                 if studio:
                     typer.echo(f"Studio: {STUDIO_URL.format(api=api)}")
-                common = {
-                    "host": host,
-                    "port": port,
-                    "log_config": None,
-                    "timeout_graceful_shutdown": 10,
-                    "server_header": False,
-                }
-                if reload or workers > 1:
-                    uvicorn.run(
-                        "aegra.app:create_app_from_env",
-                        factory=True,
-                        reload=reload,
-                        reload_dirs=[loaded.base_dir] if reload else None,
-                        workers=None if reload else workers,
-                        **common,  # type: ignore[arg-type]
-                    )
+                factory = reload or workers > 1
+                server_config = uvicorn.Config(
+                    "aegra.app:create_app_from_env" if factory else served,
+                    factory=factory,
+                    host=bound_host,
+                    port=bound_port,
+                    reload=reload,
+                    reload_dirs=[loaded.base_dir] if reload else None,
+                    workers=1 if reload else workers,
+                    log_config=None,
+                    timeout_graceful_shutdown=10,
+                    server_header=False,
+                )
+                server = uvicorn.Server(server_config)
+                if reload:
+                    ChangeReload(server_config, target=server.run, sockets=[sock]).run()
+                elif workers > 1:
+                    Multiprocess(server_config, sockets=[sock]).run()
                 else:
-                    uvicorn.run(served, **common)  # type: ignore[arg-type]
+                    server.run(sockets=[sock])
         except GracefulExit:
             pass  # uvicorn has already drained; the embedded database stopped on the way out
 
@@ -280,27 +369,48 @@ def main(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: $HOST, else 0.0.0.0).")] = None,
+    host: HostOption = None,
     port: PortOption = None,
     workers: Annotated[int, typer.Option(help="Worker processes (they share one database).", min=1)] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development only).")] = False,
     config: ConfigOption = None,
     env_file: EnvFileOption = None,
+    allow_unauthenticated: AllowUnauthenticatedOption = False,
 ) -> None:
-    """Serve the graphs of aegra.json. Without DATABASE_URL, an embedded PostgreSQL runs under ./.aegra/."""
-    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=workers, studio=False)
+    """Serve the graphs of aegra.json on 127.0.0.1 (--host to change). Without DATABASE_URL, an embedded PostgreSQL
+    runs under ./.aegra/."""
+    _run_server(
+        host=host,
+        port=port,
+        config=config,
+        env_file=env_file,
+        reload=reload,
+        workers=workers,
+        studio=False,
+        allow_unauthenticated=allow_unauthenticated,
+    )
 
 
 @app.command()
 def dev(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: HostOption = None,
     port: PortOption = None,
     reload: Annotated[bool, typer.Option(help="Restart when files in the project change.")] = True,
     config: ConfigOption = None,
     env_file: EnvFileOption = None,
+    allow_unauthenticated: AllowUnauthenticatedOption = False,
 ) -> None:
     """Development server: localhost, reload on file change, embedded PostgreSQL unless DATABASE_URL is set."""
-    _run_server(host=host, port=port, config=config, env_file=env_file, reload=reload, workers=1, studio=True)
+    _run_server(
+        host=host,
+        port=port,
+        config=config,
+        env_file=env_file,
+        reload=reload,
+        workers=1,
+        studio=True,
+        allow_unauthenticated=allow_unauthenticated,
+    )
 
 
 @app.command()

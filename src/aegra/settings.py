@@ -67,7 +67,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     config_path: str | None = None
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 2026
     data_dir: Path = Path(".aegra")
     pgdata: Path | None = None
@@ -85,6 +85,8 @@ class Settings:
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
     max_body_bytes: int = 10 * 1024 * 1024
+    allow_unauthenticated: bool = False
+    stream_subscriber_queue_max: int = 4096
     run_migrations: bool = True
     run_lease_seconds: float = 30.0
     run_heartbeat_seconds: float = 10.0
@@ -156,6 +158,10 @@ class Settings:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
             kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
+        if (unauthenticated := get("AEGRA_ALLOW_UNAUTHENTICATED")) is not None:
+            kwargs["allow_unauthenticated"] = _parse_bool("AEGRA_ALLOW_UNAUTHENTICATED", unauthenticated)
+        if (queue_max := get("STREAM_SUBSCRIBER_QUEUE_MAX")) is not None:
+            kwargs["stream_subscriber_queue_max"] = _parse_int("STREAM_SUBSCRIBER_QUEUE_MAX", queue_max, minimum=1)
         kwargs |= _run_settings(get)
         return _checked(cls(**kwargs))  # type: ignore[arg-type]
 

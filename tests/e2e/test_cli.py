@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,12 +33,6 @@ EXAMPLE_GRAPHS = {"agent", "agent_hitl", "subgraph_agent", "factory"}
 READY_LINE = "Application startup complete"
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_help_lists_every_command() -> None:
@@ -134,6 +129,12 @@ class ServerProcess:
     def text(self) -> str:
         return "".join(self.output)
 
+    def listening(self) -> set[tuple[str, int]]:
+        """The (address, port) pairs the server process listens on (once it has answered a request: uvicorn reports
+        startup complete just before it starts listening)."""
+        sockets = psutil.Process(self.process.pid).net_connections(kind="inet")
+        return {(conn.laddr.ip, conn.laddr.port) for conn in sockets if conn.status == psutil.CONN_LISTEN}
+
 
 async def _drain(server: ServerProcess) -> None:
     assert server.process.stdout is not None
@@ -141,32 +142,30 @@ async def _drain(server: ServerProcess) -> None:
         server.output.append(line.decode(errors="replace"))
 
 
+def _serve_command(*arguments: str, config: Path = REPO_ROOT / "aegra.json") -> list[str]:
+    return [sys.executable, "-m", "aegra", "serve", "--config", str(config), *arguments]
+
+
 @asynccontextmanager
-async def aegra_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[ServerProcess]:
-    """`aegra serve` as a real process: yields once uvicorn reports startup complete; kills it if still alive."""
-    port = _free_port()
+async def aegra_serve(env: dict[str, str], cwd: Path, command: list[str] | None = None) -> AsyncIterator[ServerProcess]:
+    """A real `aegra` server process (default: `aegra serve --port 0`): yields once uvicorn reports startup complete,
+    with the URL its banner printed; kills it if still alive."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aegra",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--config",
-        str(REPO_ROOT / "aegra.json"),
+        *(command or _serve_command("--port", "0")),
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}")
+    server = ServerProcess(process, "")
     assert process.stdout is not None
     while not server.output or READY_LINE not in server.output[-1]:
         line = await process.stdout.readline()
         assert line, f"aegra serve exited before it was ready:\n{server.text}"
         server.output.append(line.decode(errors="replace"))
+    banner = re.search(r"^API: (http://\S+)", server.text, re.MULTILINE)
+    assert banner is not None, server.text
+    server.url = banner.group(1)
     drain = asyncio.create_task(_drain(server))
     try:
         yield server
@@ -177,8 +176,18 @@ async def aegra_serve(env: dict[str, str], cwd: Path) -> AsyncIterator[ServerPro
         await drain
 
 
+async def _refused(env: dict[str, str], cwd: Path, command: list[str]) -> tuple[int, str]:
+    """Run a server command that is expected to exit on its own; its exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, output.decode(errors="replace")
+
+
 def _server_env(**overrides: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "AEGRA_CONFIG", "PORT")}
+    unset = ("DATABASE_URL", "AEGRA_CONFIG", "PORT", "HOST", "AEGRA_ALLOW_UNAUTHENTICATED", "AEGRA_AUTH_SECRET")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
     env.update(LOG_LEVEL="INFO", **overrides)
     return env
 
@@ -239,3 +248,117 @@ async def test_serve_with_embedded_postgres_stops_it_on_exit(tmp_path: Path, emb
     assert exit_code == 0, server.text
     assert _postgres_processes_using(data_dir / "pgdata") == []
     assert json.loads((data_dir / "pgdata" / ".handle_pids.json").read_text()) == []
+
+
+# -- where the server listens ---------------------------------------------------------------------------------------
+
+
+async def test_serve_listens_on_loopback_only_by_default(database_url: str, tmp_path: Path) -> None:
+    async with aegra_serve(_server_env(DATABASE_URL=database_url), tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ok = await http.get("/ok")
+        listening = server.listening()
+
+    port = int(server.url.rsplit(":", 1)[1])
+    assert listening == {("127.0.0.1", port)}
+    assert port != 0  # `--port 0`: the banner shows the port really bound
+    assert ok.json() == {"ok": True}
+    assert "every interface" not in server.text
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_serve_on_ipv6_loopback_prints_a_bracketed_url(database_url: str, tmp_path: Path) -> None:
+    command = _serve_command("--host", "::1", "--port", "0")
+
+    async with aegra_serve(_server_env(DATABASE_URL=database_url), tmp_path, command) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ok = await http.get("/ok")
+        listening = server.listening()
+
+    port = int(server.url.rsplit(":", 1)[1])
+    assert server.url == f"http://[::1]:{port}"
+    assert listening == {("::1", port)}
+    assert ok.json() == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env"),
+    [
+        (("serve", "--host", "0.0.0.0"), {}),
+        (("serve",), {"HOST": "0.0.0.0"}),
+        (("dev", "--no-reload"), {"HOST": "0.0.0.0"}),
+    ],
+    ids=["serve --host", "serve HOST", "dev HOST"],
+)
+async def test_a_non_loopback_address_without_auth_is_refused(
+    tmp_path: Path, arguments: tuple[str, ...], env: dict[str, str]
+) -> None:
+    command = [sys.executable, "-m", "aegra", *arguments, "--port", "0", "--config", str(REPO_ROOT / "aegra.json")]
+
+    code, output = await _refused(_server_env(DATABASE_URL="postgresql://unused/db", **env), tmp_path, command)
+
+    assert code == 1
+    assert "refusing to listen on 0.0.0.0:" in output
+    assert "--allow-unauthenticated" in output
+    assert READY_LINE not in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("flag", "env"),
+    [(("--allow-unauthenticated",), {}), ((), {"AEGRA_ALLOW_UNAUTHENTICATED": "true"})],
+    ids=["flag", "environment"],
+)
+async def test_allowing_unauthenticated_access_listens_everywhere_with_a_warning(
+    database_url: str, tmp_path: Path, flag: tuple[str, ...], env: dict[str, str]
+) -> None:
+    command = _serve_command("--host", "0.0.0.0", "--port", "0", *flag)
+
+    async with aegra_serve(_server_env(DATABASE_URL=database_url, **env), tmp_path, command) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            ok = await http.get("/ok")
+        listening = server.listening()
+
+    port = int(server.url.rsplit(":", 1)[1])
+    assert listening == {("0.0.0.0", port)}
+    assert server.url == f"http://127.0.0.1:{port}"
+    assert f"listening on 0.0.0.0:{port}: every interface" in server.text
+    assert "Warning: listening on 0.0.0.0" in server.text
+    assert "without authentication" in server.text
+    assert ok.json() == {"ok": True}
+
+
+AUTH_EXAMPLE = REPO_ROOT / "examples" / "aegra.auth.json"
+
+
+async def test_with_auth_configured_the_server_may_listen_everywhere(database_url: str, tmp_path: Path) -> None:
+    command = _serve_command("--host", "0.0.0.0", "--port", "0", config=AUTH_EXAMPLE)
+    env = _server_env(DATABASE_URL=database_url, AEGRA_AUTH_SECRET="a-secret-only-this-test-knows")
+
+    async with aegra_serve(env, tmp_path, command) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            anonymous = await http.post("/threads/search", json={})
+        listening = server.listening()
+
+    assert {address for address, _ in listening} == {"0.0.0.0"}
+    assert anonymous.status_code == 401
+    assert "Warning: listening" not in server.text
+
+
+async def test_the_example_auth_refuses_its_public_secret_off_loopback(database_url: str, tmp_path: Path) -> None:
+    command = _serve_command("--host", "0.0.0.0", "--port", "0", config=AUTH_EXAMPLE)
+
+    code, output = await _refused(_server_env(DATABASE_URL=database_url), tmp_path, command)
+
+    assert code == 1
+    assert "AEGRA_AUTH_SECRET is not set and the server listens on 0.0.0.0" in output
+    assert "Traceback" not in output

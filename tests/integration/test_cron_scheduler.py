@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,6 @@ from aegra.db.models import Cron as CronRow
 from aegra.graphs.registry import GraphRegistry
 from aegra.schemas.crons import CronCreate, CronUpdate
 from aegra.services.assistants import AssistantService
-from aegra.settings import Settings
 
 
 class FakeClock:
@@ -39,14 +37,6 @@ class Launches:
     async def __call__(self, session: AsyncSession, cron: CronRow, now: datetime) -> None:
         await asyncio.sleep(0)  # let a competing scheduler interleave
         self.fired.append((cron.cron_id, now))
-
-
-@pytest.fixture(scope="module")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, Settings(database_url=database_url))
-    await db.open()
-    yield db
-    await db.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ run, reservations, and sweeping kept events of ended runs."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from aegra.db.database import Database
@@ -16,15 +14,6 @@ from aegra.db.models import RunEvent as RunEventRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
 from aegra.runs import queue
-from aegra.settings import Settings
-
-
-@pytest.fixture(scope="module")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, Settings(database_url=database_url))
-    await db.open()
-    yield db
-    await db.close()
 
 
 async def _run(

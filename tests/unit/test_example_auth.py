@@ -1,7 +1,9 @@
-"""`examples/auth.py`: its tokens authenticate, forged or expired ones do not, and handlers stamp the owner."""
+"""`examples/auth.py`: its tokens authenticate, forged or expired ones do not, handlers stamp the owner, and its
+public development secret is refused unless the server listens on loopback."""
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,42 @@ async def test_owned_resources_are_stamped_and_filtered_and_store_namespaces_pre
     assert thread["metadata"] == {"topic": "x", "owner": "bob"}
     assert filters == read == {"owner": "bob"}
     assert item["namespace"] == ("bob", "notes")
+
+
+def _fresh_example(monkeypatch: pytest.MonkeyPatch, *, host: str | None, secret: str | None) -> dict[str, Any]:
+    """Import examples/auth.py anew (as a server start does) with HOST and AEGRA_AUTH_SECRET as given."""
+    for name, value in (("HOST", host), ("AEGRA_AUTH_SECRET", secret)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    return runpy.run_path(str(EXAMPLES / "auth.py"))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "aegra.example.com"])
+def test_the_public_secret_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    with pytest.raises(RuntimeError) as caught:
+        _fresh_example(monkeypatch, host=host, secret=None)
+
+    assert "AEGRA_AUTH_SECRET is not set" in str(caught.value)
+    assert f"listens on {host}" in str(caught.value)
+
+
+@pytest.mark.parametrize("host", [None, "127.0.0.1", "::1", "localhost"])
+def test_the_public_secret_serves_loopback(monkeypatch: pytest.MonkeyPatch, host: str | None) -> None:
+    loaded = _fresh_example(monkeypatch, host=host, secret=None)
+
+    assert loaded["SECRET"] == loaded["DEV_SECRET"].encode()
+
+
+async def test_a_configured_secret_is_used_on_any_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = _fresh_example(monkeypatch, host="0.0.0.0", secret="s3cret-from-the-environment")
+    handlers = AuthHandlers(loaded["auth"])
+
+    user = await handlers.authenticate(_bearer(loaded["create_token"]("carol")))
+    with pytest.raises(HttpStatusError) as forged:
+        await handlers.authenticate(_bearer(example.create_token("carol")))  # signed with the public secret
+
+    assert loaded["SECRET"] == b"s3cret-from-the-environment"
+    assert user.identity == "carol"
+    assert forged.value.detail == "Invalid token signature"

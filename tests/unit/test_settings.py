@@ -23,8 +23,10 @@ def test_defaults_need_no_environment() -> None:
     settings = Settings.from_env({})
 
     assert settings.database_url is None
-    assert settings.host == "0.0.0.0"
+    assert settings.host == "127.0.0.1"
     assert settings.port == 2026
+    assert settings.allow_unauthenticated is False
+    assert settings.stream_subscriber_queue_max == 4096
     assert settings.embedded_pgdata == Path(".aegra") / "pgdata"
     assert settings.run_migrations is True
 
@@ -34,7 +36,9 @@ def test_values_are_read_and_converted() -> None:
         {
             "DATABASE_URL": "postgresql://u:p@db:5432/aegra",
             "PORT": "8123",
-            "HOST": "127.0.0.1",
+            "HOST": "0.0.0.0",
+            "AEGRA_ALLOW_UNAUTHENTICATED": "true",
+            "STREAM_SUBSCRIBER_QUEUE_MAX": "64",
             "N_JOBS_PER_WORKER": "3",
             "LOG_LEVEL": "debug",
             "LOG_JSON": "yes",
@@ -45,7 +49,9 @@ def test_values_are_read_and_converted() -> None:
 
     assert settings.database_url == "postgresql://u:p@db:5432/aegra"
     assert settings.port == 8123
-    assert settings.host == "127.0.0.1"
+    assert settings.host == "0.0.0.0"
+    assert settings.allow_unauthenticated is True
+    assert settings.stream_subscriber_queue_max == 64
     assert settings.n_jobs_per_worker == 3
     assert settings.log_level == "DEBUG"
     assert settings.log_json is True

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aegra.db import migrate
 from aegra.db.url import asyncpg_url, psycopg_conninfo
+from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
 from aegra.store.pgvector import probe_pgvector
 from aegra.store.postgres import AegraPostgresStore
@@ -52,6 +53,7 @@ class Database:
             open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
+        self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
         self.run_migrations = settings.run_migrations
@@ -62,7 +64,7 @@ class Database:
     def checkpointer(self) -> AsyncPostgresSaver:
         """A checkpointer on the shared pool, new per use: a saver serializes all of its calls behind one lock,
         so a shared one would make every run in the process wait for the others' checkpoint reads and writes."""
-        return AsyncPostgresSaver(self.lg_pool)  # type: ignore[arg-type]
+        return AsyncPostgresSaver(self.lg_pool, serde=self.checkpoint_serde)  # type: ignore[arg-type]
 
     async def open(self) -> None:
         """Open the pools and bring every schema up to date (under the migration lock)."""

@@ -24,6 +24,7 @@ from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
 from aegra.config import AegraConfig, apply_env, config_error
 from aegra.errors import ConfigError, NotFoundError
 from aegra.loading import LoadError, load_object
+from aegra.serde import allow_state_types
 
 logger = structlog.get_logger(__name__)
 
@@ -177,7 +178,7 @@ class GraphRegistry:
         if store is not None:
             update["store"] = store
         if spec.graph is not None:
-            yield spec.graph.copy(update=update) if update else spec.graph
+            yield _bound(spec.graph, update)
             return
         assert spec.factory is not None
         runtime: Any
@@ -191,7 +192,14 @@ class GraphRegistry:
                 graph = _as_pregel(built)
             except _GraphProblem as exc:
                 raise ConfigError(f"Graph factory for {graph_id!r} ({spec.source}): {exc}") from None
-            yield graph.copy(update=update) if update else graph
+            yield _bound(graph, update)
+
+
+def _bound(graph: Pregel, update: dict[str, Any]) -> Pregel:
+    """The graph with its checkpointer and store; the checkpointer also revives the types the graph's state names."""
+    if "checkpointer" in update:
+        update = {**update, "checkpointer": allow_state_types(update["checkpointer"], graph)}
+    return graph.copy(update=update) if update else graph
 
 
 @contextlib.asynccontextmanager

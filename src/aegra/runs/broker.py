@@ -22,8 +22,18 @@ logger = structlog.get_logger(__name__)
 # How long a process remembers that a client elsewhere follows a run it does not execute yet (followers repeat
 # their notice every heartbeat, so this only has to outlive a few of them).
 FOLLOW_MEMORY_SECONDS: Final = 300.0
+# Events queued for one subscriber at most (STREAM_SUBSCRIBER_QUEUE_MAX); see `Subscription`.
+DEFAULT_QUEUE_MAX: Final = 4096
 
-__all__ = ["RunBroker", "RunChannel", "RunOutcome", "StreamEvent", "Subscription", "normalize_modes"]
+__all__ = [
+    "RunBroker",
+    "RunChannel",
+    "RunOutcome",
+    "StreamEvent",
+    "SubscriberLagging",
+    "Subscription",
+    "normalize_modes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,33 +44,98 @@ class RunOutcome:
     body: bytes
 
 
+class SubscriberLagging(Exception):
+    """The subscriber fell a whole queue behind the run: its queue stopped taking events (the run went on)."""
+
+
+class _Lagged:
+    """Queue marker: events after this point were not queued for the subscriber."""
+
+
+_LAGGED: Final = _Lagged()
+
+
 class Subscription:
     """A client's view of one run: its events (unless it only waits for the outcome) and the end of the run.
 
     Events reach it once each and in order: anything at or before the last one it got is skipped, which lets a
-    replay from `run_events` and the live feed overlap safely.
+    replay from `run_events` and the live feed overlap safely. Its queue holds at most `queue_max` events: a reader
+    that falls further behind stops getting events (`next_event` raises `SubscriberLagging` once it has read what
+    was queued), so a stalled client costs bounded memory and never slows the run or the other readers. When the
+    run's events are held in this process, `catch_up` hands over the missed ones and switches the feed back on.
     """
 
-    def __init__(self, channel: RunChannel, *, modes: frozenset[str] | None, events: bool, after_seq: int = -1) -> None:
+    def __init__(
+        self,
+        channel: RunChannel,
+        *,
+        modes: frozenset[str] | None,
+        events: bool,
+        after_seq: int = -1,
+        queue_max: int = DEFAULT_QUEUE_MAX,
+    ) -> None:
         self.channel = channel
         self.modes = modes
         self.wants_events = events
         self.last_seq = after_seq
-        self._queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        self.queue_max = queue_max
+        self.lagging = False
+        self._backlog: list[StreamEvent] | None = None  # the run's kept events, when it started lagging
+        self._queue: asyncio.Queue[StreamEvent | _Lagged | None] = asyncio.Queue()
+
+    @property
+    def pending(self) -> int:
+        """Items queued and not read yet (at most `queue_max` events, plus the lag and end markers)."""
+        return self._queue.qsize()
 
     def wants(self, event: StreamEvent) -> bool:
-        return self.wants_events and event.seq > self.last_seq and wanted(event, self.modes)
+        return self.wants_events and not self.lagging and event.seq > self.last_seq and wanted(event, self.modes)
 
     def deliver(self, event: StreamEvent | None) -> None:
-        if event is not None:
-            self.last_seq = event.seq
+        """Queue an event (None: the run ended, always queued); never blocks the producer."""
+        if event is None:
+            self._queue.put_nowait(None)
+            return
+        if self.lagging:
+            return
+        if self._queue.qsize() >= self.queue_max:
+            self.lagging = True
+            self._backlog = self.channel.history  # still complete after the run ends (`finish` lets go of it)
+            self._queue.put_nowait(_LAGGED)
+            return
+        self.last_seq = event.seq
         self._queue.put_nowait(event)
 
     async def next_event(self, within: float) -> StreamEvent | None:
-        """The next event; None once the run has ended; TimeoutError when nothing came `within` seconds."""
+        """The next event; None once the run has ended; TimeoutError when nothing came `within` seconds;
+        SubscriberLagging when the queue overflowed and everything queued before that has been read."""
         if not self._queue.empty():
-            return self._queue.get_nowait()  # the common case while a run streams: no timer needed
-        return await asyncio.wait_for(self._queue.get(), within)
+            item = self._queue.get_nowait()  # the common case while a run streams: no timer needed
+        else:
+            item = await asyncio.wait_for(self._queue.get(), within)
+        if isinstance(item, _Lagged):
+            raise SubscriberLagging(f"stream reader fell {self.queue_max} events behind run {self.channel.run_id}")
+        return item
+
+    def catch_up(self) -> list[StreamEvent] | None:
+        """After `SubscriberLagging`: the events this subscriber missed, from the run's events kept in this process,
+        with its live feed switched back on in the same step (so nothing falls in between). None when this process
+        does not hold them (the run executes elsewhere, or keeps no events)."""
+        backlog, self._backlog = self._backlog, None
+        if not backlog:
+            return None
+        self.lagging = False
+        start = max(0, self.last_seq + 1 - backlog[0].seq)  # kept events are numbered without gaps
+        missed = [event for event in backlog[start:] if wanted(event, self.modes)]
+        if missed:
+            self.last_seq = missed[-1].seq
+        return missed
+
+    @property
+    def events_stored(self) -> bool:
+        """Whether the run's events reach this subscriber from `run_events` (it executes in another process), so a
+        client that reconnects with `Last-Event-ID` finds the ones it lacks."""
+        return not self.channel.executing
 
     async def wait_outcome(self, within: float | None) -> RunOutcome:
         """The run's outcome; TimeoutError when it has not ended `within` seconds (None: no limit)."""
@@ -98,9 +173,16 @@ class RunBroker:
     `relay` (REDIS_URL), events of runs followed across processes also travel through Redis, ahead of the store.
     """
 
-    def __init__(self, store: EventStore | None = None, *, relay: RedisRelay | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        *,
+        relay: RedisRelay | None = None,
+        subscriber_queue_max: int = DEFAULT_QUEUE_MAX,
+    ) -> None:
         self.store = store
         self.relay = relay
+        self.subscriber_queue_max = subscriber_queue_max
         self._channels: dict[uuid.UUID, RunChannel] = {}
         self._followed_elsewhere: dict[uuid.UUID, float] = {}
 
@@ -128,7 +210,9 @@ class RunBroker:
             channel = self._channels[run_id] = RunChannel(run_id)
             if events and self.relay is not None:
                 self.relay.follow(run_id)
-        subscription = Subscription(channel, modes=normalize_modes(modes), events=events)
+        subscription = Subscription(
+            channel, modes=normalize_modes(modes), events=events, queue_max=self.subscriber_queue_max
+        )
         if after_seq is not None:
             subscription.last_seq = after_seq
             for event in channel.history or ():

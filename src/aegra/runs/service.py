@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra import serde
 from aegra.auth.authorizer import NO_AUTH, Authorizer, without_reserved_keys
 from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
@@ -25,7 +26,7 @@ from aegra.db.models import Thread as ThreadRow
 from aegra.errors import BadRequestError, ForbiddenError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue, sse
-from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
+from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
 from aegra.runs.worker import WorkerPool, outcome_of
 from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
 from aegra.services.assistants import AssistantService, parse_assistant_id
@@ -86,6 +87,27 @@ def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:
 
 class RunHandedBackError(Exception):
     """Aborts a wait response whose run this process handed back at shutdown (the client reconnects)."""
+
+
+class StreamReaderDroppedError(Exception):
+    """Aborts a stream whose reader fell too far behind; the SDK reconnects with `Last-Event-ID` and `run_events`
+    replays what it lacks."""
+
+
+def slow_reader_ending(subscription: Subscription, *, resumable: bool) -> bytes:
+    """How a stream ends for a reader that fell a whole queue behind a run whose events this process does not hold:
+    a broken response when it can resume from `run_events` (raises), else a final `error` event."""
+    run_id = str(subscription.channel.run_id)
+    if resumable and subscription.events_stored:
+        logger.warning("stream reader too slow; dropping it to reconnect", run_id=run_id, behind=subscription.queue_max)
+        raise StreamReaderDroppedError(f"Stream of run {run_id} fell {subscription.queue_max} events behind")
+    logger.warning("stream reader too slow; ending its stream", run_id=run_id, behind=subscription.queue_max)
+    message = (
+        f"This stream fell more than {subscription.queue_max} events behind the run, so the server stopped sending "
+        "it events. The run goes on: follow it again with join_stream, or wait for its result with join. "
+        "Streams created with stream_resumable=True catch up instead."
+    )
+    return sse.encode_event("error", serde.dumps({"error": "StreamReaderTooSlow", "message": message}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +306,17 @@ class RunService:
                         item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
                     except TimeoutError:
                         yield sse.HEARTBEAT
+                        continue
+                    except SubscriberLagging:
+                        missed = subscription.catch_up()
+                        if missed is None:
+                            ended = True  # the server let go of this reader; the run goes on
+                            yield slow_reader_ending(subscription, resumable=resumable)
+                            return
+                        for item in missed:
+                            if item.seq > sent:
+                                sent = item.seq
+                                yield self._frame(item, resumable)
                         continue
                     if item is None:
                         ended = True  # or handed back: the client finds the run pending and reconnects

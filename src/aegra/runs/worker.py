@@ -365,7 +365,11 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     metrics: Metrics | None = state.get("metrics")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     relay = RedisRelay(settings.redis_url) if settings.redis_url else None
-    broker = RunBroker(EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS), relay=relay)
+    broker = RunBroker(
+        EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS),
+        relay=relay,
+        subscriber_queue_max=settings.stream_subscriber_queue_max,
+    )
     webhooks = WebhookSender(settings)
     executor = RunExecutor(
         database=database,
