@@ -26,8 +26,6 @@ QUEUE_MAX = 32
 TOKENS = 2000
 SMALL_BUFFER = 32768
 HI = {"messages": [{"role": "user", "content": "hi"}]}
-# The durability tests' servers use second-long leases; on a busy machine those can expire mid-run here.
-STEADY_LEASES = {"RUN_LEASE_SECONDS": "30", "RUN_HEARTBEAT_SECONDS": "10", "RUN_REAPER_SECONDS": "10"}
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +158,8 @@ async def test_a_slow_follower_of_a_run_in_another_process_is_dropped_and_the_sd
     database_url: str,
 ) -> None:
     async with (
-        aegra_serve(database_url, **STEADY_LEASES) as executor,
-        aegra_serve(database_url, STREAM_SUBSCRIBER_QUEUE_MAX="2", **STEADY_LEASES) as follower,
+        aegra_serve(database_url) as executor,
+        aegra_serve(database_url, STREAM_SUBSCRIBER_QUEUE_MAX="2") as follower,
     ):
         thread_id = (await executor.client.threads.create())["thread_id"]
         streamed = executor.client.runs.stream(
