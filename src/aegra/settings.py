@@ -85,6 +85,7 @@ class Settings:
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
     max_body_bytes: int = 10 * 1024 * 1024
+    runs_batch_max: int = 1000
     run_migrations: bool = True
     run_lease_seconds: float = 30.0
     run_heartbeat_seconds: float = 10.0
@@ -153,6 +154,8 @@ class Settings:
             kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
         if (body := get("MAX_BODY_BYTES")) is not None:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
+        if (batch := get("RUNS_BATCH_MAX")) is not None:
+            kwargs["runs_batch_max"] = _parse_int("RUNS_BATCH_MAX", batch, minimum=1)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
             kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
         kwargs |= _run_settings(get)
