@@ -321,3 +321,30 @@ async def test_a_body_nested_past_the_decoder_is_refused(http: httpx.AsyncClient
     response = await http.post("/threads", content=body, headers=JSON_HEADERS)
 
     _assert_refused(response, "nested too deeply")
+
+
+async def test_a_last_event_id_beyond_64_bits_is_refused(http: httpx.AsyncClient) -> None:
+    thread = await _new_thread(http)
+    run = await http.post(
+        f"/threads/{thread['thread_id']}/runs/wait", json={"assistant_id": "echo", "input": {"messages": []}}
+    )
+    run_path = run.headers["content-location"]
+
+    response = await http.get(f"{run_path}/stream", headers={"Last-Event-ID": str(2**70)})
+
+    _assert_refused(response, "Invalid Last-Event-ID")
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_a_500(http: httpx.AsyncClient) -> None:
+    """No schema rule catches this one (a valid timestamp that is in year 10000 in UTC): the error handler maps the
+    database's refusal to a 422."""
+    before = await _count(http, "/runs/crons/count")
+
+    response = await http.post(
+        "/runs/crons",
+        json={"assistant_id": "echo", "schedule": "0 0 * * *", "end_time": "9999-12-31T23:59:59-23:59"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "Invalid value: date value out of range"
+    assert await _count(http, "/runs/crons/count") == before

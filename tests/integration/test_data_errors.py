@@ -63,3 +63,11 @@ async def test_an_unreachable_database_is_not_a_client_error() -> None:
         await engine.dispose()
 
     assert client_data_error(caught.value) is None
+
+
+async def test_an_integer_the_driver_cannot_encode_is_a_client_error(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        with pytest.raises(DBAPIError) as caught:
+            await conn.execute(text("SELECT CAST(:value AS bigint)"), {"value": 2**70})
+
+    assert client_data_error(caught.value) == "value out of int64 range"

@@ -99,3 +99,12 @@ def test_every_operation_documents_client_errors_as_detail_only() -> None:
         assert client_errors["4XX"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+def test_a_parameter_the_driver_cannot_encode_is_reported_by_its_reason_only() -> None:
+    error = _DriverError(
+        "invalid input for query argument $7: datetime.datetime(9999, 12, 31, 23, 59, ... (date value out of range)",
+        "22000",
+    )
+
+    assert client_data_error(error) == "date value out of range"

@@ -36,6 +36,9 @@ NUL_PARAMETER = "Path and query parameters must not contain NUL characters (%00)
 # SQLSTATE class 22, "data exception": a value the database refuses (bad text, a number out of range, ...).
 DATA_EXCEPTION_CLASS = "22"
 
+# asyncpg's words for a parameter it cannot encode: `invalid input for query argument $7: <value> (<reason>)`.
+DRIVER_ARGUMENT_ERROR = re.compile(r"^invalid input for query argument \$\d+: .* \((?P<reason>[^()]*)\)$")
+
 Location = tuple["Location", str | int] | None
 
 
@@ -117,8 +120,10 @@ def client_data_error(exc: BaseException) -> str | None:
         if isinstance(current, psycopg.DataError) or (
             isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS)
         ):
-            message = str(current).strip().splitlines()
-            return message[0] if message else "invalid value"
+            lines = str(current).strip().splitlines()
+            message = lines[0] if lines else "invalid value"
+            argument = DRIVER_ARGUMENT_ERROR.match(message)
+            return argument["reason"] if argument else message
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else current.__cause__
     return None
