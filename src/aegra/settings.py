@@ -85,12 +85,12 @@ class Settings:
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
     max_body_bytes: int = 10 * 1024 * 1024
-    runs_batch_max: int = 1000
     run_migrations: bool = True
     run_lease_seconds: float = 30.0
     run_heartbeat_seconds: float = 10.0
     run_reaper_seconds: float = 10.0
     run_max_attempts: int = 3
+    runs_batch_max: int = 1000
     run_shutdown_grace_seconds: float = 10.0
     run_events_ttl_seconds: float = 3600.0
     webhook_timeout_seconds: float = 10.0
@@ -154,8 +154,6 @@ class Settings:
             kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
         if (body := get("MAX_BODY_BYTES")) is not None:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
-        if (batch := get("RUNS_BATCH_MAX")) is not None:
-            kwargs["runs_batch_max"] = _parse_int("RUNS_BATCH_MAX", batch, minimum=1)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
             kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
         kwargs |= _run_settings(get)
@@ -178,6 +176,8 @@ def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:
             kwargs[field_name] = _parse_float(name, raw, minimum=minimum)
     if (attempts := get("RUN_MAX_ATTEMPTS")) is not None:
         kwargs["run_max_attempts"] = _parse_int("RUN_MAX_ATTEMPTS", attempts, minimum=1)
+    if (batch := get("RUNS_BATCH_MAX")) is not None:
+        kwargs["runs_batch_max"] = _parse_int("RUNS_BATCH_MAX", batch, minimum=1)
     if (attempts := get("WEBHOOK_MAX_ATTEMPTS")) is not None:
         kwargs["webhook_max_attempts"] = _parse_int("WEBHOOK_MAX_ATTEMPTS", attempts, minimum=1)
     if (hosts := get("WEBHOOK_ALLOWED_HOSTS")) is not None:
