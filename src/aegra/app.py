@@ -27,6 +27,8 @@ from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
+from aegra.api.inputs import client_data_error, reject_unstorable_input
+from aegra.api.openapi import document_client_errors
 from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
 from aegra.api.system import SystemController, ok_only
@@ -56,6 +58,8 @@ logger = structlog.get_logger(__name__)
 
 # Litestar reports undecodable JSON bodies as 400 with these messages; langgraph-api answers 422.
 MALFORMED_JSON_PREFIXES = ("JSON is malformed", "Input data was truncated", "Invalid JSON")
+# ... and numbers no Python type holds (`1e400`, an integer of thousands of digits) as 400 with these.
+OUT_OF_RANGE_NUMBER_PREFIXES = ("Number out of range", "Integer value out of range")
 
 # Probes that would flood the access log; still counted in metrics, and logged when they fail.
 QUIET_PATHS = frozenset({"/ok", "/health", "/metrics"})
@@ -90,6 +94,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         return Response({"detail": detail}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     if exc.status_code == HTTP_400_BAD_REQUEST and str(exc.detail).startswith(MALFORMED_JSON_PREFIXES):
         return Response({"detail": "Invalid JSON in request body"}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    if exc.status_code == HTTP_400_BAD_REQUEST and str(exc.detail).startswith(OUT_OF_RANGE_NUMBER_PREFIXES):
+        detail = "Invalid JSON in request body: a number is out of range"
+        return Response({"detail": detail}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     headers = dict(exc.headers or {})
     return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
@@ -100,6 +107,8 @@ def handle_recursion(_: Request[Any, Any, Any], exc: RecursionError) -> Response
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if (message := client_data_error(exc)) is not None:  # a value the database refuses: the client's input
+        return Response({"detail": f"Invalid value: {message}"}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     logger.exception("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
     return Response({"detail": "Internal server error"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
@@ -253,6 +262,7 @@ def create_app(
             }
         ),
         middleware=middleware,
+        before_request=reject_unstorable_input,
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
@@ -268,6 +278,8 @@ def create_app(
             disable_meta=http.disable_meta,
             custom_state=custom_state,
         )
+    if not http.disable_meta:
+        document_client_errors(app.openapi_schema)
     return app
 
 

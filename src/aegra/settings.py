@@ -92,6 +92,7 @@ class Settings:
     run_heartbeat_seconds: float = 10.0
     run_reaper_seconds: float = 10.0
     run_max_attempts: int = 3
+    runs_batch_max: int = 1000
     run_shutdown_grace_seconds: float = 10.0
     run_events_ttl_seconds: float = 3600.0
     webhook_timeout_seconds: float = 10.0
@@ -182,6 +183,8 @@ def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:
             kwargs[field_name] = _parse_float(name, raw, minimum=minimum)
     if (attempts := get("RUN_MAX_ATTEMPTS")) is not None:
         kwargs["run_max_attempts"] = _parse_int("RUN_MAX_ATTEMPTS", attempts, minimum=1)
+    if (batch := get("RUNS_BATCH_MAX")) is not None:
+        kwargs["runs_batch_max"] = _parse_int("RUNS_BATCH_MAX", batch, minimum=1)
     if (attempts := get("WEBHOOK_MAX_ATTEMPTS")) is not None:
         kwargs["webhook_max_attempts"] = _parse_int("WEBHOOK_MAX_ATTEMPTS", attempts, minimum=1)
     if (hosts := get("WEBHOOK_ALLOWED_HOSTS")) is not None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from aegra.api.dependencies import provide_assistant_service
 from aegra.errors import UnprocessableError
@@ -22,6 +22,7 @@ from aegra.schemas.assistants import (
     AssistantVersionsSearch,
     GraphSchemas,
 )
+from aegra.schemas.common import INT32_MAX
 from aegra.services.assistants import AssistantService
 from aegra.services.serialization import project
 
@@ -101,7 +102,7 @@ class AssistantController(Controller):
         assistant_service: NamedDependency[AssistantService],
         assistant_id: FromPath[str],
         data: JSONBody[AssistantSetLatest | None] = None,
-        version: FromQuery[int | None] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
     ) -> Assistant:
         chosen = data.version if data is not None else version
         if chosen is None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -16,6 +17,7 @@ from aegra.api.dependencies import provide_run_service
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
 from aegra.runs.service import RunService, run_location, to_schema
+from aegra.schemas.common import INT64_MAX
 from aegra.schemas.runs import (
     CancelAction,
     Run,
@@ -30,7 +32,7 @@ from aegra.services.serialization import project
 
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID")]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=1000)]
-PageOffset = Annotated[int, QueryParameter(ge=0)]
+PageOffset = Annotated[int, QueryParameter(ge=0, le=INT64_MAX)]
 JSON_MEDIA_TYPE = "application/json"
 
 
@@ -203,8 +205,13 @@ class RunController(Controller):
 
     @post("/batch", operation_id="create_run_batch_runs_batch_post", status_code=HTTP_200_OK)
     async def batch(
-        self, run_service: NamedDependency[RunService], data: JSONBody[list[RunCreateStateless]]
+        self, state: State, run_service: NamedDependency[RunService], data: JSONBody[list[RunCreateStateless]]
     ) -> list[Run]:
+        limit = state.settings.runs_batch_max
+        if len(data) > limit:
+            raise UnprocessableError(
+                f"A batch holds at most {limit} runs (got {len(data)}); send the rest in further batches"
+            )
         return [to_schema(row) for row in await run_service.create_batch(data)]
 
     @post("/cancel", operation_id="cancel_runs_runs_cancel_post", status_code=HTTP_204_NO_CONTENT)

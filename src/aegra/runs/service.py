@@ -28,6 +28,7 @@ from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue, sse
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
 from aegra.runs.worker import WorkerPool, outcome_of
+from aegra.schemas.common import INT64_MAX, INT64_MIN
 from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
 from aegra.services.assistants import AssistantService, parse_assistant_id
 from aegra.services.ids import parse_uuid
@@ -73,9 +74,12 @@ def parse_last_event_id(raw: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
-        return int(raw)
+        seq = int(raw)
     except ValueError:
-        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server") from None
+        seq = None
+    if seq is None or not INT64_MIN <= seq <= INT64_MAX:  # `seq` is a bigint
+        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server")
+    return seq
 
 
 def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from aegra.schemas.common import JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.common import INT32_MAX, JsonObject, Limit, Offset, SortOrder
 
 AssistantField = Literal[
     "assistant_id", "graph_id", "name", "description", "config", "context", "created_at", "updated_at", "metadata",
     "version",
 ]  # fmt: skip
 AssistantSortField = Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"]
+Version = Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX, description="An assistant version (1 and up).")]
 
 
 class Assistant(msgspec.Struct, kw_only=True):
@@ -77,7 +78,7 @@ class AssistantVersionsSearch(msgspec.Struct, kw_only=True):
 
 
 class AssistantSetLatest(msgspec.Struct, kw_only=True):
-    version: int
+    version: Version
 
 
 class GraphSchemas(msgspec.Struct, kw_only=True):

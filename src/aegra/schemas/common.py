@@ -6,8 +6,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+INT32_MAX = 2**31 - 1
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# Longest TTL a thread or store item may be given: 100 years (a timestamp that far out still fits PostgreSQL's).
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
+
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Page size (1-1000).")]
-Offset = Annotated[int, msgspec.Meta(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX, description="Rows to skip (0 to 2^63-1).")]
 SortOrder = Literal["asc", "desc"]
 JsonObject = dict[str, Any]
 

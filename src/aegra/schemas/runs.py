@@ -9,6 +9,12 @@ import msgspec
 
 from aegra.schemas.common import JsonObject
 
+# Longest `after_seconds` delay: one year. A run meant to start later than that belongs in a cron.
+MAX_AFTER_SECONDS = 365 * 24 * 60 * 60
+AfterSeconds = Annotated[
+    float, msgspec.Meta(ge=0, le=MAX_AFTER_SECONDS, description="Seconds to wait before the run starts (0 to 1 year).")
+]
+
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "events", "debug", "tasks", "checkpoints"
 ]
@@ -67,7 +73,7 @@ class RunCreate(msgspec.Struct, kw_only=True):
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     feedback_keys: list[str] | None = None
-    after_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0
+    after_seconds: AfterSeconds = 0
     checkpoint_during: bool | None = None
     durability: Durability | None = None
     on_disconnect: Literal["cancel", "continue"] = "continue"

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import msgspec
 
-from aegra.schemas.common import JsonObject, Limit, Offset
+from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Limit, Offset
 
-TtlMinutes = Annotated[float, msgspec.Meta(gt=0, description="Minutes until the item expires.")]
+TtlMinutes = Annotated[
+    float, msgspec.Meta(gt=0, le=MAX_TTL_MINUTES, description="Minutes until the item expires (at most 100 years).")
+]
 MaxDepth = Annotated[int, msgspec.Meta(ge=1, description="Truncate namespaces to this many labels.")]
 
 

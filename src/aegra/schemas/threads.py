@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from aegra.schemas.common import JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Limit, Offset, SortOrder
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 ThreadField = Literal[
@@ -16,7 +16,12 @@ ThreadField = Literal[
 ]  # fmt: skip
 ThreadSortField = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
 TtlStrategy = Literal["delete", "keep_latest"]
-TtlMinutes = Annotated[float, msgspec.Meta(gt=0, description="Minutes of inactivity before the thread expires.")]
+TtlMinutes = Annotated[
+    float,
+    msgspec.Meta(
+        gt=0, le=MAX_TTL_MINUTES, description="Minutes of inactivity before the thread expires (at most 100 years)."
+    ),
+]
 HistoryLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="Checkpoints to return (1-1000).")]
 
 
