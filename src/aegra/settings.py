@@ -84,6 +84,7 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
+    db_connect_timeout_seconds: float = 30.0
     max_body_bytes: int = 10 * 1024 * 1024
     run_migrations: bool = True
     run_lease_seconds: float = 30.0
@@ -151,6 +152,8 @@ class Settings:
             kwargs["db_max_overflow"] = _parse_int("SQLALCHEMY_MAX_OVERFLOW", overflow)
         if (lg_size := get("LANGGRAPH_MAX_POOL_SIZE")) is not None:
             kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
+        if (db_timeout := get("DB_CONNECT_TIMEOUT_SECONDS")) is not None:
+            kwargs["db_connect_timeout_seconds"] = _parse_float("DB_CONNECT_TIMEOUT_SECONDS", db_timeout, minimum=0.1)
         if (body := get("MAX_BODY_BYTES")) is not None:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:

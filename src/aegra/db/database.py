@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Final
 
 import orjson
 import psycopg
@@ -12,15 +13,22 @@ from langgraph.store.base import TTLConfig
 from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from aegra.db import migrate
+from aegra.db.availability import report_connect_failures
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.settings import Settings
 from aegra.store.postgres import AegraPostgresStore
 
 logger = structlog.get_logger(__name__)
+
+# The LangGraph pool retries a lost connection with a doubling delay; after this long it starts over at one second
+# (see `_keep_reconnecting`), so it notices a database that came back within a few seconds, however long it was down.
+LANGGRAPH_RECONNECT_SECONDS: Final = 10.0
+# libpq's smallest meaningful connect_timeout.
+LIBPQ_MIN_CONNECT_TIMEOUT: Final = 2
 
 
 class Database:
@@ -35,21 +43,36 @@ class Database:
         store_ttl: TTLConfig | None = None,
     ) -> None:
         self.url = url
+        timeout = settings.db_connect_timeout_seconds
+        # Pre-ping: a connection the pool kept across a database restart is replaced before a request gets it (and
+        # the first dead one found invalidates the rest of the pool at once).
         self.engine: AsyncEngine = create_async_engine(
             asyncpg_url(url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=False,
+            pool_pre_ping=True,
+            pool_timeout=timeout,
+            connect_args={"timeout": timeout},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
+        event.listen(self.engine.sync_engine, "do_connect", report_connect_failures)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
             max_size=settings.langgraph_pool_max_size,
             open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            timeout=timeout,
+            check=self._check_langgraph_connection,
+            reconnect_timeout=LANGGRAPH_RECONNECT_SECONDS,
+            reconnect_failed=_keep_reconnecting,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": dict_row,
+                "connect_timeout": max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout)),
+            },
         )
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
@@ -98,9 +121,27 @@ class Database:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        """Raise if the database does not answer."""
+        """Raise if the database does not answer through either pool."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+        async with self.lg_pool.connection() as lg_conn:
+            await lg_conn.execute("SELECT 1")
+
+    async def _check_langgraph_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Before the pool lends a connection: one empty round trip, so a connection that died with a database
+        restart is replaced instead of failing a checkpoint write. The first dead one means the other idle ones
+        died too: check them all now, rather than one per request with the pool's backoff between them."""
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            await self.lg_pool.check()
+            raise
+
+
+async def _keep_reconnecting(pool: AsyncConnectionPool[Any]) -> None:
+    """The pool gave up reconnecting after LANGGRAPH_RECONNECT_SECONDS: start again (`check` grows an empty pool)."""
+    logger.warning("database still unreachable; the LangGraph pool keeps trying", pool=pool.name)
+    await pool.check()
 
 
 def _json_dumps(value: Any) -> str:
