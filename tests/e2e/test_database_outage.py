@@ -11,8 +11,9 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,18 @@ import httpx
 import psycopg
 import pytest
 from langgraph_sdk.errors import InternalServerError
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aegra.crons.scheduler import CronScheduler, serve_crons
+from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
-from aegra.db.url import psycopg_conninfo
+from aegra.db.models import Cron as CronRow
+from aegra.db.models import Thread as ThreadRow
+from aegra.db.models import utcnow
+from aegra.db.url import psycopg_conninfo, with_database
+from aegra.services.thread_ttl import ThreadTtlSweeper
+from aegra.settings import Settings
 from tests.e2e.durable_servers import Server, aegra_serve, eventually
 
 # A short connection wait keeps the outage's answers quick: the LangGraph pool waits that long for a connection
@@ -220,3 +230,114 @@ async def test_open_stream_gets_an_error_event_and_its_run_resumes_once_the_data
     assert events[-1].event == "error"
     assert run["status"] == "success"
     assert len(state["values"]["steps"]) == 8
+
+
+# -- background loops, in this process, on a database of their own in the same cluster -------------------------------
+
+
+@dataclass
+class CountingSessions:
+    """A sessionmaker that counts the sessions its loop opened: each turn of a loop opens one, even a failing one."""
+
+    inner: async_sessionmaker[AsyncSession]
+    opened: int = 0
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
+        self.opened += 1
+        return self.inner()
+
+
+@dataclass
+class CronLaunches:
+    fired: list[uuid.UUID] = field(default_factory=list)
+
+    async def __call__(self, session: AsyncSession, cron: CronRow, now: datetime) -> None:
+        self.fired.append(cron.cron_id)
+
+
+@pytest.mark.parametrize("pre_ping", [False, True], ids=["poll", "pre-ping"])
+async def test_both_pools_lend_live_connections_after_a_restart(cluster: Cluster, pre_ping: bool) -> None:
+    url = with_database(cluster.url, "postgres")
+    database = Database(url, Settings(database_url=url, db_connect_timeout_seconds=5, db_pool_pre_ping=pre_ping))
+    await database.lg_pool.open(wait=True)
+    try:
+        await _use_both_pools(database, times=4)  # several connections in each pool: all die with the restart
+        async with cluster.down():
+            pass
+
+        await _use_both_pools(database, times=4)
+    finally:
+        await database.close()
+
+
+async def _use_both_pools(database: Database, *, times: int) -> None:
+    async def metadata() -> None:
+        async with database.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.05)"))
+
+    async def langgraph() -> None:
+        async with database.lg_pool.connection() as conn:
+            await conn.execute("SELECT pg_sleep(0.05)")
+
+    await asyncio.gather(*(metadata() for _ in range(times)), *(langgraph() for _ in range(times)))
+
+
+@pytest.fixture(scope="module")
+async def loops_url(cluster: Cluster) -> str:
+    async with await psycopg.AsyncConnection.connect(psycopg_conninfo(cluster.url), autocommit=True) as conn:
+        await conn.execute("CREATE DATABASE loops")
+    return with_database(cluster.url, "loops")
+
+
+async def test_cron_scheduler_and_thread_sweeper_keep_turning_through_an_outage(
+    cluster: Cluster, loops_url: str
+) -> None:
+    settings = Settings(database_url=loops_url, db_connect_timeout_seconds=1)
+    database = Database(loops_url, settings)
+    await database.open()
+    cron_sessions = CountingSessions(database.sessionmaker)
+    sweeper_sessions = CountingSessions(database.sessionmaker)
+    database.sessionmaker = sweeper_sessions  # type: ignore[assignment]  # the sweeper's own turns are counted
+    launches = CronLaunches()
+    sweeper = ThreadTtlSweeper(database, interval=0.05)
+    sweeper.start()
+    try:
+        async with serve_crons(CronScheduler(cron_sessions, launches, poll_seconds=0.05)):  # type: ignore[arg-type]
+            async with cluster.down():
+                turns = (cron_sessions.opened, sweeper_sessions.opened)
+
+                async def kept_turning() -> bool:
+                    return cron_sessions.opened >= turns[0] + 3 and sweeper_sessions.opened >= turns[1] + 3
+
+                await eventually(kept_turning, what="both loops to retry while the database is down")
+
+            thread_id, cron_id = await _expired_thread_and_due_cron(cron_sessions.inner)
+
+            async def swept_and_fired() -> bool:
+                async with cron_sessions.inner() as session:
+                    thread = await session.scalar(select(ThreadRow).where(ThreadRow.thread_id == thread_id))
+                return thread is None and cron_id in launches.fired
+
+            await eventually(swept_and_fired, what="an expired thread swept and a due cron fired after the outage")
+    finally:
+        await sweeper.stop()
+        await database.close()
+
+
+async def _expired_thread_and_due_cron(sessions: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
+    long_ago = utcnow() - timedelta(hours=1)
+    thread_id, cron_id = uuid.uuid4(), uuid.uuid4()
+    async with sessions() as session:
+        session.add(
+            ThreadRow(
+                thread_id=thread_id,
+                status="idle",
+                ttl_strategy="delete",
+                ttl_minutes=1.0,
+                expires_at=long_ago,
+                updated_at=long_ago,
+            )
+        )
+        session.add(CronRow(cron_id=cron_id, schedule="* * * * *", next_run_date=long_ago))
+        await session.commit()
+    return thread_id, cron_id

@@ -9,13 +9,16 @@ is left to its own handling.
 
 from __future__ import annotations
 
+import select
 from typing import Any, Final
 
 import psycopg
+from psycopg.pq import ConnStatus
 from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as QueuePoolTimeout
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from aegra.errors import ServiceUnavailableError
 
@@ -42,6 +45,25 @@ def report_connect_failures(dialect: Dialect, _record: Any, cargs: Any, cparams:
         return dialect.connect(*cargs, **cparams)
     except Exception as exc:
         raise DatabaseConnectError(None, None, exc) from exc
+
+
+def discard_closed_connection(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """SQLAlchemy `checkout` listener: asyncpg notices, without a round trip, that the server closed a connection
+    while it sat in the pool (restart, shutdown, terminated backend). Replace it, and every connection pooled
+    before it: they went down with it."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise InvalidatePoolError("the server closed this pooled connection")
+
+
+def heard_from_server(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle psycopg connection has something to read, or is known bad. Nothing arrives on a healthy idle
+    connection; a server that went away left its goodbye (an admin-shutdown error, the end of the socket) there.
+    A zero-timeout poll of the socket, no round trip."""
+    if conn.pgconn.status != ConnStatus.OK:
+        return True
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    return bool(readable)
 
 
 def unavailable(exc: BaseException) -> ServiceUnavailableError | None:

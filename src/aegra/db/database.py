@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from aegra.db import migrate
-from aegra.db.availability import report_connect_failures
+from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.settings import Settings
 from aegra.store.postgres import AegraPostgresStore
@@ -44,19 +44,20 @@ class Database:
     ) -> None:
         self.url = url
         timeout = settings.db_connect_timeout_seconds
-        # Pre-ping: a connection the pool kept across a database restart is replaced before a request gets it (and
-        # the first dead one found invalidates the rest of the pool at once).
+        self.pre_ping = settings.db_pool_pre_ping
         self.engine: AsyncEngine = create_async_engine(
             asyncpg_url(url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=self.pre_ping,
             pool_timeout=timeout,
             connect_args={"timeout": timeout},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
         event.listen(self.engine.sync_engine, "do_connect", report_connect_failures)
+        if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
+            event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             psycopg_conninfo(url),
@@ -128,9 +129,12 @@ class Database:
             await lg_conn.execute("SELECT 1")
 
     async def _check_langgraph_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Before the pool lends a connection: one empty round trip, so a connection that died with a database
-        restart is replaced instead of failing a checkpoint write. The first dead one means the other idle ones
-        died too: check them all now, rather than one per request with the pool's backoff between them."""
+        """Before the pool lends a connection: replace one that died with a database restart instead of failing a
+        checkpoint write. Without pre-ping, only a connection with something to read (a server's goodbye) gets the
+        round trip. The first dead one means the other idle ones died too: check them all now, rather than one per
+        request with the pool's backoff between them."""
+        if not self.pre_ping and not heard_from_server(conn):
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
         except psycopg.Error:
