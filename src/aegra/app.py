@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
+import psycopg
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
@@ -22,6 +23,7 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from opentelemetry.sdk.trace.export import SpanExporter
+from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__
 from aegra.api.assistants import AssistantController
@@ -39,6 +41,7 @@ from aegra.config import AegraConfig, HttpConfig
 from aegra.crons.launcher import CronRunLauncher
 from aegra.crons.scheduler import CronScheduler, serve_crons
 from aegra.custom_routes import app_lifespan, load_custom_app, mount_custom_app
+from aegra.db.availability import unavailable
 from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
@@ -104,6 +107,15 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 def handle_recursion(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     """Absurdly nested JSON bodies exhaust the decoder's recursion; that is the client's input, not our bug."""
     return Response({"detail": "Request body is nested too deeply"}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+def handle_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is unreachable: 503 naming the cause (the client may retry); any other database error is ours."""
+    outage = unavailable(exc)
+    if outage is None:
+        return handle_unexpected(request, exc)
+    logger.warning("database unavailable", path=request.url.path, method=request.method, error=str(exc))
+    return handle_api_error(request, outage)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -238,6 +250,8 @@ def create_app(
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             RecursionError: handle_recursion,
+            SQLAlchemyError: handle_database_error,
+            psycopg.Error: handle_database_error,
             Exception: handle_unexpected,
         },
         cors_config=cors,

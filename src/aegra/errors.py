@@ -55,3 +55,9 @@ class HttpStatusError(ApiError):
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(detail)
         self.status_code = status_code
+
+
+class ServiceUnavailableError(ApiError):
+    """The server cannot answer right now (its database is unreachable); the client may retry."""
+
+    status_code = 503

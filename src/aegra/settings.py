@@ -84,6 +84,8 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 20
     langgraph_pool_max_size: int = 20
+    db_connect_timeout_seconds: float = 30.0
+    db_pool_pre_ping: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
     allow_unauthenticated: bool = False
     stream_subscriber_queue_max: int = 4096
@@ -155,6 +157,10 @@ class Settings:
             kwargs["db_max_overflow"] = _parse_int("SQLALCHEMY_MAX_OVERFLOW", overflow)
         if (lg_size := get("LANGGRAPH_MAX_POOL_SIZE")) is not None:
             kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
+        if (db_timeout := get("DB_CONNECT_TIMEOUT_SECONDS")) is not None:
+            kwargs["db_connect_timeout_seconds"] = _parse_float("DB_CONNECT_TIMEOUT_SECONDS", db_timeout, minimum=0.1)
+        if (pre_ping := get("DB_POOL_PRE_PING")) is not None:
+            kwargs["db_pool_pre_ping"] = _parse_bool("DB_POOL_PRE_PING", pre_ping)
         if (body := get("MAX_BODY_BYTES")) is not None:
             kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
         if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:

@@ -149,3 +149,18 @@ async def test_sweep_drops_old_events_of_ended_runs_only(database: Database) -> 
     assert ended not in left
     assert running in left
     assert recent in left
+
+
+async def test_heartbeat_extends_only_the_runs_the_worker_still_executes(database: Database) -> None:
+    executing = await _run(database, status="running", lease_in=5.0)
+    # Its process still holds it, but could not record its ending (the database was down): it must expire.
+    abandoned = await _run(database, status="running", lease_in=5.0)
+
+    async with database.sessionmaker() as session:
+        held = await queue.extend_leases(session, "worker-a", {executing}, lease_seconds=600)
+    extended, _ = await _row(database, executing)
+    left, _ = await _row(database, abandoned)
+
+    assert held == {executing}
+    assert extended.lease_expires_at is not None and extended.lease_expires_at > utcnow() + timedelta(seconds=300)
+    assert left.lease_expires_at is not None and left.lease_expires_at < utcnow() + timedelta(seconds=300)

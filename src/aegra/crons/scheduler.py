@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aegra.crons.schedule import next_fire_time
+from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.models import Cron as CronRow
 from aegra.db.models import utcnow
 from aegra.errors import ApiError
@@ -101,12 +102,13 @@ class CronScheduler:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set; a failing poll is logged and retried on the next tick."""
+        """Poll until `stop` is set; a failing poll is logged and retried on the next tick (a database outage
+        included: nothing fired while it lasts, and each due cron fires once when it is back)."""
         while not stop.is_set():
             try:
                 await self.fire_due()
-            except (TimeoutError, OSError) as exc:
-                logger.warning("cron poll failed", error=str(exc))
+            except DATABASE_ERRORS as exc:
+                logger.warning("cron poll failed; retrying on the next tick", error=str(exc))
             except Exception:  # a bad cron must not kill the scheduler for every other cron
                 logger.exception("cron poll failed")
             try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Final
 
 import orjson
 import psycopg
@@ -12,10 +13,11 @@ from langgraph.store.base import TTLConfig
 from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from aegra.db import migrate
+from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -23,6 +25,12 @@ from aegra.store.pgvector import probe_pgvector
 from aegra.store.postgres import AegraPostgresStore
 
 logger = structlog.get_logger(__name__)
+
+# The LangGraph pool retries a lost connection with a doubling delay; after this long it starts over at one second
+# (see `_keep_reconnecting`), so it notices a database that came back within a few seconds, however long it was down.
+LANGGRAPH_RECONNECT_SECONDS: Final = 10.0
+# libpq's smallest meaningful connect_timeout.
+LIBPQ_MIN_CONNECT_TIMEOUT: Final = 2
 
 
 class Database:
@@ -37,21 +45,37 @@ class Database:
         store_ttl: TTLConfig | None = None,
     ) -> None:
         self.url = url
+        timeout = settings.db_connect_timeout_seconds
+        self.pre_ping = settings.db_pool_pre_ping
         self.engine: AsyncEngine = create_async_engine(
             asyncpg_url(url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=False,
+            pool_pre_ping=self.pre_ping,
+            pool_timeout=timeout,
+            connect_args={"timeout": timeout},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
+        event.listen(self.engine.sync_engine, "do_connect", report_connect_failures)
+        if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
+            event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
             max_size=settings.langgraph_pool_max_size,
             open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            timeout=timeout,
+            check=self._check_langgraph_connection,
+            reconnect_timeout=LANGGRAPH_RECONNECT_SECONDS,
+            reconnect_failed=_keep_reconnecting,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": dict_row,
+                "connect_timeout": max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout)),
+            },
         )
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
@@ -115,9 +139,30 @@ class Database:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        """Raise if the database does not answer."""
+        """Raise if the database does not answer through either pool."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+        async with self.lg_pool.connection() as lg_conn:
+            await lg_conn.execute("SELECT 1")
+
+    async def _check_langgraph_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Before the pool lends a connection: replace one that died with a database restart instead of failing a
+        checkpoint write. Without pre-ping, only a connection with something to read (a server's goodbye) gets the
+        round trip. The first dead one means the other idle ones died too: check them all now, rather than one per
+        request with the pool's backoff between them."""
+        if not self.pre_ping and not heard_from_server(conn):
+            return
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            await self.lg_pool.check()
+            raise
+
+
+async def _keep_reconnecting(pool: AsyncConnectionPool[Any]) -> None:
+    """The pool gave up reconnecting after LANGGRAPH_RECONNECT_SECONDS: start again (`check` grows an empty pool)."""
+    logger.warning("database still unreachable; the LangGraph pool keeps trying", pool=pool.name)
+    await pool.check()
 
 
 def _json_dumps(value: Any) -> str:

@@ -6,12 +6,12 @@ A run whose lease expired (its process died) is put back in the queue, or ended 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
+from sqlalchemy import ARRAY, ColumnElement, Uuid, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.filters import Filters, matches
@@ -66,9 +66,11 @@ WHERE run_id = (
 RETURNING runs.*
 """
 
+# Only the runs the worker still executes: one whose ending it could not record (the database was down) must let
+# its lease expire, so the reaper queues it again instead of it staying `running` for ever.
 EXTEND_LEASES: Final = """
 UPDATE runs SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
-WHERE worker_id = :worker_id AND status = 'running'
+WHERE worker_id = :worker_id AND status = 'running' AND run_id = ANY(:run_ids)
 RETURNING run_id
 """
 
@@ -315,10 +317,14 @@ async def next_available_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(stmt)
 
 
-async def extend_leases(session: AsyncSession, worker_id: str, *, lease_seconds: float) -> set[uuid.UUID]:
-    """Heartbeat: push back the lease of every run this worker executes; commits. Returns the runs it still
-    holds (a run missing there was reaped after its lease expired, and may execute elsewhere now)."""
-    result = await session.execute(text(EXTEND_LEASES), {"worker_id": worker_id, "lease_seconds": lease_seconds})
+async def extend_leases(
+    session: AsyncSession, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
+) -> set[uuid.UUID]:
+    """Heartbeat: push back the lease of the runs this worker executes (`run_ids`); commits. Returns the runs it
+    still holds (a run missing there was reaped after its lease expired, and may execute elsewhere now)."""
+    stmt = text(EXTEND_LEASES).bindparams(bindparam("run_ids", type_=ARRAY(Uuid())))
+    params = {"worker_id": worker_id, "run_ids": list(run_ids), "lease_seconds": lease_seconds}
+    result = await session.execute(stmt, params)
     held = set(result.scalars().all())
     await session.commit()
     return held

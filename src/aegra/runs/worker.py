@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import time
@@ -20,9 +21,9 @@ from typing import Any, Final
 import psycopg
 import structlog
 from litestar.datastructures import State
-from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import serde
+from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.url import psycopg_conninfo
@@ -38,7 +39,8 @@ from aegra.settings import Settings
 logger = structlog.get_logger(__name__)
 
 POLL_SECONDS: Final = 5.0
-LISTEN_RETRY_SECONDS: Final = 1.0
+LISTEN_RETRY_SECONDS: Final = 1.0  # the first retry of a lost LISTEN connection; doubled per failure up to the max
+LISTEN_RETRY_MAX_SECONDS: Final = 5.0
 EARLY_CANCEL_TTL: Final = 60.0
 SWEEP_BATCH: Final = 5000
 SWEEP_BATCHES_PER_PASS: Final = 20
@@ -115,7 +117,7 @@ class WorkerPool:
             try:
                 async with self.database.sessionmaker() as session:
                     await queue.requeue(session, handed_back, origin=self.worker_id)
-            except SQLAlchemyError as exc:
+            except DATABASE_ERRORS as exc:
                 logger.error("could not hand back runs at shutdown; their leases will expire", error=str(exc))
         for task in others:
             task.cancel()
@@ -190,7 +192,7 @@ class WorkerPool:
             async with self.database.sessionmaker() as session:
                 await queue.notify(session, channel, origin=self.worker_id, body=body)
                 await session.commit()
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             logger.warning("could not send a notice", channel=channel, error=str(exc))
 
     async def _claim_loop(self) -> None:
@@ -202,10 +204,10 @@ class WorkerPool:
                     row = await queue.claim_next_run(
                         session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
                     )
-            except (SQLAlchemyError, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 self._slots.release()
-                logger.warning("claiming a run failed", error=str(exc))
-                await self._idle(POLL_SECONDS)
+                logger.warning("claiming a run failed; retrying when woken or after the poll", error=str(exc))
+                await self._idle(POLL_SECONDS)  # the LISTEN connection wakes us once the database is back
                 continue
             if row is None:
                 self._slots.release()
@@ -220,7 +222,7 @@ class WorkerPool:
         try:
             async with self.database.sessionmaker() as session:
                 due = await queue.next_available_at(session)
-        except (SQLAlchemyError, OSError):
+        except DATABASE_ERRORS:
             return POLL_SECONDS
         if due is None:
             self._delayed_runs = False
@@ -260,9 +262,9 @@ class WorkerPool:
             try:
                 async with self.database.sessionmaker() as session:
                     held = await queue.extend_leases(
-                        session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
+                        session, self.worker_id, executing, lease_seconds=self.settings.run_lease_seconds
                     )
-            except (SQLAlchemyError, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
                 continue
             for run_id in executing - held:
@@ -276,7 +278,7 @@ class WorkerPool:
         while True:
             try:
                 await self.reap()
-            except (SQLAlchemyError, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 logger.warning("reaping runs failed", error=str(exc))
             await asyncio.sleep(self.settings.run_reaper_seconds)
 
@@ -315,20 +317,32 @@ class WorkerPool:
             )
 
     async def _listen_loop(self) -> None:
+        """Hear the other processes' notices. A lost connection (database restart, network) is retried with a
+        growing delay; once it is back, catch up on whatever the missed notices would have said."""
         conninfo = psycopg_conninfo(self.database.url)
+        connect_timeout = max(2, math.ceil(self.settings.db_connect_timeout_seconds))
+        delay = LISTEN_RETRY_SECONDS
+        lost = False
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, connect_timeout=connect_timeout
+                ) as conn:
                     for channel in queue.CHANNELS:
                         await conn.execute(f"LISTEN {channel}")
+                    if lost:
+                        logger.info("LISTEN connection restored")
+                    delay, lost = LISTEN_RETRY_SECONDS, False
                     self.wake()  # anything queued while we were not listening
                     for run_id in self.broker.followed_remotely():
                         self.broker.fetch_stored(run_id)  # events stored while we were not listening
                     async for note in conn.notifies():
                         self._on_notify(note.channel, note.payload)
-            except (psycopg.Error, OSError) as exc:
-                logger.warning("LISTEN connection lost; retrying", error=str(exc))
-                await asyncio.sleep(LISTEN_RETRY_SECONDS)
+            except DATABASE_ERRORS as exc:
+                logger.warning("LISTEN connection lost; retrying", error=str(exc), retry_in=round(delay, 1))
+                lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LISTEN_RETRY_MAX_SECONDS)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         origin, body = queue.parse_notice(payload)

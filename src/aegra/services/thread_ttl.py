@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import DateTime, Interval, delete, func, literal_column, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from aegra.config import AegraConfig
+from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
@@ -124,7 +124,7 @@ class ThreadTtlSweeper:
         while not self._stopping.is_set():
             try:
                 result = await sweep_expired_threads(self.database, batch=self.batch)
-            except (SQLAlchemyError, OSError, ApiError) as exc:
+            except (*DATABASE_ERRORS, ApiError) as exc:  # the database may be down: try again next interval
                 logger.warning("thread ttl sweep failed", error=str(exc))
                 return
             if result.deleted or result.pruned:
