@@ -199,8 +199,9 @@ async def test_open_stream_gets_an_error_event_and_its_run_resumes_once_the_data
         other["thread_id"], "sleeper", input={}, config={"configurable": {"seconds": 100}}
     )
     thread = await server.client.threads.create()
+    # Slow steps: the run is still going when PostgreSQL has stopped, however slowly `pg_ctl stop` starts.
     stream = server.client.runs.stream(
-        thread["thread_id"], "steps", input={}, config={"configurable": {"steps": 8, "delay": 0.3}}
+        thread["thread_id"], "steps", input={}, config={"configurable": {"steps": 6, "delay": 2.0}}
     )
     events: list[Any] = []
     async for part in stream:
@@ -229,7 +230,7 @@ async def test_open_stream_gets_an_error_event_and_its_run_resumes_once_the_data
 
     assert events[-1].event == "error"
     assert run["status"] == "success"
-    assert len(state["values"]["steps"]) == 8
+    assert len(state["values"]["steps"]) == 6
 
 
 # -- background loops, in this process, on a database of their own in the same cluster -------------------------------

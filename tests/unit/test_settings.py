@@ -82,6 +82,9 @@ def test_embedded_pgdata_follows_data_dir_unless_set() -> None:
         ("N_JOBS_PER_WORKER", "0", "must be >= 1"),
         ("LOG_JSON", "maybe", "is not a boolean"),
         ("AEGRA_RUN_MIGRATIONS", "2", "is not a boolean"),
+        ("DB_CONNECT_TIMEOUT_SECONDS", "soon", "is not a number"),
+        ("DB_CONNECT_TIMEOUT_SECONDS", "0", "must be >= 0.1"),
+        ("DB_POOL_PRE_PING", "sometimes", "is not a boolean"),
         ("MAX_BODY_BYTES", "10", "must be >= 1024"),
     ],
 )

@@ -46,6 +46,7 @@ class Database:
     ) -> None:
         self.url = url
         timeout = settings.db_connect_timeout_seconds
+        self.libpq_connect_timeout = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout))
         self.pre_ping = settings.db_pool_pre_ping
         self.engine: AsyncEngine = create_async_engine(
             asyncpg_url(url),
@@ -74,7 +75,7 @@ class Database:
                 "autocommit": True,
                 "prepare_threshold": 0,
                 "row_factory": dict_row,
-                "connect_timeout": max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout)),
+                "connect_timeout": self.libpq_connect_timeout,
             },
         )
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
@@ -144,6 +145,12 @@ class Database:
             await conn.execute(text("SELECT 1"))
         async with self.lg_pool.connection() as lg_conn:
             await lg_conn.execute("SELECT 1")
+
+    async def listen_connection(self) -> psycopg.AsyncConnection[Any]:
+        """A connection of its own (not pooled) for LISTEN, opened with the pools' connect timeout."""
+        return await psycopg.AsyncConnection.connect(
+            psycopg_conninfo(self.url), autocommit=True, connect_timeout=self.libpq_connect_timeout
+        )
 
     async def _check_langgraph_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Before the pool lends a connection: replace one that died with a database restart instead of failing a

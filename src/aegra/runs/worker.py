@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import socket
 import time
@@ -18,7 +17,6 @@ from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import psycopg
 import structlog
 from litestar.datastructures import State
 
@@ -26,7 +24,6 @@ from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
-from aegra.db.url import psycopg_conninfo
 from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
@@ -319,15 +316,11 @@ class WorkerPool:
     async def _listen_loop(self) -> None:
         """Hear the other processes' notices. A lost connection (database restart, network) is retried with a
         growing delay; once it is back, catch up on whatever the missed notices would have said."""
-        conninfo = psycopg_conninfo(self.database.url)
-        connect_timeout = max(2, math.ceil(self.settings.db_connect_timeout_seconds))
         delay = LISTEN_RETRY_SECONDS
         lost = False
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, connect_timeout=connect_timeout
-                ) as conn:
+                async with await self.database.listen_connection() as conn:
                     for channel in queue.CHANNELS:
                         await conn.execute(f"LISTEN {channel}")
                     if lost:
