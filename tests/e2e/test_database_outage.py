@@ -37,8 +37,9 @@ from tests.e2e.durable_servers import Server, aegra_serve, eventually
 
 # A short connection wait keeps the outage's answers quick: the LangGraph pool waits that long for a connection
 # before the store answers 503, and each checkpoint write a run still has to make waits as long before it fails.
+# Not shorter: once the database is back, opening a connection on a busy machine can itself take over a second.
 SERVER_ENV = {
-    "DB_CONNECT_TIMEOUT_SECONDS": "1",
+    "DB_CONNECT_TIMEOUT_SECONDS": "4",
     "RUN_LEASE_SECONDS": "6",
     "RUN_HEARTBEAT_SECONDS": "0.5",
     "RUN_REAPER_SECONDS": "0.5",
