@@ -4,6 +4,7 @@ back through their logs, and stopped with the signal a test chooses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -37,6 +38,24 @@ STEADY_LEASES = {
 }
 # For a process a test kills: its runs are reaped soon after (the restart takes longer than this anyway).
 CRASH_LEASES = STEADY_LEASES | {"RUN_LEASE_SECONDS": "5"}
+
+
+# Tests that start `aegra serve` processes (each imports the whole stack: seconds on an idle machine, tens of
+# seconds on a busy one) get more than the suite's default timeout; module fixtures' starts count against it too.
+PROCESS_TEST_TIMEOUT = 600
+
+# Every `aegra serve` started here and not yet ended. A test cut short (pytest-timeout) can skip its servers'
+# cleanup; a server left running would then claim the next tests' runs, so `stop_stray_servers` ends it.
+RUNNING: set[asyncio.subprocess.Process] = set()
+
+
+def stop_stray_servers(*, keep: set[asyncio.subprocess.Process]) -> None:
+    """Kill the servers started since `keep` was taken that are still running."""
+    for process in RUNNING - keep:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        RUNNING.discard(process)
 
 
 def _free_port() -> int:
@@ -81,6 +100,7 @@ async def aegra_serve(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    RUNNING.add(process)
     url = f"http://127.0.0.1:{port}"
     server = Server(process, url, get_client(url=url, api_key=None))
     assert process.stdout is not None
@@ -102,6 +122,7 @@ async def aegra_serve(
         if process.returncode is None:
             process.kill()
             await process.wait()
+        RUNNING.discard(process)
         await draining
 
 

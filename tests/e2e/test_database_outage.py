@@ -33,7 +33,9 @@ from aegra.db.models import utcnow
 from aegra.db.url import psycopg_conninfo, with_database
 from aegra.services.thread_ttl import ThreadTtlSweeper
 from aegra.settings import Settings
-from tests.e2e.durable_servers import Server, aegra_serve, eventually
+from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, Server, aegra_serve, eventually
+
+pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
 # A short connection wait keeps the outage's answers quick: the LangGraph pool waits that long for a connection
 # before the store answers 503, and each checkpoint write a run still has to make waits as long before it fails.

@@ -19,6 +19,7 @@ from langgraph_sdk.errors import ConflictError
 
 from aegra.db.url import psycopg_conninfo
 from tests.e2e.durable_servers import (
+    PROCESS_TEST_TIMEOUT,
     Server,
     aegra_serve,
     eventually,
@@ -28,6 +29,8 @@ from tests.e2e.durable_servers import (
     slow_run,
     steps_done,
 )
+
+pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
 
 @pytest.fixture(scope="module", params=["postgres", "redis"])

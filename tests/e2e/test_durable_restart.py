@@ -8,9 +8,12 @@ import asyncio
 import signal
 from urllib.parse import urlsplit
 
+import pytest
 from langgraph_sdk.schema import StreamPart
 
-from tests.e2e.durable_servers import CRASH_LEASES, aegra_serve, eventually, steps_done
+from tests.e2e.durable_servers import CRASH_LEASES, PROCESS_TEST_TIMEOUT, aegra_serve, eventually, steps_done
+
+pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
 STEPS = {"configurable": {"steps": 8, "delay": 0.25}}
 

@@ -20,7 +20,9 @@ from langgraph_sdk.client import LangGraphClient
 from aegra.app import create_app
 from aegra.config import AegraConfig
 from aegra.settings import Settings
-from tests.e2e.durable_servers import aegra_serve
+from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, aegra_serve
+
+pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
 QUEUE_MAX = 32
 TOKENS = 2000
