@@ -30,6 +30,7 @@ from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagg
 from aegra.runs.worker import WorkerPool, outcome_of
 from aegra.schemas.common import INT64_MAX, INT64_MIN
 from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
+from aegra.schemas.status import INFLIGHT, RunStatus
 from aegra.services.assistants import AssistantService, parse_assistant_id
 from aegra.services.ids import parse_uuid
 from aegra.services.serialization import iso
@@ -242,7 +243,7 @@ class RunService:
                 "thread_id": None if temporary else thread_id,
                 "assistant_id": assistant.assistant_id,
                 "run_id": run_id,
-                "status": "pending",
+                "status": RunStatus.PENDING,
                 "metadata": run_metadata,
                 "prevent_insert_if_inflight": strategy == "reject",
                 "multitask_strategy": strategy,
@@ -358,7 +359,7 @@ class RunService:
                         yield b"\n"
                         continue
                     ended = True
-                    if outcome.status == "pending":
+                    if outcome.status == RunStatus.PENDING:
                         # The run was handed back (shutdown): break the body so the SDK re-joins at `Location`.
                         raise RunHandedBackError(f"Run {run_id} continues in another process")
                     yield outcome.body
@@ -442,12 +443,12 @@ class RunService:
         self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None, after_seq: int | None = None
     ) -> FollowedRun | RunOutcome:
         """Subscribe to a run unless it already ended (checked again after subscribing, to close the race)."""
-        if row.status not in queue.INFLIGHT and not self.broker.is_live(row.run_id):
+        if row.status not in INFLIGHT and not self.broker.is_live(row.run_id):
             return outcome_of(row)
         subscription = self.broker.subscribe(row.run_id, modes=modes, events=events, after_seq=after_seq)
         fresh = await queue.get_run(self.session, row.run_id)
         await self.release_connection()
-        if (fresh is None or fresh.status not in queue.INFLIGHT) and not self.broker.is_live(row.run_id):
+        if (fresh is None or fresh.status not in INFLIGHT) and not self.broker.is_live(row.run_id):
             self.broker.unsubscribe(subscription)
             return outcome_of(fresh)
         return FollowedRun(fresh or row, subscription)
@@ -472,7 +473,7 @@ class RunService:
     async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> Run:
         """Cancel one in-flight run; with `wait`, return once it has ended. Answers with the run as it is then."""
         row = await self.get_row(thread_id, run_id, action="update", detail={"action": action})
-        if row.status not in queue.INFLIGHT:
+        if row.status not in INFLIGHT:
             raise NotFoundError(NO_RUNS_TO_CANCEL)
         subscription = self.broker.subscribe(row.run_id, events=False) if wait else None
         try:
@@ -487,7 +488,7 @@ class RunService:
                 self.broker.unsubscribe(subscription)
         fresh = await queue.get_run(self.session, row.run_id)
         if fresh is None:  # rolled back: the row is gone, report it as it ended
-            return msgspec.structs.replace(to_schema(row), status="interrupted")
+            return msgspec.structs.replace(to_schema(row), status=RunStatus.INTERRUPTED)
         return to_schema(fresh)
 
     async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
@@ -496,7 +497,7 @@ class RunService:
         if body.status is not None:
             if body.thread_id is not None or body.run_ids is not None:
                 raise UnprocessableError("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
-            statuses = queue.INFLIGHT if body.status == "all" else (body.status,)
+            statuses = INFLIGHT if body.status == "all" else (body.status,)
             filters = await self.auth.authorize(
                 "threads", "update", {"thread_id": None, "action": action, "metadata": {"status": body.status}}
             )
@@ -524,7 +525,7 @@ class RunService:
         *,
         run_ids: Sequence[uuid.UUID] | None = None,
         thread_id: uuid.UUID | None = None,
-        statuses: Sequence[str] = queue.INFLIGHT,
+        statuses: Sequence[str] = INFLIGHT,
     ) -> list[queue.CancelledRun]:
         return await queue.cancel_runs(
             self.session,

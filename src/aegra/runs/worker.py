@@ -33,6 +33,7 @@ from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor, RunHandle
 from aegra.runs.relay import RedisRelay
 from aegra.runs.webhooks import WebhookSender, run_payload
+from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -48,7 +49,7 @@ def outcome_of(row: RunRow | None) -> RunOutcome:
     """The outcome of a run that ended (possibly in another process), read back from its row."""
     if row is None:
         return RunOutcome("rollback", b"{}")
-    if row.status in ("error", "timeout"):
+    if row.status in FAILED:
         return RunOutcome(row.status, serde.dumps({"__error__": row.error}))
     return RunOutcome(row.status, serde.dumps(row.output or {}))
 
@@ -154,7 +155,7 @@ class WorkerPool:
     def signal_cancelled(self, cancelled: list[queue.CancelledRun], action: str) -> None:
         """After the cancel committed: stop the running ones here, end the streams of the pending ones."""
         for item in cancelled:
-            if item.status == "running":
+            if item.status == RunStatus.RUNNING:
                 self.cancel_local(item.run_id, action)
                 self._relay(queue.CHANNEL_CANCEL, f"{item.run_id}:{action}")
             else:
@@ -179,7 +180,7 @@ class WorkerPool:
             return
         async with self.database.sessionmaker() as session:
             row = await queue.get_run(session, run_id)
-        if row is not None and row.status in queue.INFLIGHT:
+        if row is not None and row.status in INFLIGHT:
             return
         await self.broker.catch_up(run_id)
         if self.broker.is_followed_elsewhere(run_id):
@@ -297,7 +298,7 @@ class WorkerPool:
         if swept:
             logger.info("swept kept events of ended runs", count=swept)
         for row in reaped:
-            if row.status == "error":
+            if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
                 self._send_webhook(row)

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.status import ThreadStatus
 
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 ThreadField = Literal[
     "thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status", "values",
     "interrupts", "error",
