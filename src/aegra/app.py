@@ -47,7 +47,7 @@ from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
-from aegra.runs.worker import serve_runs
+from aegra.runs.lifespan import serve_runs
 from aegra.services.assistants import AssistantService
 from aegra.services.thread_ttl import ThreadTtlSweeper, default_thread_ttl, sweep_interval_seconds
 from aegra.settings import Settings

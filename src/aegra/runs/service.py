@@ -3,7 +3,6 @@ read and delete them. Execution itself belongs to the worker pool."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
@@ -18,18 +17,21 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra import serde
-from aegra.auth.authorizer import NO_AUTH, Authorizer, without_reserved_keys
+from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
+from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
-from aegra.errors import BadRequestError, ForbiddenError, NotFoundError, UnprocessableError
+from aegra.errors import ForbiddenError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue, sse
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
+from aegra.runs.contract import RunKwargs, stamp_metadata
+from aegra.runs.prepare import RunTarget, build_run_kwargs, multitask_strategy, run_metadata
 from aegra.runs.worker import WorkerPool, outcome_of
 from aegra.schemas.common import INT64_MAX, INT64_MIN
-from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
+from aegra.schemas.runs import MultitaskStrategy, Run, RunCreate, RunCreateStateless, RunsCancel
 from aegra.schemas.status import INFLIGHT, RunStatus
 from aegra.services.assistants import AssistantService, parse_assistant_id
 from aegra.services.ids import parse_uuid
@@ -83,13 +85,6 @@ def parse_last_event_id(raw: str | None) -> int | None:
     return seq
 
 
-def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:
-    if not raw:
-        return ["values"]
-    modes = [raw] if isinstance(raw, str) else list(raw)
-    return list(dict.fromkeys(modes))
-
-
 class RunHandedBackError(Exception):
     """Aborts a wait response whose run this process handed back at shutdown (the client reconnects)."""
 
@@ -121,6 +116,21 @@ class FollowedRun:
 
     row: RunRow
     subscription: Subscription
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizedRun:
+    """What `threads.create_run` authorization settled: the run's own metadata (with the handler's stamps), its
+    multitask strategy, and the filters its thread must match."""
+
+    metadata: dict[str, Any]
+    strategy: MultitaskStrategy
+    thread_filters: Filters | None
+
+
+def _request_id() -> str:
+    """The id of the request creating the run (a fresh one outside a request, e.g. for a cron)."""
+    return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
 
 
 class RunService:
@@ -174,117 +184,75 @@ class RunService:
         return row
 
     async def _prepare(self, raw_thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID) -> queue.NewRun:
-        """Validate the body and merge it over the assistant into the run's kwargs (config, context, metadata)."""
+        """Validate the body, merge it over the assistant into the run's kwargs, and let auth see (and stamp) it."""
         stateless = raw_thread_id is None
         thread_id = uuid7() if stateless else parse_uuid(raw_thread_id, "thread")
-        assistant_id = parse_assistant_id(payload.assistant_id, self.registry)
-        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
-        if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
-            raise NotFoundError(f"Assistant {assistant_id} not found")
-        self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
-        command = msgspec.to_builtins(payload.command) if payload.command is not None else None
-        if stateless and command and "resume" in command:
-            raise BadRequestError("You must provide a thread_id when resuming.")
-        user_config = copy.deepcopy(payload.config or {})
-        user_configurable = user_config.pop("configurable", None) or {}
-        if user_configurable and payload.context:
-            raise BadRequestError(
-                "Cannot specify both configurable and context. Prefer setting context alone. Context was "
-                "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
-            )
-        user_context = without_reserved_keys(payload.context or user_configurable)
-        metadata = {
-            **assistant.metadata_,
-            "graph_id": assistant.graph_id,
-            "assistant_id": str(assistant.assistant_id),
-            **(payload.metadata or {}),
-        }
-        base_config = copy.deepcopy(assistant.config or {})
-        configurable: dict[str, Any] = {**without_reserved_keys(base_config.pop("configurable", None)), **user_context}
-        configurable |= self._checkpoint_keys(payload)
-        configurable |= {
-            "run_id": str(run_id),
-            "thread_id": str(thread_id),
-            "graph_id": assistant.graph_id,
-            "assistant_id": str(assistant.assistant_id),
-            **self.auth.run_identity(),
-            "langgraph_request_id": structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex,
-            "__request_start_time_ms__": time.time_ns() // 1_000_000,
-            "__after_seconds__": payload.after_seconds,
-        }
-        config = {**base_config, **user_config, "configurable": configurable}
-        config["metadata"] = {**(config.get("metadata") or {}), **metadata}
-        temporary = stateless and isinstance(payload, RunCreateStateless) and payload.on_completion == "delete"
-        durability = payload.durability or ("exit" if payload.checkpoint_during is False else "async")
-        kwargs = {
-            "input": payload.input,
-            "command": command or None,
-            "config": config,
-            "context": {**without_reserved_keys(assistant.context), **user_context},
-            "stream_mode": _stream_modes(payload.stream_mode),
-            "interrupt_before": payload.interrupt_before,
-            "interrupt_after": payload.interrupt_after,
-            "webhook": payload.webhook,
-            "feedback_keys": payload.feedback_keys,
-            "temporary": temporary,
-            "subgraphs": payload.stream_subgraphs,
-            "resumable": payload.stream_resumable,
-            "checkpoint_during": payload.checkpoint_during if payload.checkpoint_during is not None else True,
-            "durability": durability,
-        }
+        target = RunTarget(run_id=run_id, thread_id=thread_id, stateless=stateless)
+        assistant = await self._visible_assistant(payload.assistant_id)
+        metadata = run_metadata(payload, assistant)
+        kwargs = build_run_kwargs(
+            payload, assistant, target, metadata=metadata, identity=self.auth.run_identity(), request_id=_request_id()
+        )
         if payload.webhook is not None and self.pool.executor.webhooks is not None:
             self.pool.executor.webhooks.check_url(payload.webhook)
-        strategy = payload.multitask_strategy if isinstance(payload, RunCreateStateful) else "enqueue"
-        run_metadata = dict(payload.metadata or {})
-        thread_filters = await self.auth.authorize(
-            "threads",
-            "create_run",
-            {
-                "thread_id": None if temporary else thread_id,
-                "assistant_id": assistant.assistant_id,
-                "run_id": run_id,
-                "status": RunStatus.PENDING,
-                "metadata": run_metadata,
-                "prevent_insert_if_inflight": strategy == "reject",
-                "multitask_strategy": strategy,
-                "if_not_exists": "create" if stateless else payload.if_not_exists,
-                "after_seconds": payload.after_seconds,
-                "kwargs": kwargs,
-            },
-        )
-        metadata |= run_metadata  # what the handler stamped (e.g. an owner) is the run's, and a new thread's
-        config["metadata"] |= run_metadata
+        stored = kwargs.encode()
+        authorized = await self._authorize_run(payload, target, assistant, kwargs, stored)
+        metadata |= authorized.metadata  # what the handler stamped (e.g. an owner) is the run's, and a new thread's
+        stamp_metadata(stored, authorized.metadata)
         return queue.NewRun(
             run_id=run_id,
             thread_id=thread_id,
             assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id,
             metadata=metadata,
-            kwargs=kwargs,
-            multitask_strategy=strategy,
-            temporary=temporary,
+            kwargs=stored,
+            multitask_strategy=authorized.strategy,
+            temporary=kwargs.temporary,
             after_seconds=payload.after_seconds,
             create_thread=stateless or payload.if_not_exists == "create",
             fresh_thread=stateless,
-            thread_metadata=run_metadata,
-            thread_filters=thread_filters,
+            thread_metadata=authorized.metadata,
+            thread_filters=authorized.thread_filters,
         )
 
-    @staticmethod
-    def _checkpoint_keys(payload: RunCreate) -> dict[str, Any]:
-        """`checkpoint` / `checkpoint_id`: start from (fork at) a given checkpoint of the thread."""
-        if not isinstance(payload, RunCreateStateful):
-            return {}
-        keys: dict[str, Any] = {}
-        if payload.checkpoint is not None:
-            keys = {
-                key: value
-                for key, value in msgspec.to_builtins(payload.checkpoint).items()
-                if key != "thread_id" and value is not None
-            }
-        if payload.checkpoint_id is not None:
-            keys["checkpoint_id"] = str(parse_uuid(payload.checkpoint_id, "checkpoint"))
-        return keys
+    async def _visible_assistant(self, raw_id: str) -> AssistantRow:
+        """The run's assistant (by id or graph id), when the caller may see it and its graph is still served."""
+        assistant_id = parse_assistant_id(raw_id, self.registry)
+        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
+        if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
+            raise NotFoundError(f"Assistant {assistant_id} not found")
+        self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
+        return assistant
+
+    async def _authorize_run(
+        self,
+        payload: RunCreate,
+        target: RunTarget,
+        assistant: AssistantRow,
+        kwargs: RunKwargs,
+        stored: dict[str, Any],
+    ) -> AuthorizedRun:
+        """`threads.create_run`: the handler sees the run (it may edit `stored` and stamp `metadata` in place) and
+        answers with the filters the run's thread must match."""
+        strategy = multitask_strategy(payload)
+        metadata = dict(payload.metadata or {})
+        thread_filters = await self.auth.authorize(
+            "threads",
+            "create_run",
+            {
+                "thread_id": None if kwargs.temporary else target.thread_id,
+                "assistant_id": assistant.assistant_id,
+                "run_id": target.run_id,
+                "status": RunStatus.PENDING,
+                "metadata": metadata,
+                "prevent_insert_if_inflight": strategy == "reject",
+                "multitask_strategy": strategy,
+                "if_not_exists": "create" if target.stateless else payload.if_not_exists,
+                "after_seconds": payload.after_seconds,
+                "kwargs": stored,
+            },
+        )
+        return AuthorizedRun(metadata=metadata, strategy=strategy, thread_filters=thread_filters)
 
     # -- following -----------------------------------------------------------------------------------------------
 

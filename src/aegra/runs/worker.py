@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
 import structlog
-from litestar.datastructures import State
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import serde
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.url import psycopg_conninfo
-from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
-from aegra.runs.events import EventStore
+from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
-from aegra.runs.relay import RedisRelay
-from aegra.runs.webhooks import WebhookSender, run_payload
+from aegra.runs.webhooks import run_payload
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
@@ -308,7 +303,7 @@ class WorkerPool:
             self.wake()
 
     def _send_webhook(self, row: RunRow) -> None:
-        webhook = row.kwargs.get("webhook")
+        webhook = RunKwargs.decode(row.kwargs).webhook
         sender = self.executor.webhooks
         if webhook and sender is not None:
             sender.send(
@@ -356,50 +351,3 @@ class WorkerPool:
     def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
         if self.broker.is_followed_elsewhere(run_id):
             self.spawn(self.settle_followers(run_id))
-
-
-@contextlib.asynccontextmanager
-async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
-    """Start this process's run broker and workers for the app's lifetime (`state.run_broker`, `state.run_workers`,
-    `state.webhooks`)."""
-    settings: Settings = state.settings
-    metrics: Metrics | None = state.get("metrics")
-    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    relay = RedisRelay(settings.redis_url) if settings.redis_url else None
-    broker = RunBroker(
-        EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS),
-        relay=relay,
-        subscriber_queue_max=settings.stream_subscriber_queue_max,
-    )
-    webhooks = WebhookSender(settings)
-    executor = RunExecutor(
-        database=database,
-        registry=state.registry,
-        broker=broker,
-        worker_id=worker_id,
-        timeout_seconds=settings.bg_job_timeout_secs,
-        metrics=metrics,
-        tracer=state.get("tracer"),
-        webhooks=webhooks,
-    )
-    workers = WorkerPool(
-        database=database,
-        executor=executor,
-        broker=broker,
-        concurrency=settings.n_jobs_per_worker,
-        settings=settings,
-    )
-    state.run_broker = broker
-    state.run_workers = workers
-    state.webhooks = webhooks
-    if metrics is not None:
-        metrics.track_active_runs(lambda: workers.active_count)
-        metrics.track_stream_subscribers(lambda: broker.subscriber_count)
-    await workers.start()
-    try:
-        yield
-    finally:
-        await workers.stop()
-        await webhooks.aclose(grace=settings.webhook_timeout_seconds)
-        if relay is not None:
-            await relay.aclose()
