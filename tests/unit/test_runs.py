@@ -14,10 +14,11 @@ from aegra import serde
 from aegra.errors import UnprocessableError
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
 from aegra.runs.executor import Emitter
-from aegra.runs.plan import RunPlan
-from aegra.runs.translate import ChunkTranslator, MessageAccumulator, RunResult, result_body
+from aegra.runs.follow import parse_last_event_id
 from aegra.runs.multitask import plan_multitask
-from aegra.runs.service import parse_last_event_id, uuid7
+from aegra.runs.plan import RunPlan
+from aegra.runs.service import uuid7
+from aegra.runs.translate import ChunkTranslator, MessageAccumulator, RunResult, result_body
 
 
 def _plan(modes: list[str]) -> RunPlan:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -16,26 +16,24 @@ import structlog
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aegra import serde
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
 from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
-from aegra.errors import ForbiddenError, NotFoundError, UnprocessableError
+from aegra.errors import NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
-from aegra.runs import queue, sse
-from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
+from aegra.runs import queue
+from aegra.runs.broker import RunBroker, Subscription
 from aegra.runs.contract import RunKwargs, stamp_metadata
 from aegra.runs.prepare import RunTarget, build_run_kwargs, multitask_strategy, run_metadata
-from aegra.runs.worker import WorkerPool, outcome_of
-from aegra.schemas.common import INT64_MAX, INT64_MIN
+from aegra.runs.worker import WorkerPool
 from aegra.schemas.runs import MultitaskStrategy, Run, RunCreate, RunCreateStateless, RunsCancel
 from aegra.schemas.status import INFLIGHT, RunStatus
 from aegra.services.assistants import AssistantService, parse_assistant_id
 from aegra.services.ids import parse_uuid
-from aegra.services.serialization import iso
+from aegra.services.serialization import to_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -51,63 +49,6 @@ def uuid7() -> uuid.UUID:
     value = (value & ~(0xF << 76)) | (0x7 << 76)
     value = (value & ~(0x3 << 62)) | (0x2 << 62)
     return uuid.UUID(int=value)
-
-
-def to_schema(row: RunRow) -> Run:
-    return Run(
-        run_id=row.run_id,
-        thread_id=row.thread_id,
-        assistant_id=row.assistant_id,
-        metadata=row.metadata_,
-        status=row.status,  # type: ignore[arg-type]
-        kwargs=row.kwargs,
-        multitask_strategy=row.multitask_strategy,  # type: ignore[arg-type]
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-    )
-
-
-def run_location(row: RunRow, *, stateless: bool = False) -> str:
-    """The run's URL path (`Content-Location`); stateless runs are addressed without their throwaway thread."""
-    return f"/runs/{row.run_id}" if stateless else f"/threads/{row.thread_id}/runs/{row.run_id}"
-
-
-def parse_last_event_id(raw: str | None) -> int | None:
-    """`Last-Event-ID` is the `seq` of the last event a client saw (`-1` replays everything)."""
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        seq = int(raw)
-    except ValueError:
-        seq = None
-    if seq is None or not INT64_MIN <= seq <= INT64_MAX:  # `seq` is a bigint
-        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server")
-    return seq
-
-
-class RunHandedBackError(Exception):
-    """Aborts a wait response whose run this process handed back at shutdown (the client reconnects)."""
-
-
-class StreamReaderDroppedError(Exception):
-    """Aborts a stream whose reader fell too far behind; the SDK reconnects with `Last-Event-ID` and `run_events`
-    replays what it lacks."""
-
-
-def slow_reader_ending(subscription: Subscription, *, resumable: bool) -> bytes:
-    """How a stream ends for a reader that fell a whole queue behind a run whose events this process does not hold:
-    a broken response when it can resume from `run_events` (raises), else a final `error` event."""
-    run_id = str(subscription.channel.run_id)
-    if resumable and subscription.events_stored:
-        logger.warning("stream reader too slow; dropping it to reconnect", run_id=run_id, behind=subscription.queue_max)
-        raise StreamReaderDroppedError(f"Stream of run {run_id} fell {subscription.queue_max} events behind")
-    logger.warning("stream reader too slow; ending its stream", run_id=run_id, behind=subscription.queue_max)
-    message = (
-        f"This stream fell more than {subscription.queue_max} events behind the run, so the server stopped sending "
-        "it events. The run goes on: follow it again with join_stream, or wait for its result with join. "
-        "Streams created with stream_resumable=True catch up instead."
-    )
-    return sse.encode_event("error", serde.dumps({"error": "StreamReaderTooSlow", "message": message}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,187 +195,10 @@ class RunService:
         )
         return AuthorizedRun(metadata=metadata, strategy=strategy, thread_filters=thread_filters)
 
-    # -- following -----------------------------------------------------------------------------------------------
-
-    def sse_body(
-        self,
-        subscription: Subscription,
-        *,
-        resumable: bool,
-        cancel_on_disconnect: bool,
-        replay: Sequence[StreamEvent] = (),
-    ) -> AsyncIterator[bytes]:
-        """The SSE bytes of a run: replayed events, then live ones (with keep-alives) until the run ends."""
-        run_id = subscription.channel.run_id
-
-        async def body() -> AsyncIterator[bytes]:
-            ended = False
-            sent = -1
-            try:
-                for item in replay:
-                    sent = item.seq
-                    yield self._frame(item, resumable)
-                while True:
-                    try:
-                        item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
-                    except TimeoutError:
-                        yield sse.HEARTBEAT
-                        continue
-                    except SubscriberLagging:
-                        missed = subscription.catch_up()
-                        if missed is None:
-                            ended = True  # the server let go of this reader; the run goes on
-                            yield slow_reader_ending(subscription, resumable=resumable)
-                            return
-                        for item in missed:
-                            if item.seq > sent:
-                                sent = item.seq
-                                yield self._frame(item, resumable)
-                        continue
-                    if item is None:
-                        ended = True  # or handed back: the client finds the run pending and reconnects
-                        return
-                    if item.seq <= sent:
-                        continue  # the live feed overlapped the replay
-                    sent = item.seq
-                    yield self._frame(item, resumable)
-            finally:
-                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
-
-        return body()
-
-    def replay_body(self, events: Sequence[StreamEvent], *, resumable: bool) -> AsyncIterator[bytes]:
-        """The SSE bytes of stored events of a run that already ended."""
-
-        async def body() -> AsyncIterator[bytes]:
-            for item in events:
-                yield self._frame(item, resumable)
-
-        return body()
-
-    def wait_body(self, subscription: Subscription, *, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
-        """The run's final JSON once it ends; a newline every few seconds until then keeps proxies from timing out
-        (leading whitespace is valid JSON)."""
-        run_id = subscription.channel.run_id
-
-        async def body() -> AsyncIterator[bytes]:
-            ended = False
-            try:
-                while True:
-                    try:
-                        outcome = await subscription.wait_outcome(sse.HEARTBEAT_SECONDS)
-                    except TimeoutError:
-                        yield b"\n"
-                        continue
-                    ended = True
-                    if outcome.status == RunStatus.PENDING:
-                        # The run was handed back (shutdown): break the body so the SDK re-joins at `Location`.
-                        raise RunHandedBackError(f"Run {run_id} continues in another process")
-                    yield outcome.body
-                    return
-            finally:
-                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
-
-        return body()
-
-    @staticmethod
-    def outcome_body(outcome: RunOutcome) -> AsyncIterator[bytes]:
-        async def body() -> AsyncIterator[bytes]:
-            yield outcome.body
-
-        return body()
-
-    @staticmethod
-    def _frame(item: StreamEvent, resumable: bool) -> bytes:
-        return sse.encode_event(item.event, item.data, str(item.seq) if resumable else None)
-
-    def _stop_following(self, subscription: Subscription, run_id: uuid.UUID, *, cancel: bool) -> None:
-        """Synchronous: it runs while a disconnected request is being cancelled."""
-        self.broker.unsubscribe(subscription)
-        if cancel:
-            logger.info("client disconnected; cancelling run", run_id=str(run_id))
-            self.pool.spawn(self.pool.cancel([run_id], "interrupt"))
-
-    async def join(
-        self, thread_id: str, run_id: str, *, cancel_on_disconnect: bool
-    ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """Wait for a run: its outcome at once if it already ended, else once it does."""
-        row = await self.get_row(thread_id, run_id)
-        if cancel_on_disconnect:
-            await self._check_may_cancel(row)
-        followed = await self._follow(row, events=False)
-        if isinstance(followed, RunOutcome):
-            return row, self.outcome_body(followed)
-        return row, self.wait_body(followed.subscription, cancel_on_disconnect=cancel_on_disconnect)
-
-    async def join_stream(
-        self,
-        thread_id: str | None,
-        run_id: str,
-        *,
-        modes: Sequence[str] | None,
-        last_event_id: str | None,
-        cancel_on_disconnect: bool,
-    ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """A run's stream, wherever it executes: the kept events after `Last-Event-ID`, then live ones while it
-        runs. Events carry their ids, so a client that drops can resume after the last one it got."""
-        after = parse_last_event_id(last_event_id)
-        row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
-        if cancel_on_disconnect:
-            await self._check_may_cancel(row)
-        if self.broker.is_live(row.run_id):
-            await self.release_connection()
-            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
-            return row, self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect)
-        followed = await self._follow(row, events=True, modes=modes, after_seq=after)
-        if isinstance(followed, RunOutcome):
-            replay = [] if after is None else await self._kept_events(row.run_id, after=after, modes=modes)
-            return row, self.replay_body(replay, resumable=True)
-        subscription = followed.subscription
-        replay = []
-        if not self.broker.is_live(row.run_id):  # it executes elsewhere, or not yet: it comes from `run_events`
-            self.pool.follow(row.run_id)
-            store = self.broker.store
-            start = after if after is not None else (await store.last_seq(row.run_id) if store is not None else -1)
-            subscription.last_seq = max(subscription.last_seq, start)
-            if after is not None:
-                replay = await self._kept_events(row.run_id, after=after, modes=modes)
-            self.broker.advance(row.run_id, replay[-1].seq if replay else start)
-        body = self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect, replay=replay)
-        return row, body
-
-    async def _kept_events(self, run_id: uuid.UUID, *, after: int, modes: Sequence[str] | None) -> list[StreamEvent]:
-        store = self.broker.store
-        return [] if store is None else await store.read(run_id, after_seq=after, modes=modes)
-
-    async def _follow(
-        self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None, after_seq: int | None = None
-    ) -> FollowedRun | RunOutcome:
-        """Subscribe to a run unless it already ended (checked again after subscribing, to close the race)."""
-        if row.status not in INFLIGHT and not self.broker.is_live(row.run_id):
-            return outcome_of(row)
-        subscription = self.broker.subscribe(row.run_id, modes=modes, events=events, after_seq=after_seq)
-        fresh = await queue.get_run(self.session, row.run_id)
-        await self.release_connection()
-        if (fresh is None or fresh.status not in INFLIGHT) and not self.broker.is_live(row.run_id):
-            self.broker.unsubscribe(subscription)
-            return outcome_of(fresh)
-        return FollowedRun(fresh or row, subscription)
-
     async def release_connection(self) -> None:
         """End the request's read transaction, so no pooled connection sits idle in it while a client follows a
         run for minutes (rows read so far stay usable: the session does not expire them on commit)."""
         await self.session.commit()
-
-    async def _check_may_cancel(self, row: RunRow) -> None:
-        """Following a run with `cancel_on_disconnect` cancels it when the client leaves, so it needs what
-        cancelling needs (`threads.update`), not only read access: 403 otherwise, before anything is followed."""
-        value = {"thread_id": row.thread_id, "run_id": row.run_id, "action": "interrupt"}
-        filters = await self.auth.authorize("threads", "update", value)
-        if not await self._thread_visible(row.thread_id, filters):
-            raise ForbiddenError(
-                f"Not allowed to cancel run {row.run_id}, so not to follow it with cancel_on_disconnect"
-            )
 
     # -- cancelling ----------------------------------------------------------------------------------------------
 
@@ -456,8 +220,8 @@ class RunService:
                 self.broker.unsubscribe(subscription)
         fresh = await queue.get_run(self.session, row.run_id)
         if fresh is None:  # rolled back: the row is gone, report it as it ended
-            return msgspec.structs.replace(to_schema(row), status=RunStatus.INTERRUPTED)
-        return to_schema(fresh)
+            return msgspec.structs.replace(to_schema(row, Run), status=RunStatus.INTERRUPTED)
+        return to_schema(fresh, Run)
 
     async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
         """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status` (on threads the caller
@@ -480,7 +244,7 @@ class RunService:
             filters = await self.auth.authorize(
                 "threads", "update", {"thread_id": thread_id, "action": action, "metadata": metadata}
             )
-            if not await self._thread_visible(thread_id, filters):
+            if not await self.thread_visible(thread_id, filters):
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
             cancelled = await self._cancel_rows(action, run_ids=run_ids, thread_id=thread_id)
             if not cancelled:
@@ -515,7 +279,7 @@ class RunService:
         value = {"thread_id": parsed_thread, "run_id": parsed_run, **(detail or {})}
         filters = await self.auth.authorize("threads", action, value)
         row = await queue.get_run(self.session, parsed_run, thread_id=parsed_thread)
-        if row is None or not await self._thread_visible(parsed_thread, filters):
+        if row is None or not await self.thread_visible(parsed_thread, filters):
             raise NotFoundError(f"Run {parsed_run} not found")
         return row
 
@@ -526,7 +290,7 @@ class RunService:
         if row is None:
             raise NotFoundError(f"Run {parsed} not found")
         filters = await self.auth.authorize("threads", "read", {"thread_id": row.thread_id, "run_id": parsed})
-        if not await self._thread_visible(row.thread_id, filters):
+        if not await self.thread_visible(row.thread_id, filters):
             raise NotFoundError(f"Run {parsed} not found")
         return row
 
@@ -535,21 +299,21 @@ class RunService:
         parsed = parse_uuid(thread_id, "thread")
         filters = await self.auth.authorize("threads", "search", {"thread_id": parsed, "metadata": {}})
         if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))) or (
-            not await self._thread_visible(parsed, filters)
+            not await self.thread_visible(parsed, filters)
         ):
             raise NotFoundError(f"Thread with ID {parsed} not found")
         rows = await queue.list_runs(self.session, parsed, limit=limit, offset=offset, status=status)
-        return [to_schema(row) for row in rows]
+        return [to_schema(row, Run) for row in rows]
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         parsed_thread = parse_uuid(thread_id, "thread")
         parsed_run = parse_uuid(run_id, "run")
         filters = await self.auth.authorize("threads", "delete", {"thread_id": parsed_thread, "run_id": parsed_run})
-        if not await self._thread_visible(parsed_thread, filters):
+        if not await self.thread_visible(parsed_thread, filters):
             raise NotFoundError(f"Run {parsed_run} not found")
         await queue.delete_finished_run(self.session, parsed_run, parsed_thread)
 
-    async def _thread_visible(self, thread_id: uuid.UUID, filters: Filters | None) -> bool:
+    async def thread_visible(self, thread_id: uuid.UUID, filters: Filters | None) -> bool:
         """Whether the auth `filters` let the caller see the thread (no filters: yes)."""
         if not filters:
             return True

@@ -37,6 +37,7 @@ from aegra.services.ids import parse_uuid
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 from aegra.services.serialization import project as project_fields
+from aegra.services.serialization import to_schema as row_schema
 from aegra.services.state import (
     apply_supersteps,
     no_graph_error,
@@ -87,18 +88,7 @@ def effective_expiry(row: ThreadRow) -> datetime | None:
 
 
 def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
-    thread = Thread(
-        thread_id=row.thread_id,
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-        state_updated_at=iso(row.state_updated_at),
-        metadata=row.metadata_,
-        status=row.status,  # type: ignore[arg-type]
-        config=row.config,
-        values=row.values,
-        interrupts=row.interrupts,
-        error=row.error,
-    )
+    thread = row_schema(row, Thread)
     expiry = effective_expiry(row)
     if include_ttl and expiry is not None and row.ttl_strategy is not None and row.ttl_minutes is not None:
         thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]
