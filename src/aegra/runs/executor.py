@@ -100,29 +100,18 @@ class Emitter:
         self.broker.publish(self.channel, event, serde.dumps(payload))
 
 
+@dataclass(kw_only=True, slots=True)
 class RunExecutor:
     """Runs claimed runs to completion; one instance per process, shared by all worker slots."""
 
-    def __init__(
-        self,
-        *,
-        database: Database,
-        registry: GraphRegistry,
-        broker: RunBroker,
-        worker_id: str,
-        timeout_seconds: float,
-        metrics: Metrics | None = None,
-        tracer: Tracer | None = None,
-        webhooks: WebhookSender | None = None,
-    ) -> None:
-        self.webhooks = webhooks
-        self.database = database
-        self.registry = registry
-        self.broker = broker
-        self.worker_id = worker_id
-        self.timeout_seconds = timeout_seconds
-        self.metrics = metrics
-        self.tracer = tracer
+    database: Database
+    registry: GraphRegistry
+    broker: RunBroker
+    worker_id: str
+    timeout_seconds: float
+    metrics: Metrics | None = None
+    tracer: Tracer | None = None
+    webhooks: WebhookSender | None = None
 
     async def execute(self, row: RunRow, handle: RunHandle) -> None:
         """Run the graph, stream its events and record the ending; never raises except on shutdown."""

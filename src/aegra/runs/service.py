@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
@@ -74,25 +74,16 @@ def _request_id() -> str:
     return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
 
 
+@dataclass(slots=True)
 class RunService:
     """Runs for one request (one database session)."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        registry: GraphRegistry,
-        database: Database,
-        broker: RunBroker,
-        pool: WorkerPool,
-        *,
-        auth: Authorizer = NO_AUTH,
-    ) -> None:
-        self.session = session
-        self.registry = registry
-        self.database = database
-        self.broker = broker
-        self.pool = pool
-        self.auth = auth
+    session: AsyncSession
+    registry: GraphRegistry
+    database: Database
+    broker: RunBroker
+    pool: WorkerPool
+    auth: Authorizer = field(default=NO_AUTH, kw_only=True)
 
     # -- creating ------------------------------------------------------------------------------------------------
 
