@@ -52,7 +52,7 @@ def parse_xray(raw: str | None) -> bool | int:
 @asynccontextmanager
 async def assistant_graph(
     assistant_service: AssistantService, registry: GraphRegistry, assistant_id: str
-) -> AsyncIterator[tuple[str, Pregel]]:
+) -> AsyncIterator[tuple[str, Pregel[Any, Any, Any, Any]]]:
     """The assistant's graph id and graph, built with the assistant's config for the caller."""
     assistant = await assistant_service.get(assistant_id)
     async with registry.get_graph(

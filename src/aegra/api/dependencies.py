@@ -25,11 +25,13 @@ from aegra.store.service import StoreService
 
 
 def provide_database(state: State) -> Database:
-    return state.database
+    database: Database = state.database
+    return database
 
 
 def provide_registry(state: State) -> GraphRegistry:
-    return state.registry
+    registry: GraphRegistry = state.registry
+    return registry
 
 
 def provide_authorizer(request: Request[Any, Any, Any]) -> Authorizer:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,7 +40,7 @@ PageOffset = Annotated[int, QueryParameter(ge=0, le=INT64_MAX)]
 JSON_MEDIA_TYPE = "application/json"
 
 
-def parse_stream_modes(raw: list[str] | None) -> list[str] | None:
+def parse_stream_modes(raw: list[str] | None) -> list[StreamMode] | None:
     """`stream_mode` of a join: repeated values, or a JSON list as langgraph-api also accepts; empty means all."""
     modes: list[str] = []
     for value in raw or []:
@@ -84,7 +84,7 @@ class JoinOptions:
     cancels the run."""
 
     last_event_id: str | None
-    modes: list[str] | None
+    modes: Sequence[str] | None
     cancel_on_disconnect: bool
 
 

@@ -37,6 +37,8 @@ from aegra.schemas.status import FAILED, RunStatus
 
 logger = structlog.get_logger(__name__)
 
+AnyGraph = Pregel[Any, Any, Any, Any]
+
 # Who wins when a run is asked to stop twice: deleting it beats keeping it, a client's cancel beats a shutdown's
 # hand-back (`handback`), which beats noticing the run was reaped from under us (`lost`).
 CANCEL_PRIORITY: Final[dict[str, int]] = {"lost": 0, "handback": 1, "interrupt": 2, "rollback": 3}
@@ -116,16 +118,7 @@ class RunExecutor:
     async def execute(self, row: RunRow, handle: RunHandle) -> None:
         """Run the graph, stream its events and record the ending; never raises except on shutdown."""
         plan = RunPlan.from_row(row)
-        next_seq = 0
-        if row.attempt > 1 and self.broker.store is not None:
-            next_seq = await self.broker.store.last_seq(row.run_id) + 1 + ATTEMPT_SEQ_GAP
-        # Events are kept unless the run's only follower is a client of this very process (stream, wait); a run
-        # reserved for another process has its client there.
-        keep_events = plan.resumable or row.reserved_for != self.worker_id
-        followed_elsewhere = row.reserved_for not in (None, self.worker_id)
-        channel = self.broker.start(
-            row.run_id, keep_events=keep_events, followed_elsewhere=followed_elsewhere, next_seq=next_seq
-        )
+        channel = await self._open_channel(row, plan)
         emitter = Emitter(self.broker, channel)
         result = RunResult()
         snapshot: StateSnapshot | None = None
@@ -140,24 +133,7 @@ class RunExecutor:
             if row.attempt > 1 and not plan.temporary and await self._checkpointed(plan):
                 plan.resume_from_checkpoint()
                 logger.info("resuming run from its last checkpoint", run_id=str(row.run_id), attempt=row.attempt)
-            with self._span(plan) as span:
-                if span is not None and self.tracer is not None:
-                    plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
-                async with self.registry.get_graph(
-                    plan.graph_id,
-                    config=plan.config,
-                    access_context="threads.create_run",
-                    checkpointer=None if plan.temporary else self.database.checkpointer,
-                    store=self.database.store,
-                    context=plan.context,
-                    user=bind_run_user(plan.config),
-                ) as graph:
-                    ending = await self._drive(graph, plan, emitter, result, handle)
-                    handle.phase = "finishing"
-                    if ending == ROLLBACK and not plan.temporary:
-                        await self._delete_run_checkpoints(plan)
-                    if not plan.temporary:
-                        snapshot = await graph.aget_state({"configurable": {"thread_id": str(plan.thread_id)}})
+            ending, snapshot = await self._run_graph(plan, emitter, result, handle)
         except asyncio.CancelledError:
             if handle.cancel_action is None:
                 raise
@@ -172,6 +148,44 @@ class RunExecutor:
             ending = RunStatus.ERROR
         handle.phase = "finishing"
         await self._finish(row, plan, ending, result, snapshot, channel, handle)
+
+    async def _open_channel(self, row: RunRow, plan: RunPlan) -> RunChannel:
+        """The run's event channel; a later attempt numbers its events after the earlier attempts' ones."""
+        next_seq = 0
+        if row.attempt > 1 and self.broker.store is not None:
+            next_seq = await self.broker.store.last_seq(row.run_id) + 1 + ATTEMPT_SEQ_GAP
+        # Events are kept unless the run's only follower is a client of this very process (stream, wait); a run
+        # reserved for another process has its client there.
+        keep_events = plan.resumable or row.reserved_for != self.worker_id
+        followed_elsewhere = row.reserved_for not in (None, self.worker_id)
+        return self.broker.start(
+            row.run_id, keep_events=keep_events, followed_elsewhere=followed_elsewhere, next_seq=next_seq
+        )
+
+    async def _run_graph(
+        self, plan: RunPlan, emitter: Emitter, result: RunResult, handle: RunHandle
+    ) -> tuple[Ending, StateSnapshot | None]:
+        """Build the run's graph (in its trace span), drive it to its ending, then read the thread's state."""
+        snapshot: StateSnapshot | None = None
+        with self._span(plan) as span:
+            if span is not None and self.tracer is not None:
+                plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
+            async with self.registry.get_graph(
+                plan.graph_id,
+                config=plan.config,
+                access_context="threads.create_run",
+                checkpointer=None if plan.temporary else self.database.checkpointer,
+                store=self.database.store,
+                context=plan.context,
+                user=bind_run_user(plan.config),
+            ) as graph:
+                ending = await self._drive(graph, plan, emitter, result, handle)
+                handle.phase = "finishing"
+                if ending == ROLLBACK and not plan.temporary:
+                    await self._delete_run_checkpoints(plan)
+                if not plan.temporary:
+                    snapshot = await graph.aget_state({"configurable": {"thread_id": str(plan.thread_id)}})
+        return ending, snapshot
 
     async def _checkpointed(self, plan: RunPlan) -> bool:
         """Whether the thread's latest checkpoint is this run's: an earlier attempt got that far."""
@@ -194,7 +208,7 @@ class RunExecutor:
         if self.tracer is None:
             yield None
             return
-        attributes = {
+        attributes: dict[str, str | int] = {
             "aegra.run_id": str(plan.run_id),
             "aegra.thread_id": str(plan.thread_id),
             "aegra.graph_id": plan.graph_id,
@@ -204,7 +218,7 @@ class RunExecutor:
             yield span
 
     async def _drive(
-        self, graph: Pregel, plan: RunPlan, emitter: Emitter, result: RunResult, handle: RunHandle
+        self, graph: AnyGraph, plan: RunPlan, emitter: Emitter, result: RunResult, handle: RunHandle
     ) -> Ending:
         """Stream the graph until it ends, fails, times out or is cancelled."""
         translator = ChunkTranslator(plan.requested, subgraphs=plan.subgraphs, emit=emitter.emit, result=result)
@@ -232,20 +246,20 @@ class RunExecutor:
             return RunStatus.ERROR
         return RunStatus.SUCCESS
 
-    def _chunks(self, graph: Pregel, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
-        return graph.astream(
+    def _chunks(self, graph: AnyGraph, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
+        return graph.astream(  # type: ignore[call-overload, no-any-return]  # no overload takes a dict of kwargs
             plan.input,
-            plan.config,  # type: ignore[arg-type]
-            stream_mode=plan.graph_modes,  # type: ignore[arg-type]
+            plan.config,
+            stream_mode=plan.graph_modes,
             subgraphs=plan.subgraphs,
             context=context,
             **plan.astream_kwargs,
         )
 
-    def _events(self, graph: Pregel, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
-        return graph.astream_events(
+    def _events(self, graph: AnyGraph, plan: RunPlan, context: Any) -> AsyncIterator[Any]:
+        return graph.astream_events(  # type: ignore[call-overload, no-any-return]  # no overload takes a dict of kwargs
             plan.input,
-            plan.config,  # type: ignore[arg-type]
+            plan.config,
             version="v2",
             stream_mode=plan.graph_modes,
             subgraphs=plan.subgraphs,
@@ -254,7 +268,7 @@ class RunExecutor:
         )
 
     @staticmethod
-    def _context_for(graph: Pregel, context: dict[str, Any]) -> Any:
+    def _context_for(graph: AnyGraph, context: dict[str, Any]) -> Any:
         """Keep only the keys the graph's context schema declares (context mirrors `configurable`)."""
         if not context or graph.context_schema is None:
             return context or None

@@ -118,7 +118,7 @@ class RunService:
     async def _prepare(self, raw_thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID) -> queue.NewRun:
         """Validate the body, merge it over the assistant into the run's kwargs, and let auth see (and stamp) it."""
         stateless = raw_thread_id is None
-        thread_id = uuid7() if stateless else parse_uuid(raw_thread_id, "thread")
+        thread_id = uuid7() if raw_thread_id is None else parse_uuid(raw_thread_id, "thread")
         target = RunTarget(run_id=run_id, thread_id=thread_id, stateless=stateless)
         assistant = await self._visible_assistant(payload.assistant_id)
         metadata = run_metadata(payload, assistant)

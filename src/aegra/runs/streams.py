@@ -69,9 +69,9 @@ class RunStreams:
             ended = False
             sent = -1
             try:
-                for item in replay:
-                    sent = item.seq
-                    yield frame(item, resumable)
+                for replayed in replay:
+                    sent = replayed.seq
+                    yield frame(replayed, resumable)
                 while True:
                     try:
                         item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
