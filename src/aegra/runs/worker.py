@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
 import psycopg
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -303,7 +304,11 @@ class WorkerPool:
             self.wake()
 
     def _send_webhook(self, row: RunRow) -> None:
-        webhook = RunKwargs.decode(row.kwargs).webhook
+        try:
+            webhook = RunKwargs.decode(row.kwargs).webhook
+        except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
+            logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
+            return
         sender = self.executor.webhooks
         if webhook and sender is not None:
             sender.send(
