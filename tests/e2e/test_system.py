@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import pytest
 
 
 async def test_ok_answers_and_checks_the_database(server_url: str) -> None:
@@ -39,6 +42,32 @@ async def test_openapi_documents_every_assistant_route(server_url: str) -> None:
     assert "/assistants/search" in spec["paths"]
     assert "/assistants/{assistant_id}/schemas" in spec["paths"]
     assert docs.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "schema"),
+    [
+        ("/threads/{thread_id}/state", "get", "ThreadState"),
+        ("/threads/{thread_id}/state", "post", "ThreadUpdateStateResponse"),
+        ("/threads/{thread_id}/state/{checkpoint_id}", "get", "ThreadState"),
+        ("/threads/{thread_id}/state/checkpoint", "post", "ThreadState"),
+        ("/threads/{thread_id}/history", "get", "ThreadState"),
+        ("/threads/{thread_id}/history", "post", "ThreadState"),
+        ("/assistants/{assistant_id}/versions", "post", "AssistantVersion"),
+        ("/assistants/{assistant_id}/graph", "get", "GraphDrawing"),
+        ("/assistants/{assistant_id}/subgraphs", "get", "SubgraphSchemas"),
+        ("/assistants/{assistant_id}/schemas", "get", "GraphSchemas"),
+    ],
+)
+async def test_openapi_documents_state_history_and_graph_responses(
+    server_url: str, path: str, method: str, schema: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        spec = (await http.get("/openapi.json")).json()
+
+    response = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert f"#/components/schemas/{schema}" in json.dumps(response)
+    assert spec["components"]["schemas"][schema]["properties"]
 
 
 async def test_cors_preflight_allows_browser_clients(server_url: str) -> None:

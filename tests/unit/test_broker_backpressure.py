@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
-from aegra.runs.service import StreamReaderDroppedError, slow_reader_ending
+from aegra.runs.streams import StreamReaderDroppedError, slow_reader_ending
 
 QUEUE_MAX = 16
 

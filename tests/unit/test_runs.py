@@ -13,12 +13,15 @@ from langgraph.types import Interrupt
 from aegra import serde
 from aegra.errors import UnprocessableError
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
-from aegra.runs.executor import ChunkTranslator, Emitter, MessageAccumulator, RunPlan, RunResult, _result_body
+from aegra.runs.executor import Emitter
+from aegra.runs.follow import parse_last_event_id
 from aegra.runs.multitask import plan_multitask
-from aegra.runs.service import parse_last_event_id, uuid7
+from aegra.runs.plan import RunPlan
+from aegra.runs.service import uuid7
+from aegra.runs.translate import ChunkTranslator, MessageAccumulator, RunResult, result_body
 
 
-def _plan(modes: list[str], *, subgraphs: bool = False) -> RunPlan:
+def _plan(modes: list[str]) -> RunPlan:
     return RunPlan(
         run_id=uuid.uuid4(),
         thread_id=uuid.uuid4(),
@@ -28,7 +31,7 @@ def _plan(modes: list[str], *, subgraphs: bool = False) -> RunPlan:
         config={},
         context={},
         requested=frozenset(modes),
-        subgraphs=subgraphs,
+        subgraphs=False,
         temporary=False,
         resumable=False,
         astream_kwargs={},
@@ -42,7 +45,9 @@ def _translator(modes: list[str], *, subgraphs: bool = False) -> tuple[ChunkTran
     subscription = broker.subscribe(run_id)
     channel = broker.start(run_id, keep_events=False)
     result = RunResult()
-    translator = ChunkTranslator(_plan(modes, subgraphs=subgraphs), Emitter(broker, channel), result)
+    translator = ChunkTranslator(
+        frozenset(modes), subgraphs=subgraphs, emit=Emitter(broker, channel).emit, result=result
+    )
     return translator, subscription, result
 
 
@@ -173,7 +178,7 @@ def test_interrupts_in_values_become_the_result_not_the_values() -> None:
     translator.chunk(("values", {"__interrupt__": (pending,)}))
 
     assert result.values == {"a": 1}
-    assert serde.loads(serde.dumps(_result_body("success", result, None))) == {
+    assert serde.loads(serde.dumps(result_body("success", result, None))) == {
         "__interrupt__": [{"value": {"q": 1}, "id": "i1", "response_schema": None}]
     }
 
@@ -198,10 +203,10 @@ def test_graph_modes_always_include_values_and_updates_and_map_tuple_to_messages
 def test_result_bodies_per_ending() -> None:
     result = RunResult(values={"a": 1}, error={"error": "ValueError", "message": "boom"})
 
-    assert _result_body("error", result, None) == {"__error__": {"error": "ValueError", "message": "boom"}}
-    assert _result_body("interrupted", result, None) == {"a": 1}
-    assert _result_body("rollback", result, None) == {}
-    assert _result_body("success", RunResult(), None) == {}
+    assert result_body("error", result, None) == {"__error__": {"error": "ValueError", "message": "boom"}}
+    assert result_body("interrupted", result, None) == {"a": 1}
+    assert result_body("rollback", result, None) == {}
+    assert result_body("success", RunResult(), None) == {}
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from aegra.auth.middleware import USER_SCOPE_KEY
 from aegra.crons.service import CronService
 from aegra.db.database import Database
 from aegra.graphs.registry import GraphRegistry
+from aegra.runs.follow import RunFollower
 from aegra.runs.service import RunService
 from aegra.services.assistants import AssistantService
 from aegra.services.state import ThreadStateService
@@ -24,11 +25,13 @@ from aegra.store.service import StoreService
 
 
 def provide_database(state: State) -> Database:
-    return state.database
+    database: Database = state.database
+    return database
 
 
 def provide_registry(state: State) -> GraphRegistry:
-    return state.registry
+    registry: GraphRegistry = state.registry
+    return registry
 
 
 def provide_authorizer(request: Request[Any, Any, Any]) -> Authorizer:
@@ -86,3 +89,7 @@ def provide_run_service(
     authorizer: NamedDependency[Authorizer],
 ) -> RunService:
     return RunService(db_session, registry, database, state.run_broker, state.run_workers, auth=authorizer)
+
+
+def provide_run_follower(run_service: NamedDependency[RunService]) -> RunFollower:
+    return RunFollower(run_service)

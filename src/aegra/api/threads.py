@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromHeader, FromPath, FromQuery, JSONBody
@@ -22,7 +23,9 @@ from aegra.schemas.threads import (
     ThreadCreate,
     ThreadPrune,
     ThreadSearch,
+    ThreadState,
     ThreadUpdate,
+    ThreadUpdateStateResponse,
 )
 from aegra.services.state import ThreadStateService
 from aegra.services.threads import ThreadService, project
@@ -33,10 +36,33 @@ def parse_include(raw: str | None) -> list[str]:
     return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
-def history_query(limit: int, before: str | None) -> HistorySearch:
+def provide_history_search(limit: FromQuery[int] = 10, before: FromQuery[str | None] = None) -> HistorySearch:
+    """`GET …/history`: the query of `POST …/history`, from query parameters."""
     if not 1 <= limit <= 1000:
         raise UnprocessableError("Invalid limit: must be between 1 and 1000")
     return HistorySearch(limit=limit, before=before)
+
+
+def provide_state_query(
+    subgraphs: FromQuery[bool] = False, select: FromQuery[list[str] | None] = None
+) -> StateAtCheckpoint:
+    """`GET …/state[/{checkpoint_id}]`: the body of `POST …/state/checkpoint`, from query parameters."""
+    return StateAtCheckpoint(checkpoint=CheckpointRef(), subgraphs=subgraphs, select=select)
+
+
+async def read_state(service: ThreadStateService, thread_id: str, query: StateAtCheckpoint) -> ThreadState:
+    """The thread's state (at `query.checkpoint`, when it names one)."""
+    state = await service.get_state(thread_id, query.checkpoint, subgraphs=query.subgraphs, select_fields=query.select)
+    return msgspec.convert(state, type=ThreadState)
+
+
+async def read_history(service: ThreadStateService, thread_id: str, query: HistorySearch) -> list[ThreadState]:
+    return msgspec.convert(await service.history(thread_id, query), type=list[ThreadState])
+
+
+States = NamedDependency[ThreadStateService]
+Query = NamedDependency[StateAtCheckpoint]
+History = NamedDependency[HistorySearch]
 
 
 class ThreadController(Controller):
@@ -45,6 +71,8 @@ class ThreadController(Controller):
     dependencies = {
         "thread_service": Provide(provide_thread_service, sync_to_thread=False),
         "thread_state_service": Provide(provide_thread_state_service, sync_to_thread=False),
+        "state_query": Provide(provide_state_query, sync_to_thread=False),
+        "history_search": Provide(provide_history_search, sync_to_thread=False),
     }
 
     @post("/", operation_id="create_thread_threads_post", status_code=200, summary="Create Thread")
@@ -117,13 +145,9 @@ class ThreadController(Controller):
         summary="Get Latest Thread State",
     )
     async def get_state(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        subgraphs: FromQuery[bool] = False,
-        select: FromQuery[list[str] | None] = None,
-    ) -> dict[str, Any]:
-        return await thread_state_service.get_state(thread_id, subgraphs=subgraphs, select_fields=select)
+        self, thread_state_service: States, thread_id: FromPath[str], state_query: Query
+    ) -> ThreadState:
+        return await read_state(thread_state_service, thread_id, state_query)
 
     @post(
         "/{thread_id:str}/state",
@@ -132,12 +156,10 @@ class ThreadController(Controller):
         summary="Update Thread State",
     )
     async def update_state(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        data: JSONBody[StateUpdate | None] = None,
-    ) -> dict[str, Any]:
-        return await thread_state_service.update_state(thread_id, data or StateUpdate())
+        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[StateUpdate | None] = None
+    ) -> ThreadUpdateStateResponse:
+        update = await thread_state_service.update_state(thread_id, data or StateUpdate())
+        return msgspec.convert(update, type=ThreadUpdateStateResponse)
 
     @get(
         "/{thread_id:str}/state/{checkpoint_id:str}",
@@ -145,15 +167,10 @@ class ThreadController(Controller):
         summary="Get Thread State At Checkpoint",
     )
     async def get_state_at(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        checkpoint_id: FromPath[str],
-        subgraphs: FromQuery[bool] = False,
-        select: FromQuery[list[str] | None] = None,
-    ) -> dict[str, Any]:
-        checkpoint = CheckpointRef(checkpoint_id=checkpoint_id)
-        return await thread_state_service.get_state(thread_id, checkpoint, subgraphs=subgraphs, select_fields=select)
+        self, thread_state_service: States, thread_id: FromPath[str], checkpoint_id: FromPath[str], state_query: Query
+    ) -> ThreadState:
+        query = msgspec.structs.replace(state_query, checkpoint=CheckpointRef(checkpoint_id=checkpoint_id))
+        return await read_state(thread_state_service, thread_id, query)
 
     @post(
         "/{thread_id:str}/state/checkpoint",
@@ -162,14 +179,9 @@ class ThreadController(Controller):
         summary="Get Thread State At Checkpoint",
     )
     async def post_state_at(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        data: JSONBody[StateAtCheckpoint],
-    ) -> dict[str, Any]:
-        return await thread_state_service.get_state(
-            thread_id, data.checkpoint, subgraphs=data.subgraphs, select_fields=data.select
-        )
+        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[StateAtCheckpoint]
+    ) -> ThreadState:
+        return await read_state(thread_state_service, thread_id, data)
 
     @get(
         "/{thread_id:str}/history",
@@ -177,13 +189,9 @@ class ThreadController(Controller):
         summary="Get Thread History",
     )
     async def get_history(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        limit: FromQuery[int] = 10,
-        before: FromQuery[str | None] = None,
-    ) -> list[dict[str, Any]]:
-        return await thread_state_service.history(thread_id, history_query(limit, before))
+        self, thread_state_service: States, thread_id: FromPath[str], history_search: History
+    ) -> list[ThreadState]:
+        return await read_history(thread_state_service, thread_id, history_search)
 
     @post(
         "/{thread_id:str}/history",
@@ -192,9 +200,6 @@ class ThreadController(Controller):
         summary="Get Thread History",
     )
     async def post_history(
-        self,
-        thread_state_service: NamedDependency[ThreadStateService],
-        thread_id: FromPath[str],
-        data: JSONBody[HistorySearch | None] = None,
-    ) -> list[dict[str, Any]]:
-        return await thread_state_service.history(thread_id, data or HistorySearch())
+        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[HistorySearch | None] = None
+    ) -> list[ThreadState]:
+        return await read_history(thread_state_service, thread_id, data or HistorySearch())

@@ -21,7 +21,7 @@ from aegra.graphs.registry import GraphRegistry
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.assistants import AssistantService
 from aegra.services.pagination import Page
-from aegra.services.serialization import iso
+from aegra.services.serialization import to_schema as row_schema
 
 # Where a cron created by an authenticated user keeps that user (server-set; no request field writes it).
 CRON_USER_KEY = "auth_user"
@@ -41,22 +41,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def to_schema(row: CronRow) -> Cron:
-    return Cron(
-        cron_id=row.cron_id,
-        assistant_id=row.assistant_id,
-        thread_id=row.thread_id,
-        user_id=row.user_id or "",
-        end_time=iso(row.end_time) if row.end_time else None,
-        schedule=row.schedule,
-        timezone=row.timezone,
-        payload={key: value for key, value in row.payload.items() if key != CRON_USER_KEY},
-        next_run_date=iso(row.next_run_date) if row.next_run_date else None,
-        metadata=row.metadata_,
-        on_run_completed=row.on_run_completed,
-        enabled=row.enabled,
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-    )
+    payload = {key: value for key, value in row.payload.items() if key != CRON_USER_KEY}
+    return row_schema(row, Cron, user_id=row.user_id or "", payload=payload)
 
 
 class CronService:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 
+from aegra.schemas.status import RunStatus
+
 if TYPE_CHECKING:
     from aegra.db.database import Database
 
-RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
+RUN_STATUSES = tuple(RunStatus)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 _RUNS_BY_STATUS_SQL = text("SELECT status, count(*) FROM runs GROUP BY status")

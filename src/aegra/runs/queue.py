@@ -20,6 +20,7 @@ from aegra.db.models import utcnow
 from aegra.errors import ConflictError, NotFoundError
 from aegra.runs import thread_sync
 from aegra.runs.multitask import plan_multitask
+from aegra.schemas.status import INFLIGHT
 
 # NOTIFY channels: a run became claimable (body `delayed` when it waits for `after_seconds`); cancel a run (body
 # `run_id:action`); a run ended (body run_id); events of a run were stored (body `run_id:last seq`); a client
@@ -31,9 +32,6 @@ CHANNEL_DONE: Final = "aegra_run_done"
 CHANNEL_EVENTS: Final = "aegra_run_events"
 CHANNEL_FOLLOW: Final = "aegra_run_follow"
 CHANNELS: Final = (CHANNEL_QUEUED, CHANNEL_CANCEL, CHANNEL_DONE, CHANNEL_EVENTS, CHANNEL_FOLLOW)
-
-INFLIGHT: Final = ("pending", "running")
-TERMINAL: Final = ("success", "error", "timeout", "interrupted")
 
 # How long a run queued with a client following it (stream, wait) is reserved for the process serving that client:
 # its events then reach the client straight from memory, without the detour through `run_events`.
@@ -103,7 +101,7 @@ DELETE FROM run_events
 WHERE ctid = ANY (ARRAY(
     SELECT e.ctid FROM run_events AS e
     WHERE e.created_at < now() - make_interval(secs => :ttl_seconds)
-      AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.run_id = e.run_id AND r.status IN ('pending', 'running'))
+      AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.run_id = e.run_id AND r.status = ANY(:inflight))
     LIMIT :batch
 ))
 """
@@ -306,7 +304,9 @@ async def reap_expired_leases(
 
 async def sweep_run_events(session: AsyncSession, *, ttl_seconds: float, batch: int = 5000) -> int:
     """Drop up to `batch` kept events of runs that ended more than `ttl_seconds` ago; commits. Returns how many."""
-    result = await session.execute(text(SWEEP_RUN_EVENTS), {"ttl_seconds": ttl_seconds, "batch": batch})
+    result = await session.execute(
+        text(SWEEP_RUN_EVENTS), {"ttl_seconds": ttl_seconds, "batch": batch, "inflight": list(INFLIGHT)}
+    )
     await session.commit()
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -3,13 +3,12 @@ read and delete them. Execution itself belongs to the worker pool."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
@@ -17,22 +16,24 @@ import structlog
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aegra import serde
-from aegra.auth.authorizer import NO_AUTH, Authorizer, without_reserved_keys
+from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
+from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
-from aegra.errors import BadRequestError, ForbiddenError, NotFoundError, UnprocessableError
+from aegra.errors import NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
-from aegra.runs import queue, sse
-from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, SubscriberLagging, Subscription
-from aegra.runs.worker import WorkerPool, outcome_of
-from aegra.schemas.common import INT64_MAX, INT64_MIN
-from aegra.schemas.runs import Run, RunCreate, RunCreateStateful, RunCreateStateless, RunsCancel
+from aegra.runs import queue
+from aegra.runs.broker import RunBroker, Subscription
+from aegra.runs.contract import RunKwargs, stamp_metadata
+from aegra.runs.prepare import RunTarget, build_run_kwargs, multitask_strategy, run_metadata
+from aegra.runs.worker import WorkerPool
+from aegra.schemas.runs import MultitaskStrategy, Run, RunCreate, RunCreateStateless, RunsCancel
+from aegra.schemas.status import INFLIGHT, RunStatus
 from aegra.services.assistants import AssistantService, parse_assistant_id
 from aegra.services.ids import parse_uuid
-from aegra.services.serialization import iso
+from aegra.services.serialization import to_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -50,70 +51,6 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
-def to_schema(row: RunRow) -> Run:
-    return Run(
-        run_id=row.run_id,
-        thread_id=row.thread_id,
-        assistant_id=row.assistant_id,
-        metadata=row.metadata_,
-        status=row.status,  # type: ignore[arg-type]
-        kwargs=row.kwargs,
-        multitask_strategy=row.multitask_strategy,  # type: ignore[arg-type]
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-    )
-
-
-def run_location(row: RunRow, *, stateless: bool = False) -> str:
-    """The run's URL path (`Content-Location`); stateless runs are addressed without their throwaway thread."""
-    return f"/runs/{row.run_id}" if stateless else f"/threads/{row.thread_id}/runs/{row.run_id}"
-
-
-def parse_last_event_id(raw: str | None) -> int | None:
-    """`Last-Event-ID` is the `seq` of the last event a client saw (`-1` replays everything)."""
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        seq = int(raw)
-    except ValueError:
-        seq = None
-    if seq is None or not INT64_MIN <= seq <= INT64_MAX:  # `seq` is a bigint
-        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server")
-    return seq
-
-
-def _stream_modes(raw: str | Sequence[str] | None) -> list[str]:
-    if not raw:
-        return ["values"]
-    modes = [raw] if isinstance(raw, str) else list(raw)
-    return list(dict.fromkeys(modes))
-
-
-class RunHandedBackError(Exception):
-    """Aborts a wait response whose run this process handed back at shutdown (the client reconnects)."""
-
-
-class StreamReaderDroppedError(Exception):
-    """Aborts a stream whose reader fell too far behind; the SDK reconnects with `Last-Event-ID` and `run_events`
-    replays what it lacks."""
-
-
-def slow_reader_ending(subscription: Subscription, *, resumable: bool) -> bytes:
-    """How a stream ends for a reader that fell a whole queue behind a run whose events this process does not hold:
-    a broken response when it can resume from `run_events` (raises), else a final `error` event."""
-    run_id = str(subscription.channel.run_id)
-    if resumable and subscription.events_stored:
-        logger.warning("stream reader too slow; dropping it to reconnect", run_id=run_id, behind=subscription.queue_max)
-        raise StreamReaderDroppedError(f"Stream of run {run_id} fell {subscription.queue_max} events behind")
-    logger.warning("stream reader too slow; ending its stream", run_id=run_id, behind=subscription.queue_max)
-    message = (
-        f"This stream fell more than {subscription.queue_max} events behind the run, so the server stopped sending "
-        "it events. The run goes on: follow it again with join_stream, or wait for its result with join. "
-        "Streams created with stream_resumable=True catch up instead."
-    )
-    return sse.encode_event("error", serde.dumps({"error": "StreamReaderTooSlow", "message": message}))
-
-
 @dataclass(frozen=True, slots=True)
 class FollowedRun:
     """A run just queued (or found) together with this request's subscription to it."""
@@ -122,25 +59,31 @@ class FollowedRun:
     subscription: Subscription
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizedRun:
+    """What `threads.create_run` authorization settled: the run's own metadata (with the handler's stamps), its
+    multitask strategy, and the filters its thread must match."""
+
+    metadata: dict[str, Any]
+    strategy: MultitaskStrategy
+    thread_filters: Filters | None
+
+
+def _request_id() -> str:
+    """The id of the request creating the run (a fresh one outside a request, e.g. for a cron)."""
+    return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
+
+
+@dataclass(slots=True)
 class RunService:
     """Runs for one request (one database session)."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        registry: GraphRegistry,
-        database: Database,
-        broker: RunBroker,
-        pool: WorkerPool,
-        *,
-        auth: Authorizer = NO_AUTH,
-    ) -> None:
-        self.session = session
-        self.registry = registry
-        self.database = database
-        self.broker = broker
-        self.pool = pool
-        self.auth = auth
+    session: AsyncSession
+    registry: GraphRegistry
+    database: Database
+    broker: RunBroker
+    pool: WorkerPool
+    auth: Authorizer = field(default=NO_AUTH, kw_only=True)
 
     # -- creating ------------------------------------------------------------------------------------------------
 
@@ -173,306 +116,87 @@ class RunService:
         return row
 
     async def _prepare(self, raw_thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID) -> queue.NewRun:
-        """Validate the body and merge it over the assistant into the run's kwargs (config, context, metadata)."""
+        """Validate the body, merge it over the assistant into the run's kwargs, and let auth see (and stamp) it."""
         stateless = raw_thread_id is None
-        thread_id = uuid7() if stateless else parse_uuid(raw_thread_id, "thread")
-        assistant_id = parse_assistant_id(payload.assistant_id, self.registry)
-        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
-        if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
-            raise NotFoundError(f"Assistant {assistant_id} not found")
-        self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
-        command = msgspec.to_builtins(payload.command) if payload.command is not None else None
-        if stateless and command and "resume" in command:
-            raise BadRequestError("You must provide a thread_id when resuming.")
-        user_config = copy.deepcopy(payload.config or {})
-        user_configurable = user_config.pop("configurable", None) or {}
-        if user_configurable and payload.context:
-            raise BadRequestError(
-                "Cannot specify both configurable and context. Prefer setting context alone. Context was "
-                "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
-            )
-        user_context = without_reserved_keys(payload.context or user_configurable)
-        metadata = {
-            **assistant.metadata_,
-            "graph_id": assistant.graph_id,
-            "assistant_id": str(assistant.assistant_id),
-            **(payload.metadata or {}),
-        }
-        base_config = copy.deepcopy(assistant.config or {})
-        configurable: dict[str, Any] = {**without_reserved_keys(base_config.pop("configurable", None)), **user_context}
-        configurable |= self._checkpoint_keys(payload)
-        configurable |= {
-            "run_id": str(run_id),
-            "thread_id": str(thread_id),
-            "graph_id": assistant.graph_id,
-            "assistant_id": str(assistant.assistant_id),
-            **self.auth.run_identity(),
-            "langgraph_request_id": structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex,
-            "__request_start_time_ms__": time.time_ns() // 1_000_000,
-            "__after_seconds__": payload.after_seconds,
-        }
-        config = {**base_config, **user_config, "configurable": configurable}
-        config["metadata"] = {**(config.get("metadata") or {}), **metadata}
-        temporary = stateless and isinstance(payload, RunCreateStateless) and payload.on_completion == "delete"
-        durability = payload.durability or ("exit" if payload.checkpoint_during is False else "async")
-        kwargs = {
-            "input": payload.input,
-            "command": command or None,
-            "config": config,
-            "context": {**without_reserved_keys(assistant.context), **user_context},
-            "stream_mode": _stream_modes(payload.stream_mode),
-            "interrupt_before": payload.interrupt_before,
-            "interrupt_after": payload.interrupt_after,
-            "webhook": payload.webhook,
-            "feedback_keys": payload.feedback_keys,
-            "temporary": temporary,
-            "subgraphs": payload.stream_subgraphs,
-            "resumable": payload.stream_resumable,
-            "checkpoint_during": payload.checkpoint_during if payload.checkpoint_during is not None else True,
-            "durability": durability,
-        }
+        thread_id = uuid7() if raw_thread_id is None else parse_uuid(raw_thread_id, "thread")
+        target = RunTarget(run_id=run_id, thread_id=thread_id, stateless=stateless)
+        assistant = await self._visible_assistant(payload.assistant_id)
+        metadata = run_metadata(payload, assistant)
+        kwargs = build_run_kwargs(
+            payload, assistant, target, metadata=metadata, identity=self.auth.run_identity(), request_id=_request_id()
+        )
         if payload.webhook is not None and self.pool.executor.webhooks is not None:
             self.pool.executor.webhooks.check_url(payload.webhook)
-        strategy = payload.multitask_strategy if isinstance(payload, RunCreateStateful) else "enqueue"
-        run_metadata = dict(payload.metadata or {})
-        thread_filters = await self.auth.authorize(
-            "threads",
-            "create_run",
-            {
-                "thread_id": None if temporary else thread_id,
-                "assistant_id": assistant.assistant_id,
-                "run_id": run_id,
-                "status": "pending",
-                "metadata": run_metadata,
-                "prevent_insert_if_inflight": strategy == "reject",
-                "multitask_strategy": strategy,
-                "if_not_exists": "create" if stateless else payload.if_not_exists,
-                "after_seconds": payload.after_seconds,
-                "kwargs": kwargs,
-            },
-        )
-        metadata |= run_metadata  # what the handler stamped (e.g. an owner) is the run's, and a new thread's
-        config["metadata"] |= run_metadata
+        stored = kwargs.encode()
+        authorized = await self._authorize_run(payload, target, assistant, kwargs, stored)
+        metadata |= authorized.metadata  # what the handler stamped (e.g. an owner) is the run's, and a new thread's
+        stamp_metadata(stored, authorized.metadata)
         return queue.NewRun(
             run_id=run_id,
             thread_id=thread_id,
             assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id,
             metadata=metadata,
-            kwargs=kwargs,
-            multitask_strategy=strategy,
-            temporary=temporary,
+            kwargs=stored,
+            multitask_strategy=authorized.strategy,
+            temporary=kwargs.temporary,
             after_seconds=payload.after_seconds,
             create_thread=stateless or payload.if_not_exists == "create",
             fresh_thread=stateless,
-            thread_metadata=run_metadata,
-            thread_filters=thread_filters,
+            thread_metadata=authorized.metadata,
+            thread_filters=authorized.thread_filters,
         )
 
-    @staticmethod
-    def _checkpoint_keys(payload: RunCreate) -> dict[str, Any]:
-        """`checkpoint` / `checkpoint_id`: start from (fork at) a given checkpoint of the thread."""
-        if not isinstance(payload, RunCreateStateful):
-            return {}
-        keys: dict[str, Any] = {}
-        if payload.checkpoint is not None:
-            keys = {
-                key: value
-                for key, value in msgspec.to_builtins(payload.checkpoint).items()
-                if key != "thread_id" and value is not None
-            }
-        if payload.checkpoint_id is not None:
-            keys["checkpoint_id"] = str(parse_uuid(payload.checkpoint_id, "checkpoint"))
-        return keys
+    async def _visible_assistant(self, raw_id: str) -> AssistantRow:
+        """The run's assistant (by id or graph id), when the caller may see it and its graph is still served."""
+        assistant_id = parse_assistant_id(raw_id, self.registry)
+        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
+        if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
+            raise NotFoundError(f"Assistant {assistant_id} not found")
+        self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served
+        return assistant
 
-    # -- following -----------------------------------------------------------------------------------------------
-
-    def sse_body(
+    async def _authorize_run(
         self,
-        subscription: Subscription,
-        *,
-        resumable: bool,
-        cancel_on_disconnect: bool,
-        replay: Sequence[StreamEvent] = (),
-    ) -> AsyncIterator[bytes]:
-        """The SSE bytes of a run: replayed events, then live ones (with keep-alives) until the run ends."""
-        run_id = subscription.channel.run_id
-
-        async def body() -> AsyncIterator[bytes]:
-            ended = False
-            sent = -1
-            try:
-                for item in replay:
-                    sent = item.seq
-                    yield self._frame(item, resumable)
-                while True:
-                    try:
-                        item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
-                    except TimeoutError:
-                        yield sse.HEARTBEAT
-                        continue
-                    except SubscriberLagging:
-                        missed = subscription.catch_up()
-                        if missed is None:
-                            ended = True  # the server let go of this reader; the run goes on
-                            yield slow_reader_ending(subscription, resumable=resumable)
-                            return
-                        for item in missed:
-                            if item.seq > sent:
-                                sent = item.seq
-                                yield self._frame(item, resumable)
-                        continue
-                    if item is None:
-                        ended = True  # or handed back: the client finds the run pending and reconnects
-                        return
-                    if item.seq <= sent:
-                        continue  # the live feed overlapped the replay
-                    sent = item.seq
-                    yield self._frame(item, resumable)
-            finally:
-                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
-
-        return body()
-
-    def replay_body(self, events: Sequence[StreamEvent], *, resumable: bool) -> AsyncIterator[bytes]:
-        """The SSE bytes of stored events of a run that already ended."""
-
-        async def body() -> AsyncIterator[bytes]:
-            for item in events:
-                yield self._frame(item, resumable)
-
-        return body()
-
-    def wait_body(self, subscription: Subscription, *, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
-        """The run's final JSON once it ends; a newline every few seconds until then keeps proxies from timing out
-        (leading whitespace is valid JSON)."""
-        run_id = subscription.channel.run_id
-
-        async def body() -> AsyncIterator[bytes]:
-            ended = False
-            try:
-                while True:
-                    try:
-                        outcome = await subscription.wait_outcome(sse.HEARTBEAT_SECONDS)
-                    except TimeoutError:
-                        yield b"\n"
-                        continue
-                    ended = True
-                    if outcome.status == "pending":
-                        # The run was handed back (shutdown): break the body so the SDK re-joins at `Location`.
-                        raise RunHandedBackError(f"Run {run_id} continues in another process")
-                    yield outcome.body
-                    return
-            finally:
-                self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
-
-        return body()
-
-    @staticmethod
-    def outcome_body(outcome: RunOutcome) -> AsyncIterator[bytes]:
-        async def body() -> AsyncIterator[bytes]:
-            yield outcome.body
-
-        return body()
-
-    @staticmethod
-    def _frame(item: StreamEvent, resumable: bool) -> bytes:
-        return sse.encode_event(item.event, item.data, str(item.seq) if resumable else None)
-
-    def _stop_following(self, subscription: Subscription, run_id: uuid.UUID, *, cancel: bool) -> None:
-        """Synchronous: it runs while a disconnected request is being cancelled."""
-        self.broker.unsubscribe(subscription)
-        if cancel:
-            logger.info("client disconnected; cancelling run", run_id=str(run_id))
-            self.pool.spawn(self.pool.cancel([run_id], "interrupt"))
-
-    async def join(
-        self, thread_id: str, run_id: str, *, cancel_on_disconnect: bool
-    ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """Wait for a run: its outcome at once if it already ended, else once it does."""
-        row = await self.get_row(thread_id, run_id)
-        if cancel_on_disconnect:
-            await self._check_may_cancel(row)
-        followed = await self._follow(row, events=False)
-        if isinstance(followed, RunOutcome):
-            return row, self.outcome_body(followed)
-        return row, self.wait_body(followed.subscription, cancel_on_disconnect=cancel_on_disconnect)
-
-    async def join_stream(
-        self,
-        thread_id: str | None,
-        run_id: str,
-        *,
-        modes: Sequence[str] | None,
-        last_event_id: str | None,
-        cancel_on_disconnect: bool,
-    ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """A run's stream, wherever it executes: the kept events after `Last-Event-ID`, then live ones while it
-        runs. Events carry their ids, so a client that drops can resume after the last one it got."""
-        after = parse_last_event_id(last_event_id)
-        row = await (self.get_row(thread_id, run_id) if thread_id is not None else self.get_any_row(run_id))
-        if cancel_on_disconnect:
-            await self._check_may_cancel(row)
-        if self.broker.is_live(row.run_id):
-            await self.release_connection()
-            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
-            return row, self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect)
-        followed = await self._follow(row, events=True, modes=modes, after_seq=after)
-        if isinstance(followed, RunOutcome):
-            replay = [] if after is None else await self._kept_events(row.run_id, after=after, modes=modes)
-            return row, self.replay_body(replay, resumable=True)
-        subscription = followed.subscription
-        replay = []
-        if not self.broker.is_live(row.run_id):  # it executes elsewhere, or not yet: it comes from `run_events`
-            self.pool.follow(row.run_id)
-            store = self.broker.store
-            start = after if after is not None else (await store.last_seq(row.run_id) if store is not None else -1)
-            subscription.last_seq = max(subscription.last_seq, start)
-            if after is not None:
-                replay = await self._kept_events(row.run_id, after=after, modes=modes)
-            self.broker.advance(row.run_id, replay[-1].seq if replay else start)
-        body = self.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect, replay=replay)
-        return row, body
-
-    async def _kept_events(self, run_id: uuid.UUID, *, after: int, modes: Sequence[str] | None) -> list[StreamEvent]:
-        store = self.broker.store
-        return [] if store is None else await store.read(run_id, after_seq=after, modes=modes)
-
-    async def _follow(
-        self, row: RunRow, *, events: bool, modes: Sequence[str] | None = None, after_seq: int | None = None
-    ) -> FollowedRun | RunOutcome:
-        """Subscribe to a run unless it already ended (checked again after subscribing, to close the race)."""
-        if row.status not in queue.INFLIGHT and not self.broker.is_live(row.run_id):
-            return outcome_of(row)
-        subscription = self.broker.subscribe(row.run_id, modes=modes, events=events, after_seq=after_seq)
-        fresh = await queue.get_run(self.session, row.run_id)
-        await self.release_connection()
-        if (fresh is None or fresh.status not in queue.INFLIGHT) and not self.broker.is_live(row.run_id):
-            self.broker.unsubscribe(subscription)
-            return outcome_of(fresh)
-        return FollowedRun(fresh or row, subscription)
+        payload: RunCreate,
+        target: RunTarget,
+        assistant: AssistantRow,
+        kwargs: RunKwargs,
+        stored: dict[str, Any],
+    ) -> AuthorizedRun:
+        """`threads.create_run`: the handler sees the run (it may edit `stored` and stamp `metadata` in place) and
+        answers with the filters the run's thread must match."""
+        strategy = multitask_strategy(payload)
+        metadata = dict(payload.metadata or {})
+        thread_filters = await self.auth.authorize(
+            "threads",
+            "create_run",
+            {
+                "thread_id": None if kwargs.temporary else target.thread_id,
+                "assistant_id": assistant.assistant_id,
+                "run_id": target.run_id,
+                "status": RunStatus.PENDING,
+                "metadata": metadata,
+                "prevent_insert_if_inflight": strategy == "reject",
+                "multitask_strategy": strategy,
+                "if_not_exists": "create" if target.stateless else payload.if_not_exists,
+                "after_seconds": payload.after_seconds,
+                "kwargs": stored,
+            },
+        )
+        return AuthorizedRun(metadata=metadata, strategy=strategy, thread_filters=thread_filters)
 
     async def release_connection(self) -> None:
         """End the request's read transaction, so no pooled connection sits idle in it while a client follows a
         run for minutes (rows read so far stay usable: the session does not expire them on commit)."""
         await self.session.commit()
 
-    async def _check_may_cancel(self, row: RunRow) -> None:
-        """Following a run with `cancel_on_disconnect` cancels it when the client leaves, so it needs what
-        cancelling needs (`threads.update`), not only read access: 403 otherwise, before anything is followed."""
-        value = {"thread_id": row.thread_id, "run_id": row.run_id, "action": "interrupt"}
-        filters = await self.auth.authorize("threads", "update", value)
-        if not await self._thread_visible(row.thread_id, filters):
-            raise ForbiddenError(
-                f"Not allowed to cancel run {row.run_id}, so not to follow it with cancel_on_disconnect"
-            )
-
     # -- cancelling ----------------------------------------------------------------------------------------------
 
     async def cancel(self, thread_id: str, run_id: str, *, action: str, wait: bool) -> Run:
         """Cancel one in-flight run; with `wait`, return once it has ended. Answers with the run as it is then."""
         row = await self.get_row(thread_id, run_id, action="update", detail={"action": action})
-        if row.status not in queue.INFLIGHT:
+        if row.status not in INFLIGHT:
             raise NotFoundError(NO_RUNS_TO_CANCEL)
         subscription = self.broker.subscribe(row.run_id, events=False) if wait else None
         try:
@@ -487,8 +211,8 @@ class RunService:
                 self.broker.unsubscribe(subscription)
         fresh = await queue.get_run(self.session, row.run_id)
         if fresh is None:  # rolled back: the row is gone, report it as it ended
-            return msgspec.structs.replace(to_schema(row), status="interrupted")
-        return to_schema(fresh)
+            return msgspec.structs.replace(to_schema(row, Run), status=RunStatus.INTERRUPTED)
+        return to_schema(fresh, Run)
 
     async def cancel_many(self, body: RunsCancel, *, action: str) -> None:
         """`POST /runs/cancel`: by `thread_id` + `run_ids`, or every run with a `status` (on threads the caller
@@ -496,7 +220,7 @@ class RunService:
         if body.status is not None:
             if body.thread_id is not None or body.run_ids is not None:
                 raise UnprocessableError("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
-            statuses = queue.INFLIGHT if body.status == "all" else (body.status,)
+            statuses = INFLIGHT if body.status == "all" else (body.status,)
             filters = await self.auth.authorize(
                 "threads", "update", {"thread_id": None, "action": action, "metadata": {"status": body.status}}
             )
@@ -511,7 +235,7 @@ class RunService:
             filters = await self.auth.authorize(
                 "threads", "update", {"thread_id": thread_id, "action": action, "metadata": metadata}
             )
-            if not await self._thread_visible(thread_id, filters):
+            if not await self.thread_visible(thread_id, filters):
                 raise NotFoundError(NO_RUNS_TO_CANCEL)
             cancelled = await self._cancel_rows(action, run_ids=run_ids, thread_id=thread_id)
             if not cancelled:
@@ -524,7 +248,7 @@ class RunService:
         *,
         run_ids: Sequence[uuid.UUID] | None = None,
         thread_id: uuid.UUID | None = None,
-        statuses: Sequence[str] = queue.INFLIGHT,
+        statuses: Sequence[str] = INFLIGHT,
     ) -> list[queue.CancelledRun]:
         return await queue.cancel_runs(
             self.session,
@@ -546,7 +270,7 @@ class RunService:
         value = {"thread_id": parsed_thread, "run_id": parsed_run, **(detail or {})}
         filters = await self.auth.authorize("threads", action, value)
         row = await queue.get_run(self.session, parsed_run, thread_id=parsed_thread)
-        if row is None or not await self._thread_visible(parsed_thread, filters):
+        if row is None or not await self.thread_visible(parsed_thread, filters):
             raise NotFoundError(f"Run {parsed_run} not found")
         return row
 
@@ -557,7 +281,7 @@ class RunService:
         if row is None:
             raise NotFoundError(f"Run {parsed} not found")
         filters = await self.auth.authorize("threads", "read", {"thread_id": row.thread_id, "run_id": parsed})
-        if not await self._thread_visible(row.thread_id, filters):
+        if not await self.thread_visible(row.thread_id, filters):
             raise NotFoundError(f"Run {parsed} not found")
         return row
 
@@ -566,21 +290,21 @@ class RunService:
         parsed = parse_uuid(thread_id, "thread")
         filters = await self.auth.authorize("threads", "search", {"thread_id": parsed, "metadata": {}})
         if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))) or (
-            not await self._thread_visible(parsed, filters)
+            not await self.thread_visible(parsed, filters)
         ):
             raise NotFoundError(f"Thread with ID {parsed} not found")
         rows = await queue.list_runs(self.session, parsed, limit=limit, offset=offset, status=status)
-        return [to_schema(row) for row in rows]
+        return [to_schema(row, Run) for row in rows]
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         parsed_thread = parse_uuid(thread_id, "thread")
         parsed_run = parse_uuid(run_id, "run")
         filters = await self.auth.authorize("threads", "delete", {"thread_id": parsed_thread, "run_id": parsed_run})
-        if not await self._thread_visible(parsed_thread, filters):
+        if not await self.thread_visible(parsed_thread, filters):
             raise NotFoundError(f"Run {parsed_run} not found")
         await queue.delete_finished_run(self.session, parsed_run, parsed_thread)
 
-    async def _thread_visible(self, thread_id: uuid.UUID, filters: Filters | None) -> bool:
+    async def thread_visible(self, thread_id: uuid.UUID, filters: Filters | None) -> bool:
         """Whether the auth `filters` let the caller see the thread (no filters: yes)."""
         if not filters:
             return True

@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
+from aegra.schemas.status import INFLIGHT
 from aegra.services.state import interrupts_by_task, thread_status_after_run, values_of
-
-INFLIGHT = ("pending", "running")
 
 
 def run_stamp(graph_id: str, assistant_id: uuid.UUID) -> dict[str, Any]:

@@ -9,28 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
 import structlog
-from litestar.datastructures import State
 
 from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
-from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
-from aegra.runs.events import EventStore
+from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
-from aegra.runs.relay import RedisRelay
-from aegra.runs.webhooks import WebhookSender, run_payload
+from aegra.runs.webhooks import run_payload
+from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -47,7 +44,7 @@ def outcome_of(row: RunRow | None) -> RunOutcome:
     """The outcome of a run that ended (possibly in another process), read back from its row."""
     if row is None:
         return RunOutcome("rollback", b"{}")
-    if row.status in ("error", "timeout"):
+    if row.status in FAILED:
         return RunOutcome(row.status, serde.dumps({"__error__": row.error}))
     return RunOutcome(row.status, serde.dumps(row.output or {}))
 
@@ -153,7 +150,7 @@ class WorkerPool:
     def signal_cancelled(self, cancelled: list[queue.CancelledRun], action: str) -> None:
         """After the cancel committed: stop the running ones here, end the streams of the pending ones."""
         for item in cancelled:
-            if item.status == "running":
+            if item.status == RunStatus.RUNNING:
                 self.cancel_local(item.run_id, action)
                 self._relay(queue.CHANNEL_CANCEL, f"{item.run_id}:{action}")
             else:
@@ -178,7 +175,7 @@ class WorkerPool:
             return
         async with self.database.sessionmaker() as session:
             row = await queue.get_run(session, run_id)
-        if row is not None and row.status in queue.INFLIGHT:
+        if row is not None and row.status in INFLIGHT:
             return
         await self.broker.catch_up(run_id)
         if self.broker.is_followed_elsewhere(run_id):
@@ -296,7 +293,7 @@ class WorkerPool:
         if swept:
             logger.info("swept kept events of ended runs", count=swept)
         for row in reaped:
-            if row.status == "error":
+            if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
                 self._send_webhook(row)
@@ -306,7 +303,11 @@ class WorkerPool:
             self.wake()
 
     def _send_webhook(self, row: RunRow) -> None:
-        webhook = row.kwargs.get("webhook")
+        try:
+            webhook = RunKwargs.decode(row.kwargs).webhook
+        except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
+            logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
+            return
         sender = self.executor.webhooks
         if webhook and sender is not None:
             sender.send(
@@ -362,50 +363,3 @@ class WorkerPool:
     def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
         if self.broker.is_followed_elsewhere(run_id):
             self.spawn(self.settle_followers(run_id))
-
-
-@contextlib.asynccontextmanager
-async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
-    """Start this process's run broker and workers for the app's lifetime (`state.run_broker`, `state.run_workers`,
-    `state.webhooks`)."""
-    settings: Settings = state.settings
-    metrics: Metrics | None = state.get("metrics")
-    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    relay = RedisRelay(settings.redis_url) if settings.redis_url else None
-    broker = RunBroker(
-        EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS),
-        relay=relay,
-        subscriber_queue_max=settings.stream_subscriber_queue_max,
-    )
-    webhooks = WebhookSender(settings)
-    executor = RunExecutor(
-        database=database,
-        registry=state.registry,
-        broker=broker,
-        worker_id=worker_id,
-        timeout_seconds=settings.bg_job_timeout_secs,
-        metrics=metrics,
-        tracer=state.get("tracer"),
-        webhooks=webhooks,
-    )
-    workers = WorkerPool(
-        database=database,
-        executor=executor,
-        broker=broker,
-        concurrency=settings.n_jobs_per_worker,
-        settings=settings,
-    )
-    state.run_broker = broker
-    state.run_workers = workers
-    state.webhooks = webhooks
-    if metrics is not None:
-        metrics.track_active_runs(lambda: workers.active_count)
-        metrics.track_stream_subscribers(lambda: broker.subscriber_count)
-    await workers.start()
-    try:
-        yield
-    finally:
-        await workers.stop()
-        await webhooks.aclose(grace=settings.webhook_timeout_seconds)
-        if relay is not None:
-            await relay.aclose()

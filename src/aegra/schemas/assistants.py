@@ -88,3 +88,34 @@ class GraphSchemas(msgspec.Struct, kw_only=True):
     state_schema: JsonObject | None
     config_schema: JsonObject | None
     context_schema: JsonObject | None
+
+
+class AssistantVersion(msgspec.Struct, kw_only=True):
+    """One version of an assistant, as `POST /assistants/{id}/versions` lists them."""
+
+    assistant_id: uuid.UUID
+    version: int
+    graph_id: str
+    config: JsonObject
+    context: JsonObject
+    metadata: JsonObject
+    created_at: str
+    name: str
+    description: str | None
+
+
+class GraphDrawing(msgspec.Struct, kw_only=True):
+    """The drawable graph (LangGraph's `Graph.to_json()`): nodes and edges as LangGraph describes them."""
+
+    nodes: list[JsonObject]
+    edges: list[JsonObject]
+
+
+class SubgraphSchemas(msgspec.Struct, kw_only=True):
+    """The schemas of one subgraph (`GET /assistants/{id}/subgraphs` maps namespaces to these)."""
+
+    input_schema: JsonObject | None
+    output_schema: JsonObject | None
+    state_schema: JsonObject | None
+    config_schema: JsonObject | None
+    context_schema: JsonObject | None

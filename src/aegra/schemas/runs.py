@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from aegra.schemas.common import JsonObject
+from aegra.schemas.status import RunStatus
 
 # Longest `after_seconds` delay: one year. A run meant to start later than that belongs in a cron.
 MAX_AFTER_SECONDS = 365 * 24 * 60 * 60
@@ -18,7 +19,6 @@ AfterSeconds = Annotated[
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "events", "debug", "tasks", "checkpoints"
 ]
-RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
 Durability = Literal["sync", "async", "exit"]

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.status import ThreadStatus
 
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 ThreadField = Literal[
     "thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status", "values",
     "interrupts", "error",
@@ -146,3 +146,57 @@ class HistorySearch(msgspec.Struct, kw_only=True):
     metadata: JsonObject | None = None
     checkpoint: CheckpointRef | None = None
     select: list[str] | None = None
+
+
+class Checkpoint(msgspec.Struct, kw_only=True):
+    """A checkpoint of a thread, as state responses name it (`checkpoint_ns`/`checkpoint_map` when it has them)."""
+
+    checkpoint_id: str
+    thread_id: str
+    checkpoint_ns: str | msgspec.UnsetType = msgspec.UNSET
+    checkpoint_map: JsonObject | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class Interrupt(msgspec.Struct, kw_only=True):
+    """A pending `interrupt()`: its id and value (and the schema of the answer, when the graph declared one)."""
+
+    id: str | None
+    value: Any
+    response_schema: JsonObject | msgspec.UnsetType = msgspec.UNSET
+
+
+class ThreadTask(msgspec.Struct, kw_only=True):
+    """A task of the next step: the node to run, its error or interrupts, and a subgraph's own state (`state`, with
+    `subgraphs=true`) or checkpoint."""
+
+    id: str
+    name: str
+    path: list[Any]
+    error: Any
+    interrupts: list[Interrupt]
+    checkpoint: JsonObject | None
+    state: ThreadState | None
+    result: Any
+
+
+class ThreadState(msgspec.Struct, kw_only=True):
+    """A thread's state at a checkpoint. With `select`, only the selected fields are sent."""
+
+    values: Any | msgspec.UnsetType = msgspec.UNSET
+    next: list[str] | msgspec.UnsetType = msgspec.UNSET
+    tasks: list[ThreadTask] | msgspec.UnsetType = msgspec.UNSET
+    metadata: JsonObject | msgspec.UnsetType | None = msgspec.UNSET
+    created_at: str | msgspec.UnsetType | None = msgspec.UNSET
+    checkpoint: Checkpoint | msgspec.UnsetType | None = msgspec.UNSET
+    parent_checkpoint: Checkpoint | msgspec.UnsetType | None = msgspec.UNSET
+    interrupts: list[Interrupt] | msgspec.UnsetType = msgspec.UNSET
+    checkpoint_id: str | msgspec.UnsetType | None = msgspec.UNSET  # deprecated flat ids, still sent
+    parent_checkpoint_id: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ThreadUpdateStateResponse(msgspec.Struct, kw_only=True):
+    """`POST /threads/{id}/state`: the checkpoint the update wrote."""
+
+    checkpoint: JsonObject
+    configurable: JsonObject
+    checkpoint_id: str

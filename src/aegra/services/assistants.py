@@ -26,8 +26,9 @@ from aegra.schemas.assistants import (
     AssistantUpdate,
     AssistantVersionsSearch,
 )
+from aegra.schemas.assistants import AssistantVersion as AssistantVersionSchema
 from aegra.services.pagination import Page
-from aegra.services.serialization import iso
+from aegra.services.serialization import to_schema as row_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -60,32 +61,11 @@ def mirror_context(config: dict[str, Any], context: dict[str, Any]) -> dict[str,
 
 
 def to_schema(row: AssistantRow) -> Assistant:
-    return Assistant(
-        assistant_id=row.assistant_id,
-        graph_id=row.graph_id,
-        config=row.config,
-        context=row.context,
-        metadata=row.metadata_,
-        name=row.name,
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-        version=row.version,
-        description=row.description,
-    )
+    return row_schema(row, Assistant)
 
 
-def version_to_dict(row: AssistantVersion) -> dict[str, Any]:
-    return {
-        "assistant_id": str(row.assistant_id),
-        "version": row.version,
-        "graph_id": row.graph_id,
-        "config": row.config,
-        "context": row.context,
-        "metadata": row.metadata_,
-        "created_at": iso(row.created_at),
-        "name": row.name,
-        "description": row.description,
-    }
+def version_to_schema(row: AssistantVersion) -> AssistantVersionSchema:
+    return row_schema(row, AssistantVersionSchema)
 
 
 class AssistantService:
@@ -297,7 +277,7 @@ class AssistantService:
         ).where(metadata_clause(AssistantRow.metadata_, filters))
         return int(await self.session.scalar(stmt) or 0)
 
-    async def versions(self, raw_id: str, query: AssistantVersionsSearch) -> list[dict[str, Any]]:
+    async def versions(self, raw_id: str, query: AssistantVersionsSearch) -> list[AssistantVersionSchema]:
         assistant_id = self.resolve_id(raw_id)
         value = {"assistant_id": assistant_id, "metadata": query.metadata or {}}
         filters = await self.auth.authorize("assistants", "search", value)
@@ -306,7 +286,7 @@ class AssistantService:
         if query.metadata:
             stmt = stmt.where(AssistantVersion.metadata_.contains(query.metadata))
         stmt = stmt.order_by(AssistantVersion.version.desc()).limit(query.limit).offset(query.offset)
-        return [version_to_dict(row) for row in (await self.session.scalars(stmt)).all()]
+        return [version_to_schema(row) for row in (await self.session.scalars(stmt)).all()]
 
     async def set_latest(self, raw_id: str, version: int) -> Assistant:
         assistant_id = self.resolve_id(raw_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
+from sqlalchemy import inspect
 
 from aegra.errors import UnprocessableError
 
@@ -27,3 +29,19 @@ def project(item: S, select_fields: Sequence[str] | None) -> S | dict[str, Any]:
     if unknown:
         raise UnprocessableError(f"Invalid select field(s) {unknown}: expected {list(full)}")
     return {name: full[name] for name in select_fields}
+
+
+@functools.cache
+def _columns(model: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, database column name) of each column of an ORM model."""
+    return tuple((attr.key, str(attr.columns[0].name)) for attr in inspect(model).column_attrs)
+
+
+def to_schema(row: object, schema_type: type[S], **overrides: Any) -> S:
+    """A row as its response Struct (`msgspec.convert`, which validates it): columns by their database names
+    (`metadata`, not the attribute `metadata_`), timestamps as `iso`; `overrides` replace or add fields."""
+    values = {}
+    for key, name in _columns(type(row)):
+        value = getattr(row, key)
+        values[name] = iso(value) if isinstance(value, datetime) else value
+    return msgspec.convert(values | overrides, type=schema_type)

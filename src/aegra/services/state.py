@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
@@ -20,6 +20,7 @@ from aegra.db.models import Run, utcnow
 from aegra.db.models import Thread as ThreadRow
 from aegra.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import AccessContext, GraphRegistry
+from aegra.schemas.status import INFLIGHT, ThreadStatus
 from aegra.schemas.threads import CheckpointRef, HistorySearch, Superstep
 from aegra.schemas.threads import StateUpdate as StateUpdateBody
 from aegra.serde import to_jsonable
@@ -27,14 +28,12 @@ from aegra.serde import to_jsonable
 if TYPE_CHECKING:
     from aegra.services.threads import ThreadService
 
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 STATE_FIELDS = frozenset(
     {
         "values", "next", "tasks", "checkpoint", "metadata", "created_at", "parent_checkpoint", "interrupts",
         "checkpoint_id", "parent_checkpoint_id",
     }
 )  # fmt: skip
-ACTIVE_RUN_STATUSES = ("pending", "running")
 
 
 def checkpoint_from_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -125,12 +124,12 @@ def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]
 def thread_status_after_run(snapshot: StateSnapshot | None, *, errored: bool) -> ThreadStatus:
     """`error` after a failed run; `interrupted` when the graph waits (interrupt or breakpoint); else `idle`."""
     if errored:
-        return "error"
+        return ThreadStatus.ERROR
     if snapshot is None:
-        return "idle"
+        return ThreadStatus.IDLE
     if snapshot.next or snapshot.interrupts or any(task.interrupts for task in snapshot.tasks):
-        return "interrupted"
-    return "idle"
+        return ThreadStatus.INTERRUPTED
+    return ThreadStatus.IDLE
 
 
 def values_of(snapshot: StateSnapshot) -> Any:
@@ -350,5 +349,5 @@ class ThreadStateService:
             raise NotFoundError(f"Checkpoint {checkpoint.checkpoint_id} not found in thread {row.thread_id}")
 
     async def _has_active_run(self, thread_id: uuid.UUID) -> bool:
-        stmt = select(exists().where(Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES)))
+        stmt = select(exists().where(Run.thread_id == thread_id, Run.status.in_(INFLIGHT)))
         return bool(await self.session.scalar(stmt))

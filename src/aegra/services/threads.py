@@ -33,9 +33,11 @@ from aegra.schemas.threads import (
     ThreadTtlInfo,
     ThreadUpdate,
 )
+from aegra.services.ids import parse_uuid
 from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 from aegra.services.serialization import project as project_fields
+from aegra.services.serialization import to_schema as row_schema
 from aegra.services.state import (
     apply_supersteps,
     no_graph_error,
@@ -74,14 +76,6 @@ ON CONFLICT DO NOTHING
 """
 
 
-def parse_thread_id(raw: str) -> uuid.UUID:
-    """A thread id from a path: 422 (like langgraph-api) when it is not a UUID."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise UnprocessableError("Invalid thread ID: must be a UUID") from None
-
-
 def thread_not_found(thread_id: uuid.UUID) -> NotFoundError:
     return NotFoundError(f"Thread with ID {thread_id} not found")
 
@@ -94,18 +88,7 @@ def effective_expiry(row: ThreadRow) -> datetime | None:
 
 
 def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
-    thread = Thread(
-        thread_id=row.thread_id,
-        created_at=iso(row.created_at),
-        updated_at=iso(row.updated_at),
-        state_updated_at=iso(row.state_updated_at),
-        metadata=row.metadata_,
-        status=row.status,  # type: ignore[arg-type]
-        config=row.config,
-        values=row.values,
-        interrupts=row.interrupts,
-        error=row.error,
-    )
+    thread = row_schema(row, Thread)
     expiry = effective_expiry(row)
     if include_ttl and expiry is not None and row.ttl_strategy is not None and row.ttl_minutes is not None:
         thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]
@@ -170,12 +153,12 @@ class ThreadService:
 
     async def authorize(self, action: str, raw_id: str | uuid.UUID) -> tuple[uuid.UUID, Filters | None]:
         """The parsed id, and the filters the `threads.<action>` handler puts on that thread."""
-        thread_id = parse_thread_id(raw_id) if isinstance(raw_id, str) else raw_id
+        thread_id = parse_uuid(raw_id, "thread") if isinstance(raw_id, str) else raw_id
         return thread_id, await self.auth.authorize("threads", action, {"thread_id": thread_id})
 
     async def get_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
         """The thread row; 422 for a malformed id, 404 for an unknown one or one the auth `filters` hide."""
-        thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
+        thread_id = parse_uuid(thread_id, "thread") if isinstance(thread_id, str) else thread_id
         row = await self.session.get(ThreadRow, thread_id, populate_existing=True)
         if row is None or not matches(row.metadata_, filters):
             raise thread_not_found(thread_id)
@@ -183,7 +166,7 @@ class ThreadService:
 
     async def lock_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
         """The thread row, locked until the session commits (serialises with run creation)."""
-        thread_id = parse_thread_id(thread_id) if isinstance(thread_id, str) else thread_id
+        thread_id = parse_uuid(thread_id, "thread") if isinstance(thread_id, str) else thread_id
         row = await self.session.scalar(
             select(ThreadRow)
             .where(ThreadRow.thread_id == thread_id)
@@ -262,7 +245,7 @@ class ThreadService:
         refresh_state_cache(row, snapshot)
 
     async def update(self, raw_id: str, data: ThreadUpdate) -> Thread:
-        thread_id = parse_thread_id(raw_id)
+        thread_id = parse_uuid(raw_id, "thread")
         value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(data.metadata or {})}
         filters = await self.auth.authorize("threads", "update", value)
         row = await self.lock_row(thread_id, filters=filters)
