@@ -20,10 +20,10 @@ import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
-from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils import normalize_path
 
+from aegra.adapters.litestar import with_cors
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.middleware import AuthenticationMiddleware
 from aegra.config import AegraConfig
@@ -159,7 +159,7 @@ def mount_custom_app(
     if protect and auth is not None:
         served = AuthenticationMiddleware(served, handlers=auth, protect_all=True)
     if cors is not None:
-        served = CORSMiddleware(served, config=cors)
+        served = with_cors(served, cors)
     # Litestar calls `asgi_handler` for every request once it has set up the scope; the dispatcher goes in front
     # of the API's own handler (its CORS, exception handling and router).
     app.asgi_handler = CustomRoutesDispatcher(

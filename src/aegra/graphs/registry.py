@@ -19,8 +19,8 @@ from typing import Any, Literal
 import structlog
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
-from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
 
+from aegra.adapters.langgraph_sdk import server_runtime
 from aegra.config import AegraConfig, apply_env, config_error
 from aegra.errors import ConfigError, NotFoundError
 from aegra.loading import LoadError, load_object
@@ -181,11 +181,7 @@ class GraphRegistry:
             yield _bound(spec.graph, update)
             return
         assert spec.factory is not None
-        runtime: Any
-        if access_context == "threads.create_run":
-            runtime = _ExecutionRuntime(access_context=access_context, user=user, store=store, context=context)
-        else:
-            runtime = _ReadRuntime(access_context=access_context, user=user, store=store)
+        runtime = server_runtime(access_context, user=user, store=store, context=context)
         call_args = [dict(config or {}) if arg == "config" else runtime for arg in spec.factory_args]
         async with _call_factory(spec.factory, call_args) as built:
             try:
