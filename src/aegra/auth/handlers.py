@@ -93,7 +93,7 @@ class AuthHandlers:
             permissions=list(user.permissions),
             user=user,
             resource=resource,
-            action=action,  # type: ignore[arg-type]
+            action=action,  # type: ignore[arg-type]  # the SDK's Literal of actions; callers pass one as str
         )
         try:
             result = await handler(ctx=context, value=value)
