@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +26,13 @@ from aegra.db.embedded import (
     adopt_data_folder,
     check_data_folder,
 )
-from aegra.db.url import psycopg_conninfo, with_database
+from aegra.db.url import psycopg_conninfo
 from aegra.schemas.store import StorePutRequest, StoreSearchRequest
 from aegra.settings import Settings
 from aegra.store.embeddings import build_index_config
 from aegra.store.pgvector import probe_pgvector
 from aegra.store.service import StoreService
-from tests.conftest import TEST_GRAPHS_CONFIG
+from tests.conftest import TEST_GRAPHS_CONFIG, fresh_database
 
 NEAREST_TO_X = "SELECT id FROM points ORDER BY embedding <=> '[1,0,0]'::vector LIMIT 3"
 
@@ -54,13 +53,8 @@ def embedded_url(pg_server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def scratch_database(embedded_url: str) -> Iterator[str]:
-    name = f"t_embedded_{uuid.uuid4().hex[:8]}"
-    admin = psycopg_conninfo(embedded_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(embedded_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(embedded_url, "embedded") as url:
+        yield url
 
 
 def test_hnsw_and_ivfflat_indexes_build_and_rank_by_cosine(scratch_database: str) -> None:
