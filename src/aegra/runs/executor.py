@@ -39,7 +39,6 @@ from aegra.services.state import checkpoint_from_config, command_from_json
 logger = structlog.get_logger(__name__)
 
 Ending = Literal["success", "error", "timeout", "interrupted", "rollback"]
-CancelAction = Literal["interrupt", "rollback", "handback", "lost"]
 
 # Who wins when a run is asked to stop twice: deleting it beats keeping it, a client's cancel beats a shutdown's
 # hand-back (`handback`), which beats noticing the run was reaped from under us (`lost`).

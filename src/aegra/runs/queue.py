@@ -33,7 +33,6 @@ CHANNEL_FOLLOW: Final = "aegra_run_follow"
 CHANNELS: Final = (CHANNEL_QUEUED, CHANNEL_CANCEL, CHANNEL_DONE, CHANNEL_EVENTS, CHANNEL_FOLLOW)
 
 INFLIGHT: Final = ("pending", "running")
-TERMINAL: Final = ("success", "error", "timeout", "interrupted")
 
 # How long a run queued with a client following it (stream, wait) is reserved for the process serving that client:
 # its events then reach the client straight from memory, without the detour through `run_events`.
