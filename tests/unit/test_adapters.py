@@ -6,8 +6,10 @@ auth, graph factories, CORS on custom routes, store filters or the embedded data
 
 from __future__ import annotations
 
+import ast
 import inspect
 import warnings
+from pathlib import Path
 from typing import Any
 
 import fasteners
@@ -175,3 +177,49 @@ def test_langgraph_checkpoint_postgres_still_lacks_copy_and_run_delete() -> None
     """If this fails, `AsyncPostgresSaver` implements them now: call them instead of our SQL."""
     assert AsyncPostgresSaver.acopy_thread is BaseCheckpointSaver.acopy_thread
     assert AsyncPostgresSaver.adelete_for_runs is BaseCheckpointSaver.adelete_for_runs
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "aegra"
+# Namedtuple methods: public API despite the underscore.
+NAMEDTUPLE_API = frozenset({"_asdict", "_fields", "_replace", "_make"})
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_uses(tree: ast.AST) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("aegra"):
+            private_module = any(_is_private(part) for part in node.module.split("."))
+            private_names = [alias.name for alias in node.names if _is_private(alias.name)]
+            if private_module or private_names:
+                found.append(f"line {node.lineno}: from {node.module} import {[a.name for a in node.names]}")
+        elif isinstance(node, ast.Import):
+            found.extend(
+                f"line {node.lineno}: import {alias.name}"
+                for alias in node.names
+                if any(_is_private(part) for part in alias.name.split("."))
+            )
+        elif isinstance(node, ast.Attribute) and _is_private(node.attr):
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                found.append(f"line {node.lineno}: super().{node.attr}")
+                continue
+            if node.attr not in NAMEDTUPLE_API:
+                found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+def test_private_names_of_dependencies_appear_only_in_adapters() -> None:
+    offenders = {
+        str(path.relative_to(SRC)): uses
+        for path in sorted(SRC.rglob("*.py"))
+        if "adapters" not in path.relative_to(SRC).parts
+        and (uses := _private_uses(ast.parse(path.read_text(), filename=str(path))))
+    }
+
+    assert offenders == {}, "use or add an adapter in src/aegra/adapters/ (with a contract test) for these"
