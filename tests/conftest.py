@@ -11,7 +11,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +24,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from aegra.app import create_app
 from aegra.config import AegraConfig, load_config
+from aegra.db.database import Database
 from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import psycopg_conninfo, with_database
 from aegra.settings import Settings
@@ -33,6 +34,16 @@ ast_guard.install()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_GRAPHS_CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.json"
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the folder it lives in (`pytest -m unit` runs the fast tier)."""
+    tests_dir = REPO_ROOT / "tests"
+    for item in items:
+        folder = item.path.relative_to(tests_dir).parts[0] if item.path.is_relative_to(tests_dir) else ""
+        if folder in TIERS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")
@@ -53,21 +64,26 @@ def pg_server_url() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _database_name(node_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", node_name.lower())[-40:]
-    return f"t_{slug}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def fresh_database(server_url: str, label: str) -> Iterator[str]:
+    """The URL of a new, empty database on `server_url`'s PostgreSQL, dropped afterwards (even if still in use)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", label.lower())[-40:]
+    name = f"t_{slug}_{uuid.uuid4().hex[:8]}"
+    admin = psycopg_conninfo(server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
 def database_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database for one test module (dropped afterwards)."""
-    name = _database_name(request.module.__name__)
-    admin = psycopg_conninfo(pg_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, request.module.__name__) as url:
+        yield url
 
 
 def _free_port() -> int:
@@ -105,6 +121,16 @@ def aegra_config() -> AegraConfig:
 @pytest.fixture(scope="module")
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, n_jobs_per_worker=4)
+
+
+@pytest.fixture(scope="module")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """Aegra's database layer on the module's database, migrated, both pools open (with or without a server)."""
+    assert settings.database_url is not None
+    db = Database(settings.database_url, settings)
+    await db.open()
+    yield db
+    await db.close()
 
 
 @pytest.fixture(scope="module")

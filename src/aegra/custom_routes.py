@@ -14,16 +14,16 @@ import enum
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
-from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils import normalize_path
 
+from aegra.adapters.litestar import with_cors
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.middleware import AuthenticationMiddleware
 from aegra.config import AegraConfig
@@ -100,7 +100,7 @@ def load_custom_app(config: AegraConfig) -> ASGIApp | None:
         raise config.error("http.app", str(exc)) from None
     if not callable(app):
         raise config.error("http.app", f"{config.http.app!r} is a {type(app).__name__}, not an ASGI application")
-    return app
+    return cast("ASGIApp", app)  # a callable; whether it speaks ASGI shows on its first request
 
 
 class CustomRoutesDispatcher:
@@ -140,7 +140,7 @@ class CustomRoutesDispatcher:
             await self.api(scope, receive, send)
             return
         if self.custom_state:  # what the app's own lifespan yielded, as a server would pass it
-            scope["state"] = {**self.custom_state, **scope.get("state", {})}  # type: ignore[typeddict-unknown-key]
+            scope["state"] = {**self.custom_state, **scope.get("state", {})}
         await self.custom(scope, receive, send)
 
 
@@ -159,7 +159,7 @@ def mount_custom_app(
     if protect and auth is not None:
         served = AuthenticationMiddleware(served, handlers=auth, protect_all=True)
     if cors is not None:
-        served = CORSMiddleware(served, config=cors)
+        served = with_cors(served, cors)
     # Litestar calls `asgi_handler` for every request once it has set up the scope; the dispatcher goes in front
     # of the API's own handler (its CORS, exception handling and router).
     app.asgi_handler = CustomRoutesDispatcher(
@@ -189,7 +189,7 @@ async def app_lifespan(app: ASGIApp, state: dict[str, Any]) -> AsyncIterator[Non
     async def send(message: dict[str, Any]) -> None:
         await outbox.put(message)
 
-    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
+    task: asyncio.Task[None] = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]  # no lifespan in ASGIApp
     await inbox.put({"type": "lifespan.startup"})
     started = await _reply(task, outbox)
     if started is not None and started["type"] == "lifespan.startup.failed":

@@ -45,10 +45,6 @@ class UnprocessableError(ApiError):
     status_code = 422
 
 
-class PayloadTooLargeError(ApiError):
-    status_code = 413
-
-
 class HttpStatusError(ApiError):
     """An error whose status is chosen at raise time (e.g. by a user's auth handler)."""
 

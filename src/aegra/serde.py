@@ -22,6 +22,8 @@ from langgraph.types import Send
 from pydantic import BaseModel
 from typing_extensions import is_typeddict
 
+from aegra.graphs.compiled import CompiledGraph
+
 SaverT = TypeVar("SaverT", bound=BaseCheckpointSaver[Any])
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -92,17 +94,19 @@ def checkpoint_serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=None)
 
 
-def allow_state_types(checkpointer: SaverT, graph: Pregel) -> SaverT:
+def allow_state_types(checkpointer: SaverT, graph: CompiledGraph) -> SaverT:
     """The checkpointer, reviving also the pydantic models, dataclasses and enums `graph`'s state declares."""
     types = state_types(graph)
-    return checkpointer.with_allowlist(types) if types else checkpointer  # type: ignore[return-value]
+    clone = checkpointer.with_allowlist(types) if types else checkpointer
+    return clone  # type: ignore[return-value]  # with_allowlist clones the same class but is typed as the base
 
 
-def state_types(graph: Pregel) -> set[tuple[str, str]]:
+def state_types(graph: CompiledGraph) -> set[tuple[str, str]]:
     """`(module, name)` of every pydantic model, dataclass and enum that the state, input, output and context
     schemas and the channels of `graph` and its subgraphs name, however nested (lists, unions, TypedDicts, ...)."""
     found: set[tuple[str, str]] = set()
-    for pregel in (graph, *(subgraph for _, subgraph in graph.get_subgraphs(recurse=True))):
+    subgraphs = (subgraph for _, subgraph in graph.get_subgraphs(recurse=True) if isinstance(subgraph, Pregel))
+    for pregel in (graph, *subgraphs):
         for annotation in _schemas(pregel):
             if annotation is None:
                 continue
@@ -126,7 +130,7 @@ def _walk(annotation: Any) -> frozenset[tuple[str, str]]:
 _types_in = functools.lru_cache(maxsize=4096)(_walk)
 
 
-def _schemas(graph: Pregel) -> Iterable[Any]:
+def _schemas(graph: CompiledGraph) -> Iterable[Any]:
     builder = getattr(graph, "builder", None)  # a compiled StateGraph keeps the schemas it was built from
     if builder is not None:
         yield from (getattr(builder, name, None) for name in ("state_schema", "input_schema", "output_schema"))

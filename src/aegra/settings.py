@@ -170,7 +170,7 @@ class Settings:
         if (queue_max := get("STREAM_SUBSCRIBER_QUEUE_MAX")) is not None:
             kwargs["stream_subscriber_queue_max"] = _parse_int("STREAM_SUBSCRIBER_QUEUE_MAX", queue_max, minimum=1)
         kwargs |= _run_settings(get)
-        return _checked(cls(**kwargs))  # type: ignore[arg-type]
+        return _checked(cls(**kwargs))  # type: ignore[arg-type]  # each value is parsed for its field above
 
 
 def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:

@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
-from aegra.db.url import psycopg_conninfo, with_database
 from aegra.settings import Settings
+from tests.conftest import fresh_database
 from tests.e2e.durable_servers import aegra_serve, eventually
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
@@ -132,7 +130,8 @@ async def test_a_webhook_that_is_not_http_is_unprocessable(client: LangGraphClie
 async def test_a_server_with_default_settings_refuses_a_loopback_webhook(
     pg_server_url: str, receiver: Receiver
 ) -> None:
-    with _fresh_database(pg_server_url) as database_url:  # not this module's: its server would take the run
+    # A database of its own, not this module's: the module's server would take the run.
+    with fresh_database(pg_server_url, "webhook_defaults") as database_url:
         async with aegra_serve(database_url) as server:
             thread_id = (await server.client.threads.create())["thread_id"]
             run = await server.client.runs.create(thread_id, "echo", input=HI, webhook=receiver.url)
@@ -245,17 +244,3 @@ async def test_an_answer_that_trickles_forever_is_cut_at_the_deadline_and_retrie
     assert output["messages"][-1]["content"] == "echo: hi"
     assert again["messages"][-1]["content"] == "echo: hi"
     assert seen.connections == settings.webhook_max_attempts
-
-
-@contextlib.contextmanager
-def _fresh_database(pg_server_url: str) -> Iterator[str]:
-    """An empty database of its own on the session's PostgreSQL, dropped afterwards."""
-    name = f"t_webhook_defaults_{uuid.uuid4().hex[:8]}"
-    admin = psycopg_conninfo(pg_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(pg_server_url, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

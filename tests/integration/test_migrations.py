@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from aegra.db import migrate
 from aegra.db.database import Database
-from aegra.db.url import asyncpg_url, psycopg_conninfo, with_database
+from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.settings import Settings
+from tests.conftest import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AEGRA_TABLES = {"assistants", "assistant_versions", "threads", "runs", "run_events", "crons", "alembic_version"}
@@ -27,13 +27,8 @@ LANGGRAPH_TABLES = {"checkpoints", "checkpoint_blobs", "checkpoint_writes", "che
 @pytest.fixture
 def fresh_database_url(pg_server_url: str) -> Iterator[str]:
     """An empty database for one test (migrations must start from nothing)."""
-    name = f"t_migrations_{uuid.uuid4().hex[:12]}"
-    admin = psycopg_conninfo(pg_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "migrations") as url:
+        yield url
 
 
 @pytest.fixture

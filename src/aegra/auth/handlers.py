@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langgraph_sdk import Auth
-from langgraph_sdk.auth.types import AuthContext
+from langgraph_sdk.auth.types import AuthContext, Handler
 
+from aegra.adapters.langgraph_sdk import authenticate_handler, authorization_handler
 from aegra.auth.filters import Filters
 from aegra.auth.user import AuthenticatedUser, normalize_user
 from aegra.errors import ForbiddenError, HttpStatusError, UnauthorizedError
@@ -39,13 +40,13 @@ class AuthHandlers:
 
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
-        self._resolved: dict[tuple[str, str], Any] = {}
-        handler = auth._authenticate_handler
+        self._resolved: dict[tuple[str, str], Handler | None] = {}
+        handler = authenticate_handler(auth)
         self._wanted = frozenset(inspect.signature(handler).parameters) if handler is not None else frozenset()
 
     @property
     def has_authenticate(self) -> bool:
-        return self.auth._authenticate_handler is not None
+        return authenticate_handler(self.auth) is not None
 
     @property
     def wants_request(self) -> bool:
@@ -54,7 +55,7 @@ class AuthHandlers:
 
     async def authenticate(self, parts: RequestParts) -> AuthenticatedUser:
         """Call `@auth.authenticate` with the parameters it names; its HTTPException becomes our error."""
-        handler = self.auth._authenticate_handler
+        handler = authenticate_handler(self.auth)
         if handler is None:
             raise UnauthorizedError("No authentication handler configured")
         available = {
@@ -75,18 +76,10 @@ class AuthHandlers:
             raise UnauthorizedError("Unauthorized")
         return normalize_user(result)
 
-    def _handler(self, resource: str, action: str) -> Any:
+    def _handler(self, resource: str, action: str) -> Handler | None:
         key = (resource, action)
         if key not in self._resolved:
-            handlers = self.auth._handlers
-            chosen = (
-                handlers.get((resource, action))
-                or handlers.get((resource, "*"))
-                or handlers.get(("*", action))
-                or self.auth._global_handlers
-                or [None]
-            )
-            self._resolved[key] = chosen[-1]
+            self._resolved[key] = authorization_handler(self.auth, resource, action)
         return self._resolved[key]
 
     async def authorize(
@@ -100,7 +93,7 @@ class AuthHandlers:
             permissions=list(user.permissions),
             user=user,
             resource=resource,
-            action=action,  # type: ignore[arg-type]
+            action=action,  # type: ignore[arg-type]  # the SDK's Literal of actions; callers pass one as str
         )
         try:
             result = await handler(ctx=context, value=value)

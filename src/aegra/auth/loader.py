@@ -6,6 +6,7 @@ from pathlib import Path
 
 from langgraph_sdk import Auth
 
+from aegra.adapters.langgraph_sdk import authenticate_handler
 from aegra.auth.handlers import AuthHandlers
 from aegra.config import AegraConfig
 from aegra.loading import LoadError, load_object
@@ -22,6 +23,6 @@ def load_auth_handlers(config: AegraConfig) -> AuthHandlers | None:
         raise config.error("auth.path", str(exc)) from None
     if not isinstance(auth, Auth):
         raise config.error("auth.path", f"{reference!r} is a {type(auth).__name__}, not a langgraph_sdk.Auth instance")
-    if auth._authenticate_handler is None:
+    if authenticate_handler(auth) is None:
         raise config.error("auth.path", f"{reference!r} has no @auth.authenticate handler, so no request can pass")
     return AuthHandlers(auth)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 import structlog
 from litestar import Request
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from aegra.auth.handlers import AuthHandlers, RequestParts
 from aegra.errors import ApiError
@@ -50,29 +50,31 @@ class AuthenticationMiddleware:
         self.protect_all = protect_all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
             await self.app(scope, receive, send)
             return
         if not self.protect_all and is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         parts = RequestParts(
-            method=scope.get("method", "GET"),
+            method=scope["method"] if scope["type"] == ScopeType.HTTP else "GET",
             path=scope["path"],
             path_params=scope.get("path_params") or {},
             query_params=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             headers={name.lower(): value for name, value in scope.get("headers", ())},
-            request=Request(scope, receive) if self.handlers.wants_request and scope["type"] == "http" else None,
+            request=Request(scope, receive)
+            if self.handlers.wants_request and scope["type"] == ScopeType.HTTP
+            else None,
         )
         try:
             user = await self.handlers.authenticate(parts)
         except ApiError as exc:
-            if scope["type"] == "websocket":  # closing before accepting is answered with HTTP 403
+            if scope["type"] == ScopeType.WEBSOCKET:  # closing before accepting is answered with HTTP 403
                 await send({"type": "websocket.close", "code": 1008, "reason": exc.detail})
                 return
             await _send_error(send, exc.status_code, exc.detail)
             return
-        scope.setdefault("state", {})[USER_SCOPE_KEY] = user  # type: ignore[typeddict-unknown-key]
+        scope.setdefault("state", {})[USER_SCOPE_KEY] = user
         scope["user"] = user
         scope["auth"] = Credentials(scopes=list(user.permissions))
         await self.app(scope, receive, send)
@@ -80,8 +82,9 @@ class AuthenticationMiddleware:
 
 async def _send_error(send: Send, status: int, detail: str) -> None:
     body = orjson.dumps({"detail": detail})
-    headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})

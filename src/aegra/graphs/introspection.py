@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.pregel import Pregel
 from pydantic import TypeAdapter, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
+from aegra.graphs.compiled import CompiledGraph
 
-def _state_jsonschema(graph: Pregel) -> dict[str, Any] | None:
+
+def _state_jsonschema(graph: CompiledGraph) -> dict[str, Any] | None:
     """JSON schema of the state channels a client sees (one optional field per stream channel)."""
     fields: dict[str, Any] = {}
     for name in graph.stream_channels_list:
         channel = graph.channels.get(name)
         if channel is None:
             continue
-        update_type: Any = channel.UpdateType
+        update_type: Any = getattr(channel, "UpdateType", Any)  # managed values have none
         try:
             TypeAdapter(update_type).json_schema()
         except (PydanticSchemaGenerationError, PydanticUserError, TypeError, ValueError):
             update_type = Any
         fields[name] = (update_type, None)
     try:
-        return create_model(graph.get_name("State"), **fields).model_json_schema()
+        schema: dict[str, Any] = create_model(graph.get_name("State"), **fields).model_json_schema()
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError, ValueError):
         return None
+    return schema
 
 
-def _safe(schema_fn: Any) -> dict[str, Any] | None:
+def _safe(schema_fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -38,7 +42,7 @@ def _safe(schema_fn: Any) -> dict[str, Any] | None:
         return None
 
 
-def _config_jsonschema(graph: Pregel) -> dict[str, Any]:
+def _config_jsonschema(graph: CompiledGraph) -> dict[str, Any]:
     schema = _safe(graph.get_config_jsonschema) or {}
     configurable = schema.get("properties", {}).get("configurable")
     if not configurable:
@@ -47,14 +51,14 @@ def _config_jsonschema(graph: Pregel) -> dict[str, Any]:
         (item.get("$ref") for item in configurable.get("allOf", []) if "$ref" in item), None
     )
     if ref is None:
-        return configurable
+        return dict(configurable)
     resolved = dict(schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {}))
     if defs := schema.get("$defs"):
         resolved["$defs"] = defs
     return resolved
 
 
-def graph_schemas(graph: Pregel) -> dict[str, Any]:
+def graph_schemas(graph: CompiledGraph) -> dict[str, Any]:
     """Input, output, state, config and context schemas of a graph (each may be null)."""
     return {
         "input_schema": _safe(graph.get_input_jsonschema),
@@ -65,9 +69,9 @@ def graph_schemas(graph: Pregel) -> dict[str, Any]:
     }
 
 
-def drawable_graph(graph: Pregel, *, xray: bool | int = False) -> dict[str, Any]:
+def drawable_graph(graph: CompiledGraph, *, xray: bool | int = False) -> dict[str, Any]:
     """The `{nodes, edges}` drawing of a graph, as langgraph-api returns it."""
-    drawing = graph.get_graph(xray=xray).to_json()
+    drawing: dict[str, Any] = graph.get_graph(xray=xray).to_json()
     for node in drawing.get("nodes", []):
         data = node.get("data")
         if isinstance(data, dict):
@@ -75,9 +79,12 @@ def drawable_graph(graph: Pregel, *, xray: bool | int = False) -> dict[str, Any]
     return drawing
 
 
-async def subgraph_schemas(graph: Pregel, *, namespace: str | None = None, recurse: bool = False) -> dict[str, Any]:
+async def subgraph_schemas(
+    graph: CompiledGraph, *, namespace: str | None = None, recurse: bool = False
+) -> dict[str, Any]:
     """Schemas of each subgraph keyed by namespace (`parent|child` when recursing)."""
     result: dict[str, Any] = {}
     async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-        result[ns] = graph_schemas(subgraph)
+        if isinstance(subgraph, Pregel):  # a local subgraph (a remote one has no schemas to read here)
+            result[ns] = graph_schemas(subgraph)
     return result

@@ -19,10 +19,11 @@ from typing import Any, Literal
 import structlog
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
-from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
 
+from aegra.adapters.langgraph_sdk import server_runtime
 from aegra.config import AegraConfig, apply_env, config_error
 from aegra.errors import ConfigError, NotFoundError
+from aegra.graphs.compiled import CompiledGraph
 from aegra.loading import LoadError, load_object
 from aegra.serde import allow_state_types
 
@@ -46,7 +47,7 @@ class GraphSpec:
     graph_id: str
     source: str
     description: str | None
-    graph: Pregel | None
+    graph: CompiledGraph | None
     factory: Callable[..., Any] | None
     factory_args: tuple[FactoryArg, ...] = ()
 
@@ -76,7 +77,7 @@ def _factory_args(func: Callable[..., Any]) -> tuple[FactoryArg, ...]:
     return tuple(args)
 
 
-def _as_pregel(obj: Any) -> Pregel:
+def _as_pregel(obj: Any) -> CompiledGraph:
     if isinstance(obj, Pregel):
         return obj
     if isinstance(obj, StateGraph):
@@ -169,7 +170,7 @@ class GraphRegistry:
         store: Any = None,
         context: Any = None,
         user: Any = None,
-    ) -> AsyncIterator[Pregel]:
+    ) -> AsyncIterator[CompiledGraph]:
         """Yield a graph instance bound to `checkpointer` and `store` (factories are built per call)."""
         spec = self.spec(graph_id)
         update: dict[str, Any] = {}
@@ -181,11 +182,7 @@ class GraphRegistry:
             yield _bound(spec.graph, update)
             return
         assert spec.factory is not None
-        runtime: Any
-        if access_context == "threads.create_run":
-            runtime = _ExecutionRuntime(access_context=access_context, user=user, store=store, context=context)
-        else:
-            runtime = _ReadRuntime(access_context=access_context, user=user, store=store)
+        runtime = server_runtime(access_context, user=user, store=store, context=context)
         call_args = [dict(config or {}) if arg == "config" else runtime for arg in spec.factory_args]
         async with _call_factory(spec.factory, call_args) as built:
             try:
@@ -195,7 +192,7 @@ class GraphRegistry:
             yield _bound(graph, update)
 
 
-def _bound(graph: Pregel, update: dict[str, Any]) -> Pregel:
+def _bound(graph: CompiledGraph, update: dict[str, Any]) -> CompiledGraph:
     """The graph with its checkpointer and store; the checkpointer also revives the types the graph's state names."""
     if "checkpointer" in update:
         update = {**update, "checkpointer": allow_state_types(update["checkpointer"], graph)}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from aegra.schemas.status import RunStatus
 
@@ -76,9 +77,8 @@ class Metrics:
             self.runs_by_status.labels(status).set(counts.get(status, 0))
         self.queue_depth.set(depth)
         pool = database.engine.pool
-        checked_out = getattr(pool, "checkedout", None)
-        if callable(checked_out):
-            self.db_pool.labels("metadata", "in_use").set(checked_out())
+        if isinstance(pool, QueuePool):  # the default; a NullPool (no pooling) has nothing to count
+            self.db_pool.labels("metadata", "in_use").set(pool.checkedout())
             self.db_pool.labels("metadata", "idle").set(pool.checkedin())
         stats = database.lg_pool.get_stats()
         size = stats.get("pool_size", 0)

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from aegra.observability.metrics import Metrics
@@ -34,7 +35,7 @@ class RequestObservabilityMiddleware:
         self.quiet_paths = quiet_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -47,7 +48,7 @@ class RequestObservabilityMiddleware:
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -71,7 +72,7 @@ def record_request(
 ) -> None:
     """Count a served request and log it once (successful probes on `quiet_paths` are only counted)."""
     route = scope.get("path_template") or "unmatched"
-    method = scope.get("method", "GET")
+    method = scope["method"] if scope["type"] == ScopeType.HTTP else "GET"
     if metrics is not None:
         metrics.observe_request(method, route, status, seconds)
     if scope["path"] in quiet_paths and status < 400:

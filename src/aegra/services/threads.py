@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra.adapters.langgraph_checkpoint import copy_thread_checkpoints
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import Filters, matches, metadata_clause
 from aegra.db.database import Database
@@ -52,28 +53,6 @@ THREAD_DELETE_ORIGIN = "thread-delete"
 EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
 _PATH_SEGMENT = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
 _PATH_INDEX = re.compile(r"\[(-?\d+)\]")
-
-# Checkpoint tables belong to langgraph-checkpoint-postgres; a copy duplicates a thread's rows under a new id.
-COPY_CHECKPOINTS_SQL = """
-INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
-SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
-       CASE WHEN metadata ? 'thread_id' THEN jsonb_set(metadata, '{thread_id}', to_jsonb(%(target)s::text))
-            ELSE metadata END
-FROM checkpoints WHERE thread_id = %(source)s
-ON CONFLICT DO NOTHING
-"""
-COPY_BLOBS_SQL = """
-INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-SELECT %(target)s, checkpoint_ns, channel, version, type, blob
-FROM checkpoint_blobs WHERE thread_id = %(source)s
-ON CONFLICT DO NOTHING
-"""
-COPY_WRITES_SQL = """
-INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
-FROM checkpoint_writes WHERE thread_id = %(source)s
-ON CONFLICT DO NOTHING
-"""
 
 
 def thread_not_found(thread_id: uuid.UUID) -> NotFoundError:
@@ -335,10 +314,7 @@ class ThreadService:
         )
         self.session.add(copied)
         await self.session.flush()
-        params = {"source": str(source.thread_id), "target": str(copied.thread_id)}
-        async with self.database.lg_pool.connection() as conn, conn.transaction():
-            for sql in (COPY_CHECKPOINTS_SQL, COPY_BLOBS_SQL, COPY_WRITES_SQL):
-                await conn.execute(sql, params)
+        await copy_thread_checkpoints(self.database.lg_pool, str(source.thread_id), str(copied.thread_id))
         await self.session.commit()
         return to_schema(copied)
 

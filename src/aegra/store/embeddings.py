@@ -30,9 +30,10 @@ def _init_provider(spec: str) -> Embeddings:
             "(e.g. `langchain-openai`); install them, or point `embed` at a local function such as './embed.py:embed'"
         ) from None
     try:
-        return init_embeddings(spec)
+        embeddings: Embeddings = init_embeddings(spec)
     except (ImportError, ValueError) as exc:
         raise LoadError(f"cannot initialise embeddings {spec!r}: {exc}") from exc
+    return embeddings
 
 
 def load_embeddings(spec: str, *, base_dir: Path) -> Embeddings:

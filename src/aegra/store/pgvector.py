@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 import structlog
+from psycopg.rows import TupleRow
 
 logger = structlog.get_logger(__name__)
 
@@ -56,7 +57,7 @@ async def probe_pgvector(conninfo: str, *, recovery_timeout: float = RECOVERY_TI
         return VectorSupport(False, f"the vector extension crashed the database connection ({_one_line(exc)})")
 
 
-async def _exercise(conn: psycopg.AsyncConnection[object]) -> VectorSupport:
+async def _exercise(conn: psycopg.AsyncConnection[TupleRow]) -> VectorSupport:
     try:
         await conn.execute(CREATE_EXTENSION)
     except psycopg.OperationalError:
@@ -78,7 +79,7 @@ async def _exercise(conn: psycopg.AsyncConnection[object]) -> VectorSupport:
         raise
     except psycopg.DatabaseError as exc:
         return VectorSupport(False, f"the vector extension does not work here ({_one_line(exc)})")
-    nearest = [row[0] for row in rows]  # type: ignore[index]
+    nearest = [row[0] for row in rows]
     if nearest != EXPECTED_NEAREST:
         return VectorSupport(False, f"the vector extension ranks wrongly here (nearest {nearest})")
     return VectorSupport(True)

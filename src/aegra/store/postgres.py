@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
+from aegra.adapters.langgraph_store import JsonRangeFilterStore
 from aegra.errors import ConfigError
 
 # For a pgvector `vector(n)`/`halfvec(n)` column, pg_attribute.atttypmod holds n.
@@ -18,25 +20,27 @@ SELECT atttypmod AS dims FROM pg_attribute
 WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding' AND NOT attisdropped
 """
 
-RANGE_OPERATORS: dict[str, str] = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+async def stored_dims(conn: AsyncConnection[Any] | AsyncConnectionPool[Any]) -> int | None:
+    """The dimension of the embeddings already stored (None before the vector table exists)."""
+    if isinstance(conn, AsyncConnectionPool):
+        async with conn.connection() as pooled:
+            return await stored_dims(pooled)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(STORED_DIMS_SQL)
+        row = await cur.fetchone()
+    return int(row["dims"]) if row is not None else None
 
 
-class AegraPostgresStore(AsyncPostgresStore):
-    """`AsyncPostgresStore` whose `$gt/$gte/$lt/$lte` compare JSON values, not their text.
-
-    Upstream compares `value->>field` as text, so `{"n": {"$gt": 9}}` misses `n = 10`; comparing `jsonb` orders
-    numbers numerically and strings lexically, as LangGraph's in-memory store (and langgraph-api) do.
-    """
+class AegraPostgresStore(JsonRangeFilterStore):
+    """The store (range filters compare JSON values, see the adapter) that checks its index config at setup."""
 
     async def setup(self) -> None:
         """Create or migrate the store tables; refuse an index whose `dims` differ from the stored vectors."""
         await super().setup()
         if self.index_config is None:
             return
-        async with self._cursor() as cur:
-            await cur.execute(STORED_DIMS_SQL)
-            row = await cur.fetchone()
-        stored = row["dims"] if row is not None else None
+        stored = await stored_dims(self.conn)
         wanted = self.index_config["dims"]
         if stored is not None and stored > 0 and stored != wanted:
             raise ConfigError(
@@ -44,9 +48,3 @@ class AegraPostgresStore(AsyncPostgresStore):
                 "(table store_vectors). Keep the old dims, or drop store_vectors and vector_migrations to re-embed "
                 "items on their next write."
             )
-
-    def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list]:
-        sql_operator = RANGE_OPERATORS.get(op)
-        if sql_operator is None:
-            return super()._get_filter_condition(key, op, value)
-        return f"value->%s {sql_operator} %s::jsonb", [key, orjson.dumps(value).decode()]

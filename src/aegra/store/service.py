@@ -9,6 +9,7 @@ import msgspec
 from langgraph.store.base import NOT_PROVIDED, InvalidNamespaceError, Item, NotProvided, SearchItem
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
+from aegra.adapters.langgraph_store import RANGE_OPERATORS
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.errors import BadRequestError, UnprocessableError
 from aegra.schemas.store import (
@@ -28,7 +29,6 @@ MAX_KEY_BYTES = 1024
 MAX_NAMESPACE_BYTES = 1024
 RESERVED_ROOT_LABEL = "langgraph"
 FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"})
-RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 # A semantic page is cut from the top `offset + limit` hits, fetched at once; this bounds that window.
 MAX_SEMANTIC_WINDOW = 10_000
 # JSON text of U+0000, which PostgreSQL can store in neither `text` nor `jsonb`.

@@ -26,21 +26,26 @@ def build_ttl_config(config: AegraConfig) -> TTLConfig:
     """The `ttl` argument of `AsyncPostgresStore` from `store.ttl`; expired items are hidden even before a sweep."""
     ttl = config.store.ttl if config.store is not None else None
     if ttl is None:
-        return TTLConfig(
-            refresh_on_read=True,
-            default_ttl=None,
-            sweep_interval_minutes=DEFAULT_SWEEP_INTERVAL_MINUTES,
-            omit_expired=True,
+        return _ttl_config(
+            refresh_on_read=True, default_ttl=None, sweep_interval_minutes=DEFAULT_SWEEP_INTERVAL_MINUTES
         )
     if ttl.default_ttl is not None and ttl.default_ttl <= 0:
         raise config.error("store.ttl.default_ttl", f"must be a positive number of minutes, got {ttl.default_ttl}")
     if ttl.sweep_interval_minutes <= 0:
         interval = ttl.sweep_interval_minutes
         raise config.error("store.ttl.sweep_interval_minutes", f"must be a positive number of minutes, got {interval}")
-    return TTLConfig(
+    return _ttl_config(
         refresh_on_read=ttl.refresh_on_read,
         default_ttl=ttl.default_ttl,
         sweep_interval_minutes=ttl.sweep_interval_minutes,
+    )
+
+
+def _ttl_config(*, refresh_on_read: bool, default_ttl: float | None, sweep_interval_minutes: float) -> TTLConfig:
+    return TTLConfig(
+        refresh_on_read=refresh_on_read,
+        default_ttl=default_ttl,
+        sweep_interval_minutes=sweep_interval_minutes,  # type: ignore[typeddict-item]  # typed int, any number works
         omit_expired=True,
     )
 
