@@ -80,7 +80,7 @@ class Database:
         )
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
-        self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)  # type: ignore[arg-type]
+        self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)
         self.run_migrations = settings.run_migrations
         # Why semantic search is off although `store.index` asks for it (None: it is on, or not asked for).
         self.semantic_search_off_reason: str | None = None
@@ -89,7 +89,7 @@ class Database:
     def checkpointer(self) -> AsyncPostgresSaver:
         """A checkpointer on the shared pool, new per use: a saver serializes all of its calls behind one lock,
         so a shared one would make every run in the process wait for the others' checkpoint reads and writes."""
-        return AsyncPostgresSaver(self.lg_pool, serde=self.checkpoint_serde)  # type: ignore[arg-type]
+        return AsyncPostgresSaver(self.lg_pool, serde=self.checkpoint_serde)
 
     async def open(self) -> None:
         """Open the pools and bring every schema up to date (under the migration lock)."""
@@ -122,7 +122,7 @@ class Database:
             reason=reason,
         )
         self.semantic_search_off_reason = reason
-        self.store = AegraPostgresStore(self.lg_pool, ttl=self.store_ttl)  # type: ignore[arg-type]
+        self.store = AegraPostgresStore(self.lg_pool, ttl=self.store_ttl)
 
     async def _setup_store(self) -> None:
         """Create the store tables; without pgvector, keep serving with semantic search off."""

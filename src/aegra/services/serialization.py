@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import inspect
+from sqlalchemy.orm import Mapper
 
 from aegra.errors import UnprocessableError
 
@@ -32,16 +33,18 @@ def project(item: S, select_fields: Sequence[str] | None) -> S | dict[str, Any]:
 
 
 @functools.cache
-def _columns(model: type) -> tuple[tuple[str, str], ...]:
+def _columns(model: type[Any]) -> tuple[tuple[str, str], ...]:
     """(attribute, database column name) of each column of an ORM model."""
-    return tuple((attr.key, str(attr.columns[0].name)) for attr in inspect(model).column_attrs)
+    mapper: Mapper[Any] = inspect(model)
+    return tuple((attr.key, str(attr.columns[0].name)) for attr in mapper.column_attrs)
 
 
 def to_schema(row: object, schema_type: type[S], **overrides: Any) -> S:
     """A row as its response Struct (`msgspec.convert`, which validates it): columns by their database names
     (`metadata`, not the attribute `metadata_`), timestamps as `iso`; `overrides` replace or add fields."""
     values = {}
-    for key, name in _columns(type(row)):
+    model: type[Any] = type(row)
+    for key, name in _columns(model):  # type: ignore[arg-type]  # classes are hashable; mypy misreads type.__hash__
         value = getattr(row, key)
         values[name] = iso(value) if isinstance(value, datetime) else value
     return msgspec.convert(values | overrides, type=schema_type)
