@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, true
@@ -24,6 +24,9 @@ from aegra.services.pagination import Page
 from aegra.services.serialization import to_schema as row_schema
 
 # Where a cron created by an authenticated user keeps that user (server-set; no request field writes it).
+# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+
 CRON_USER_KEY = "auth_user"
 # Fields of a PATCH body a `crons.update` auth handler sees (and may stamp, e.g. `metadata`).
 CRON_UPDATE_FIELDS = ("schedule", "end_time", "enabled", "on_run_completed", "metadata")
@@ -144,13 +147,13 @@ class CronService:
         if data.metadata is not msgspec.UNSET:
             row.metadata_ = data.metadata
         for field in RUN_FIELDS:
-            value = getattr(data, field, msgspec.UNSET)
-            if value is msgspec.UNSET:
+            given: Any = getattr(data, field, msgspec.UNSET)
+            if given is msgspec.UNSET:
                 continue
-            if value is None:
+            if given is None:
                 payload.pop(field, None)
             else:
-                payload[field] = value
+                payload[field] = given
         payload["config"] = self._with_cron_id(payload.get("config"), row.cron_id)
         row.payload = payload
         now = utcnow()
@@ -223,12 +226,12 @@ class CronService:
 
     def _filtered(
         self,
-        stmt: Select[Any],
+        stmt: AnySelect,
         assistant_id: str | None,
         thread_id: uuid.UUID | None,
         metadata: dict[str, Any] | None,
         enabled: bool | None,
-    ) -> Select[Any]:
+    ) -> AnySelect:
         if assistant_id is not None:
             stmt = stmt.where(CronRow.assistant_id == self.assistants.resolve_id(assistant_id))
         if thread_id is not None:

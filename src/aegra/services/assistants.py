@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 import structlog
@@ -29,6 +29,9 @@ from aegra.schemas.assistants import (
 from aegra.schemas.assistants import AssistantVersion as AssistantVersionSchema
 from aegra.services.pagination import Page
 from aegra.services.serialization import to_schema as row_schema
+
+# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 logger = structlog.get_logger(__name__)
 
@@ -337,8 +340,8 @@ class AssistantService:
 
     @staticmethod
     def _filtered(
-        stmt: Select[Any], metadata: dict[str, Any] | None, graph_id: str | None, name: str | None
-    ) -> Select[Any]:
+        stmt: AnySelect, metadata: dict[str, Any] | None, graph_id: str | None, name: str | None
+    ) -> AnySelect:
         if metadata:
             stmt = stmt.where(AssistantRow.metadata_.contains(metadata))
         if graph_id is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import InvalidUpdateError
-from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, PregelTask, Send, StateSnapshot, StateUpdate
 from sqlalchemy import exists, select
 
@@ -19,6 +19,7 @@ from aegra.db.database import Database
 from aegra.db.models import Run, utcnow
 from aegra.db.models import Thread as ThreadRow
 from aegra.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from aegra.graphs.compiled import CompiledGraph
 from aegra.graphs.registry import AccessContext, GraphRegistry
 from aegra.schemas.status import INFLIGHT, ThreadStatus
 from aegra.schemas.threads import CheckpointRef, HistorySearch, Superstep
@@ -104,7 +105,8 @@ def _snapshot_to_raw(snapshot: StateSnapshot) -> dict[str, Any]:
 
 def state_to_dict(snapshot: StateSnapshot) -> dict[str, Any]:
     """The ThreadState JSON of a snapshot (nested task `state` when read with `subgraphs=True`)."""
-    return to_jsonable(_snapshot_to_raw(snapshot))
+    rendered: dict[str, Any] = to_jsonable(_snapshot_to_raw(snapshot))
+    return rendered
 
 
 def empty_state() -> dict[str, Any]:
@@ -168,7 +170,7 @@ def no_graph_error(thread_id: uuid.UUID) -> BadRequestError:
     )
 
 
-def thread_config(row: ThreadRow, checkpoint: CheckpointRef | None = None) -> dict[str, Any]:
+def thread_config(row: ThreadRow, checkpoint: CheckpointRef | None = None) -> RunnableConfig:
     """The RunnableConfig addressing a thread (at `checkpoint`, when given)."""
     configurable: dict[str, Any] = {
         **(row.config.get("configurable") or {}),
@@ -184,13 +186,13 @@ def thread_config(row: ThreadRow, checkpoint: CheckpointRef | None = None) -> di
             configurable["checkpoint_id"] = checkpoint.checkpoint_id
         if checkpoint.checkpoint_map:
             configurable["checkpoint_map"] = checkpoint.checkpoint_map
-    return {**row.config, "configurable": configurable}
+    return cast("RunnableConfig", {**row.config, "configurable": configurable})  # the thread's stored config keys
 
 
 @contextlib.asynccontextmanager
 async def open_thread_graph(
     registry: GraphRegistry, database: Database, row: ThreadRow, *, access_context: AccessContext, user: Any = None
-) -> AsyncIterator[Pregel]:
+) -> AsyncIterator[CompiledGraph]:
     """The thread's graph bound to the Postgres checkpointer and store; 400 when the thread has no graph.
 
     `user` is the caller, handed to graph factories through their `ServerRuntime`.
@@ -209,7 +211,7 @@ async def open_thread_graph(
         yield graph
 
 
-def command_from_json(raw: Mapping[str, Any]) -> Command:
+def command_from_json(raw: Mapping[str, Any]) -> Command[Any]:
     """A `Command` from its JSON form: `update`, `resume`, `goto` (node names or `{node, input}` sends)."""
     goto = raw.get("goto")
     if goto is not None:
@@ -218,14 +220,17 @@ def command_from_json(raw: Mapping[str, Any]) -> Command:
     return Command(update=raw.get("update"), resume=raw.get("resume"), goto=goto or ())
 
 
-async def apply_supersteps(graph: Pregel, row: ThreadRow, supersteps: Sequence[Superstep]) -> StateSnapshot:
+async def apply_supersteps(graph: CompiledGraph, row: ThreadRow, supersteps: Sequence[Superstep]) -> StateSnapshot:
     """Write `supersteps` to a thread's checkpoints as if the named nodes had run; returns the new state."""
     config = thread_config(row)
     await graph.abulk_update_state(
         config,
         [
             [
-                StateUpdate(command_from_json(update.command) if update.command else update.values, update.as_node)
+                StateUpdate(
+                    command_from_json(update.command) if update.command else update.values,  # type: ignore[arg-type]  # langgraph types `values` as a dict, but a Command is accepted there
+                    update.as_node,
+                )
                 for update in superstep.updates
             ]
             for superstep in supersteps
@@ -245,7 +250,7 @@ def refresh_state_cache(row: ThreadRow, snapshot: StateSnapshot) -> None:
     row.updated_at = now
 
 
-def _before_config(before: str | CheckpointRef | None, row: ThreadRow) -> dict[str, Any] | None:
+def _before_config(before: str | CheckpointRef | None, row: ThreadRow) -> RunnableConfig | None:
     if before is None:
         return None
     checkpoint_id = before if isinstance(before, str) else before.checkpoint_id

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 from langgraph.errors import InvalidUpdateError
@@ -46,6 +46,9 @@ from aegra.services.state import (
     refresh_state_cache,
     thread_graph_id,
 )
+
+# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 MAX_EXTRACT_PATHS = 10
 # Cancel notices of a thread deletion come from no worker, so every server process acts on them, this one included.
@@ -284,7 +287,11 @@ class ThreadService:
         return Page(items=items, total=total, offset=query.offset)
 
     async def count(self, query: ThreadCount) -> int:
-        value = {"metadata": dict(query.metadata or {}), "values": dict(query.values or {}), "status": query.status}
+        value: dict[str, Any] = {
+            "metadata": dict(query.metadata or {}),
+            "values": dict(query.values or {}),
+            "status": query.status,
+        }
         filters = await self.auth.authorize("threads", "search", value)
         stmt = self._filtered(
             select(func.count()).select_from(ThreadRow), value["metadata"], value["values"], query.status
@@ -362,12 +369,12 @@ class ThreadService:
 
     @staticmethod
     def _filtered(
-        stmt: Select[Any],
+        stmt: AnySelect,
         metadata: dict[str, Any] | None,
         values: dict[str, Any] | None,
         status: str | None,
         ids: Sequence[uuid.UUID] | None = None,
-    ) -> Select[Any]:
+    ) -> AnySelect:
         conditions: list[ColumnElement[bool]] = []
         if metadata:
             conditions.append(ThreadRow.metadata_.contains(metadata))
