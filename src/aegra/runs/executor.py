@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra import serde
+from aegra.adapters.langgraph_checkpoint import delete_run_checkpoints
 from aegra.auth.user import bind_run_user
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
@@ -48,16 +49,6 @@ HAND_BACKS: Final = frozenset({"handback", "lost"})
 # A new attempt numbers its events past the previous attempts' stored ones, leaving room for events the previous
 # process sent to its clients but had not stored yet: a client resuming from any of those ids misses nothing.
 ATTEMPT_SEQ_GAP: Final = 1_000_000
-
-DELETE_RUN_CHECKPOINT_WRITES: Final = """
-DELETE FROM checkpoint_writes AS w
-USING checkpoints AS c
-WHERE c.thread_id = %(thread_id)s AND c.metadata->>'run_id' = %(run_id)s
-  AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
-"""
-DELETE_RUN_CHECKPOINTS: Final = """
-DELETE FROM checkpoints WHERE thread_id = %(thread_id)s AND metadata->>'run_id' = %(run_id)s
-"""
 
 
 @dataclass(slots=True)
@@ -279,10 +270,7 @@ class RunExecutor:
 
     async def _delete_run_checkpoints(self, plan: RunPlan) -> None:
         """Rollback: forget every checkpoint (and pending write) the run made on its thread."""
-        params = {"thread_id": str(plan.thread_id), "run_id": str(plan.run_id)}
-        async with self.database.lg_pool.connection() as conn:
-            await conn.execute(DELETE_RUN_CHECKPOINT_WRITES, params)
-            await conn.execute(DELETE_RUN_CHECKPOINTS, params)
+        await delete_run_checkpoints(self.database.lg_pool, str(plan.thread_id), str(plan.run_id))
 
     async def _finish(
         self,
