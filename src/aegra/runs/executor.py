@@ -29,12 +29,12 @@ from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.models import utcnow
 from aegra.graphs.registry import GraphRegistry
+from aegra.graphs.snapshots import checkpoint_from_config, command_from_json
 from aegra.observability.metrics import Metrics
 from aegra.observability.tracing import RunSpanCallback
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.webhooks import WebhookSender, run_payload
-from aegra.services.state import checkpoint_from_config, command_from_json
 
 logger = structlog.get_logger(__name__)
 
