@@ -23,6 +23,7 @@ from aegra.errors import NotFoundError
 from aegra.graphs.registry import GraphRegistry
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.assistants import AssistantService
+from aegra.services.pagination import convert_page
 from aegra.services.serialization import iso
 
 # Where a cron created by an authenticated user keeps that user (server-set; no request field writes it).
@@ -184,14 +185,12 @@ class CronService:
 
     async def search(self, query: CronSearch) -> OffsetPagination[Cron]:
         visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, query.limit, query.offset)
-        rows, total = await self.repository.search(
-            self._conditions(query.assistant_id, query.thread_id, query.metadata, query.enabled, visible),
-            sort_by=query.sort_by or "created_at",
-            descending=query.sort_order != "asc",
-            limit=query.limit,
-            offset=query.offset,
+        conditions = self._conditions(query.assistant_id, query.thread_id, query.metadata, query.enabled, visible)
+        sort_by = query.sort_by or "created_at"
+        page = await self.repository.page(
+            *conditions, sort_by=sort_by, sort_order=query.sort_order, limit=query.limit, offset=query.offset
         )
-        return OffsetPagination([to_schema(row) for row in rows], limit=query.limit, offset=query.offset, total=total)
+        return convert_page(page, to_schema)
 
     async def count(self, query: CronCount) -> int:
         visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, None, None)

@@ -26,6 +26,7 @@ from aegra.schemas.assistants import (
     AssistantUpdate,
     AssistantVersionsSearch,
 )
+from aegra.services.pagination import convert_page
 from aegra.services.serialization import iso
 
 logger = structlog.get_logger(__name__)
@@ -244,14 +245,11 @@ class AssistantService:
         conditions = self.repository.conditions(
             metadata=value["metadata"], graph_id=query.graph_id, name=query.name, filters=filters
         )
-        rows, total = await self.repository.search(
-            conditions,
-            sort_by=query.sort_by or "created_at",
-            descending=query.sort_order != "asc",
-            limit=query.limit,
-            offset=query.offset,
+        sort_by = query.sort_by or "created_at"
+        page = await self.repository.page(
+            *conditions, sort_by=sort_by, sort_order=query.sort_order, limit=query.limit, offset=query.offset
         )
-        return OffsetPagination([to_schema(row) for row in rows], limit=query.limit, offset=query.offset, total=total)
+        return convert_page(page, to_schema)
 
     async def count(self, query: AssistantCount) -> int:
         value = {"graph_id": query.graph_id, "metadata": query.metadata or {}}

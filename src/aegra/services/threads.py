@@ -297,9 +297,9 @@ class ThreadService:
             metadata=value["metadata"], values=value["values"], status=query.status, ids=query.ids, filters=filters
         )
         rows = await self.repository.search(
-            conditions,
+            *conditions,
             sort_by=query.sort_by or "updated_at",
-            descending=query.sort_order != "asc",
+            sort_order=query.sort_order,
             limit=query.limit + 1,  # one more tells whether another page follows
             offset=query.offset,
         )

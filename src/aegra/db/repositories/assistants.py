@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, SearchFilter
@@ -80,13 +80,6 @@ class AssistantRepository(Repository[Assistant]):
         if name is not None:
             conditions.append(SearchFilter("name", name, ignore_case=True, escape_wildcards=True))
         return conditions
-
-    async def search(
-        self, conditions: Sequence[Filter], *, sort_by: str, descending: bool, limit: int, offset: int
-    ) -> tuple[list[Assistant], int]:
-        """A page of matching assistants in `sort_by` order (ties broken by id), and how many match in all."""
-        order = (OrderBy(sort_by, "desc" if descending else "asc"), OrderBy("assistant_id", "asc"))
-        return await self.page(*conditions, *order, limit=limit, offset=offset)
 
 
 class AssistantVersionRepository(Repository[AssistantVersion]):

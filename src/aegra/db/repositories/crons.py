@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from advanced_alchemy.filters import OrderBy
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true, update
 
 from aegra.auth.filters import Filters, metadata_clause
@@ -60,13 +59,6 @@ class CronRepository(Repository[Cron]):
         if enabled is not None:
             conditions.append(Cron.enabled == enabled)
         return conditions
-
-    async def search(
-        self, conditions: Sequence[Filter], *, sort_by: str, descending: bool, limit: int, offset: int
-    ) -> tuple[list[Cron], int]:
-        """A page of matching crons in `sort_by` order (ties broken by id), and how many match in all."""
-        order = (OrderBy(sort_by, "desc" if descending else "asc"), OrderBy("cron_id", "asc"))
-        return await self.page(*conditions, *order, limit=limit, offset=offset)
 
     # -- the scheduler -----------------------------------------------------------------------------------------
 

@@ -10,10 +10,9 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from sqlalchemy import ColumnElement, exists, select
 
 from aegra.db.models import Run
-from aegra.db.repositories.base import Repository
+from aegra.db.repositories.base import FRESH, Repository
 
 INFLIGHT: Final = ("pending", "running")
-FRESH: Final = {"populate_existing": True}  # read the row as stored now, not the session's copy of it
 
 
 class RunRepository(Repository[Run]):

@@ -14,9 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Thread, utcnow
-from aegra.db.repositories.base import Repository
+from aegra.db.repositories.base import FRESH, Repository
 
-FRESH: Final = {"populate_existing": True}  # read the row as stored now, not the session's copy of it
 MINUTE: Final = literal_column("interval '1 minute'", type_=Interval())
 
 
@@ -84,10 +83,11 @@ class ThreadRepository(Repository[Thread]):
         return conditions
 
     async def search(
-        self, conditions: Sequence[ColumnElement[bool]], *, sort_by: str, descending: bool, limit: int, offset: int
+        self, *conditions: ColumnElement[bool], sort_by: str, sort_order: str | None, limit: int, offset: int
     ) -> list[Thread]:
-        """Matching threads in `sort_by` order (ties broken by id, newest first)."""
-        order = [OrderBy(sort_by, "desc" if descending else "asc")]
+        """Matching threads in `sort_by` order (descending unless `sort_order` is "asc"; ties broken by id, newest
+        first)."""
+        order = [OrderBy(sort_by, "asc" if sort_order == "asc" else "desc")]
         if sort_by != "thread_id":
             order.append(OrderBy("thread_id", "desc"))
         return await self.get_many(*conditions, *order, LimitOffset(limit=limit, offset=offset))
