@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,13 +47,10 @@ from aegra.schemas.threads import (
 from aegra.services.ids import parse_uuid
 from aegra.services.serialization import iso
 from aegra.services.serialization import project as project_fields
+from aegra.services.thread_extract import parse_extract, with_extract
 
-MAX_EXTRACT_PATHS = 10
 # Cancel notices of a thread deletion come from no worker, so every server process acts on them, this one included.
 THREAD_DELETE_ORIGIN = "thread-delete"
-EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
-_PATH_SEGMENT = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
-_PATH_INDEX = re.compile(r"\[(-?\d+)\]")
 
 
 def parse_thread_id(raw: str | uuid.UUID) -> uuid.UUID:
@@ -100,34 +96,6 @@ def project(thread: Thread, select_fields: Sequence[str] | None) -> Thread | dic
     if thread.extracted is not msgspec.UNSET:
         projected["extracted"] = thread.extracted
     return projected
-
-
-def parse_extract_path(path: str) -> list[str | int]:
-    """`values.messages[-1].content` → ["values", "messages", -1, "content"]; 422 for anything else."""
-    steps: list[str | int] = []
-    for segment in path.split("."):
-        match = _PATH_SEGMENT.match(segment)
-        if match is None:
-            raise UnprocessableError(f"Invalid extract path {path!r}: use dots for keys and [n] for list indexes")
-        steps.append(match.group(1))
-        steps.extend(int(index) for index in _PATH_INDEX.findall(match.group(2)))
-    if steps[0] not in EXTRACT_ROOTS:
-        raise UnprocessableError(f"Invalid extract path {path!r}: must start with one of {list(EXTRACT_ROOTS)}")
-    return steps
-
-
-def extract_value(document: Mapping[str, Any], steps: Sequence[str | int]) -> Any:
-    """Follow a parsed extract path; None where the path does not exist."""
-    current: Any = document
-    for step in steps:
-        if isinstance(step, int):
-            found = isinstance(current, list) and -len(current) <= step < len(current)
-        else:
-            found = isinstance(current, Mapping) and step in current
-        if not found:
-            return None
-        current = current[step]
-    return current
 
 
 class ThreadService:
@@ -292,7 +260,7 @@ class ThreadService:
             "ids": query.ids,
         }
         filters = await self.auth.authorize("threads", "search", value)
-        extract = self._extract_paths(query.extract)
+        extract = parse_extract(query.extract)
         conditions = self.repository.conditions(
             metadata=value["metadata"], values=value["values"], status=query.status, ids=query.ids, filters=filters
         )
@@ -304,7 +272,7 @@ class ThreadService:
             offset=query.offset,
         )
         more = len(rows) > query.limit
-        items = [self._with_extract(to_schema(row), extract) for row in rows[: query.limit]]
+        items = [with_extract(to_schema(row), extract) for row in rows[: query.limit]]
         total = query.offset + len(items) + (1 if more else 0)
         return OffsetPagination(items, limit=query.limit, offset=query.offset, total=total)
 
@@ -359,27 +327,6 @@ class ThreadService:
             await self.session.commit()
         await prune_checkpoints(self.database, [str(thread_id) for thread_id in ids], strategy=data.strategy)
         return len(ids)
-
-    @staticmethod
-    def _extract_paths(extract: Mapping[str, str] | None) -> dict[str, list[str | int]]:
-        if not extract:
-            return {}
-        if len(extract) > MAX_EXTRACT_PATHS:
-            raise UnprocessableError(f"Too many extract paths: at most {MAX_EXTRACT_PATHS} are allowed")
-        return {alias: parse_extract_path(path) for alias, path in extract.items()}
-
-    @staticmethod
-    def _with_extract(thread: Thread, extract: Mapping[str, Sequence[str | int]]) -> Thread:
-        if not extract:
-            return thread
-        document = {
-            "values": thread.values,
-            "metadata": thread.metadata,
-            "config": thread.config,
-            "interrupts": thread.interrupts,
-        }
-        thread.extracted = {alias: extract_value(document, steps) for alias, steps in extract.items()}
-        return thread
 
 
 async def apply_supersteps(graph: Pregel, row: ThreadRow, supersteps: Sequence[Superstep]) -> StateSnapshot:
