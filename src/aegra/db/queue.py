@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
 from aegra.db.repositories.runs import INFLIGHT
+
+AnyResult: TypeAlias = Result[*tuple[Any, ...]]
 
 # The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
 # its thread that is running or was created before it. `reserved_for` names the process a run is reserved for
@@ -102,7 +104,7 @@ RUNS_BY_STATUS: Final = "SELECT status, count(*) FROM runs GROUP BY status"
 READY_RUNS: Final = "SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()"
 
 
-def inflight_runs(thread_id: uuid.UUID) -> Select[tuple[Run]]:
+def inflight_runs(thread_id: uuid.UUID) -> Select[Run]:
     """A thread's pending and running runs, oldest first, locked (the multitask rules act on them)."""
     stmt = select(Run).where(Run.thread_id == thread_id, Run.status.in_(INFLIGHT))
     return stmt.order_by(Run.created_at).with_for_update()
@@ -110,7 +112,7 @@ def inflight_runs(thread_id: uuid.UUID) -> Select[tuple[Run]]:
 
 def cancellable_runs(
     statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
-) -> Select[tuple[Run]]:
+) -> Select[Run]:
     """The in-flight runs with `statuses` (among `run_ids`, on `thread_id`, when given), oldest first, locked."""
     stmt = select(Run).where(Run.status.in_([status for status in statuses if status in INFLIGHT]))
     if run_ids is not None:
@@ -152,12 +154,12 @@ def requeue_held_runs(run_ids: Sequence[uuid.UUID], worker_id: str) -> Update:
     )
 
 
-def next_available_at() -> Select[tuple[datetime | None]]:
+def next_available_at() -> Select[datetime | None]:
     """When the earliest delayed (`after_seconds`) pending run becomes claimable."""
     return select(func.min(Run.available_at)).where(Run.status == "pending", Run.available_at > func.now())
 
 
-def events_after(run_id: uuid.UUID, after_seq: int) -> Select[tuple[int, str, bytes]]:
+def events_after(run_id: uuid.UUID, after_seq: int) -> Select[int, str, bytes]:
     return (
         select(RunEvent.seq, RunEvent.event, RunEvent.data)
         .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
@@ -165,7 +167,7 @@ def events_after(run_id: uuid.UUID, after_seq: int) -> Select[tuple[int, str, by
     )
 
 
-def last_event_seq(run_id: uuid.UUID) -> Select[tuple[int]]:
+def last_event_seq(run_id: uuid.UUID) -> Select[int]:
     return select(func.coalesce(func.max(RunEvent.seq), -1)).where(RunEvent.run_id == run_id)
 
 
@@ -182,9 +184,9 @@ class QueueStorage:
 
     async def _execute(
         self, statement: Executable | str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
-    ) -> Result[Any]:
+    ) -> AnyResult:
         stmt = text(statement) if isinstance(statement, str) else statement
-        return await self.conn.execute(stmt, params)  # type: ignore[arg-type]
+        return await self.conn.execute(stmt, params)
 
     async def _runs(self, sql: str, params: Mapping[str, Any], *, fresh: bool = False) -> list[Run]:
         """Run rows returned by a raw statement (`fresh`: overwrite the session's copies of them)."""

@@ -235,7 +235,7 @@ class AssistantService:
         return assistant_id
 
     async def search(self, query: AssistantSearch) -> OffsetPagination[Assistant]:
-        value = {
+        value: dict[str, Any] = {
             "graph_id": query.graph_id,
             "metadata": query.metadata or {},
             "limit": query.limit,
@@ -252,7 +252,7 @@ class AssistantService:
         return convert_page(page, to_schema)
 
     async def count(self, query: AssistantCount) -> int:
-        value = {"graph_id": query.graph_id, "metadata": query.metadata or {}}
+        value: dict[str, Any] = {"graph_id": query.graph_id, "metadata": query.metadata or {}}
         filters = await self.auth.authorize("assistants", "search", value)
         conditions = self.repository.conditions(
             metadata=value["metadata"], graph_id=query.graph_id, name=query.name, filters=filters

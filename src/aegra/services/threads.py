@@ -277,7 +277,11 @@ class ThreadService:
         return OffsetPagination(items, limit=query.limit, offset=query.offset, total=total)
 
     async def count(self, query: ThreadCount) -> int:
-        value = {"metadata": dict(query.metadata or {}), "values": dict(query.values or {}), "status": query.status}
+        value: dict[str, Any] = {
+            "metadata": dict(query.metadata or {}),
+            "values": dict(query.values or {}),
+            "status": query.status,
+        }
         filters = await self.auth.authorize("threads", "search", value)
         conditions = self.repository.conditions(
             metadata=value["metadata"], values=value["values"], status=query.status, filters=filters
