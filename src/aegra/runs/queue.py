@@ -1,7 +1,10 @@
 """The run queue in PostgreSQL: a run is a row first (inserted under its thread's multitask rule), claimed by
 a worker with `FOR UPDATE SKIP LOCKED` (FIFO per thread), leased while it executes, and finished in place.
 Any number of processes can share one database; NOTIFY wakes them, a slow poll is only the safety net.
-A run whose lease expired (its process died) is put back in the queue, or ended `error` after its last attempt."""
+A run whose lease expired (its process died) is put back in the queue, or ended `error` after its last attempt.
+
+The statements live in `aegra.db.queue`; here are the rules around them (multitask strategies, who is told what),
+and each operation owns its transaction (it commits, unless its docstring says the caller does)."""
 
 from __future__ import annotations
 
