@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Final, TypeAlias
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Delete,
     Executable,
@@ -17,7 +18,9 @@ from sqlalchemy import (
     Result,
     Select,
     Update,
+    Uuid,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -59,9 +62,11 @@ WHERE run_id = (
 RETURNING runs.*
 """
 
+# Only the runs the worker still executes: one whose ending it could not record (the database was down) must let
+# its lease expire, so the reaper queues it again instead of it staying `running` for ever.
 EXTEND_LEASES: Final = """
 UPDATE runs SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
-WHERE worker_id = :worker_id AND status = 'running'
+WHERE worker_id = :worker_id AND status = 'running' AND run_id = ANY(:run_ids)
 RETURNING run_id
 """
 
@@ -204,10 +209,13 @@ class QueueStorage:
         rows = await self._runs(CLAIM_NEXT_RUN, params)
         return rows[0] if rows else None
 
-    async def extend_leases(self, worker_id: str, *, lease_seconds: float) -> set[uuid.UUID]:
-        """The runs whose lease was extended (those this worker still holds)."""
-        result = await self._execute(EXTEND_LEASES, {"worker_id": worker_id, "lease_seconds": lease_seconds})
-        return set(result.scalars().all())
+    async def extend_leases(
+        self, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
+    ) -> set[uuid.UUID]:
+        """The runs among `run_ids` whose lease was extended (those this worker still holds)."""
+        stmt = text(EXTEND_LEASES).bindparams(bindparam("run_ids", type_=ARRAY(Uuid())))
+        params = {"worker_id": worker_id, "run_ids": list(run_ids), "lease_seconds": lease_seconds}
+        return set((await self._execute(stmt, params)).scalars().all())
 
     async def reap_expired(self, *, max_attempts: int, batch: int) -> list[Run]:
         return await self._runs(REAP_EXPIRED_LEASES, {"max_attempts": max_attempts, "batch": batch}, fresh=True)

@@ -9,7 +9,7 @@ and each operation owns its transaction (it commits, unless its docstring says t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -237,10 +237,12 @@ async def next_available_at(session: AsyncSession) -> datetime | None:
     return await QueueStorage(session).next_available_at()
 
 
-async def extend_leases(session: AsyncSession, worker_id: str, *, lease_seconds: float) -> set[uuid.UUID]:
-    """Heartbeat: push back the lease of every run this worker executes; commits. Returns the runs it still
-    holds (a run missing there was reaped after its lease expired, and may execute elsewhere now)."""
-    held = await QueueStorage(session).extend_leases(worker_id, lease_seconds=lease_seconds)
+async def extend_leases(
+    session: AsyncSession, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
+) -> set[uuid.UUID]:
+    """Heartbeat: push back the lease of the runs this worker executes (`run_ids`); commits. Returns the runs it
+    still holds (a run missing there was reaped after its lease expired, and may execute elsewhere now)."""
+    held = await QueueStorage(session).extend_leases(worker_id, run_ids, lease_seconds=lease_seconds)
     await session.commit()
     return held
 

@@ -260,7 +260,7 @@ class WorkerPool:
             try:
                 async with self.database.sessionmaker() as session:
                     held = await queue.extend_leases(
-                        session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
+                        session, self.worker_id, executing, lease_seconds=self.settings.run_lease_seconds
                     )
             except (SQLAlchemyError, OSError) as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
