@@ -58,7 +58,7 @@ class ThreadStateService:
     async def update_state(self, raw_id: str, data: StateUpdateBody) -> dict[str, Any]:
         """Apply `values` as `as_node`; returns the new checkpoint. 409 while a run is in flight."""
         thread_id, filters = await self.threads.authorize("update", raw_id)
-        row = await self.threads.lock_row(thread_id, filters=filters)
+        row = await self.threads.get_row(thread_id, filters=filters, lock=True)
         checkpoint = data.checkpoint
         if data.checkpoint_id:
             checkpoint = CheckpointRef(

@@ -122,18 +122,13 @@ class ThreadService:
         thread_id = parse_thread_id(raw_id)
         return thread_id, await self.auth.authorize("threads", action, {"thread_id": thread_id})
 
-    async def get_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
-        """The thread row; 422 for a malformed id, 404 for an unknown one or one the auth `filters` hide."""
+    async def get_row(
+        self, thread_id: str | uuid.UUID, *, filters: Filters | None = None, lock: bool = False
+    ) -> ThreadRow:
+        """The thread row (with `lock`, locked until the session commits: serialised with run creation); 422 for a
+        malformed id, 404 for an unknown one or one the auth `filters` hide."""
         thread_id = parse_thread_id(thread_id)
-        row = await self.repository.get_fresh(thread_id)
-        if row is None or not matches(row.metadata_, filters):
-            raise thread_not_found(thread_id)
-        return row
-
-    async def lock_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
-        """The thread row, locked until the session commits (serialises with run creation)."""
-        thread_id = parse_thread_id(thread_id)
-        row = await self.repository.lock(thread_id)
+        row = await (self.repository.lock(thread_id) if lock else self.repository.get_fresh(thread_id))
         if row is None or not matches(row.metadata_, filters):
             raise thread_not_found(thread_id)
         return row
@@ -227,7 +222,7 @@ class ThreadService:
         thread_id = parse_thread_id(raw_id)
         value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(data.metadata or {})}
         filters = await self.auth.authorize("threads", "update", value)
-        row = await self.lock_row(thread_id, filters=filters)
+        row = await self.get_row(thread_id, filters=filters, lock=True)
         now = utcnow()
         if value["metadata"]:
             row.metadata_ = {**row.metadata_, **value["metadata"]}
