@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from tests.e2e.durable_servers import RUNNING, stop_stray_servers
@@ -15,3 +16,10 @@ def no_stray_servers() -> Iterator[None]:
     before = set(RUNNING)
     yield
     stop_stray_servers(keep=before)
+
+
+@pytest.fixture
+async def anonymous(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client with no credentials, on the module's server."""
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        yield http

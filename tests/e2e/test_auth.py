@@ -88,12 +88,6 @@ async def reader(server_url: str) -> AsyncIterator[LangGraphClient]:
 
 
 @pytest.fixture
-async def anonymous(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server_url) as http:
-        yield http
-
-
-@pytest.fixture
 def leaks(request: pytest.FixtureRequest) -> Iterator[Leaks]:
     recorder = Leaks()
     yield recorder

@@ -64,12 +64,6 @@ async def users(server_url: str) -> AsyncIterator[dict[str, LangGraphClient]]:
 
 
 @pytest.fixture
-async def anonymous(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server_url) as http:
-        yield http
-
-
-@pytest.fixture
 async def hooks() -> AsyncIterator[Receiver]:
     """A webhook receiver on loopback (the one the webhook tests use)."""
     holder: list[Receiver] = []
