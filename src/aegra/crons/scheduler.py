@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -27,23 +28,15 @@ RunLauncher = Callable[[AsyncSession, CronRow, datetime], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 
+@dataclass
 class CronScheduler:
     """Finds due crons, launches their runs and moves their next firing forward."""
 
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        launch: RunLauncher,
-        *,
-        clock: Clock = utcnow,
-        poll_seconds: float = 5.0,
-        batch_size: int = 50,
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.launch = launch
-        self.clock = clock
-        self.poll_seconds = poll_seconds
-        self.batch_size = batch_size
+    sessionmaker: async_sessionmaker[AsyncSession]
+    launch: RunLauncher
+    clock: Clock = field(default=utcnow, kw_only=True)
+    poll_seconds: float = field(default=5.0, kw_only=True)
+    batch_size: int = field(default=50, kw_only=True)
 
     async def fire_due(self) -> int:
         """Fire every cron due now (once each); return how many runs were launched."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,24 +84,19 @@ def project(thread: Thread, select_fields: Sequence[str] | None) -> Thread | dic
     return projected
 
 
+@dataclass
 class ThreadService:
     """All reads and writes of threads for one request (one session); each write commits once, at its end."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        registry: GraphRegistry,
-        database: Database,
-        *,
-        default_ttl: ThreadTtl | None = None,
-        auth: Authorizer = NO_AUTH,
-    ) -> None:
-        self.session = session
-        self.registry = registry
-        self.database = database
-        self.default_ttl = default_ttl
-        self.auth = auth
-        self.repository = ThreadRepository(session)
+    session: AsyncSession
+    registry: GraphRegistry
+    database: Database
+    default_ttl: ThreadTtl | None = field(default=None, kw_only=True)
+    auth: Authorizer = field(default=NO_AUTH, kw_only=True)
+    repository: ThreadRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.repository = ThreadRepository(self.session)
 
     async def authorize(self, action: str, raw_id: str | uuid.UUID) -> tuple[uuid.UUID, Filters | None]:
         """The parsed id, and the filters the `threads.<action>` handler puts on that thread."""

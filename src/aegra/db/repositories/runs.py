@@ -4,11 +4,13 @@ reaper, cancellation) live in `aegra.db.queue`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from sqlalchemy import ColumnElement, exists, select
 
-from aegra.db.models import Run
+from aegra.auth.filters import Filters, metadata_clause
+from aegra.db.models import Run, Thread
 from aegra.db.repositories.base import FRESH, Repository
 from aegra.schemas.status import INFLIGHT
 
@@ -39,3 +41,12 @@ class RunRepository(Repository[Run]):
         """Whether a run on the thread is pending or running."""
         stmt = select(exists().where(Run.thread_id == thread_id, Run.status.in_(INFLIGHT)))
         return bool(await self.session.scalar(stmt))
+
+    async def ids_on_visible_threads(self, statuses: Collection[str], filters: Filters) -> list[uuid.UUID]:
+        """Ids of the runs with `statuses` on threads the auth `filters` let the caller see."""
+        stmt = (
+            select(Run.run_id)
+            .join(Thread, Thread.thread_id == Run.thread_id)
+            .where(Run.status.in_(list(statuses)), metadata_clause(Thread.metadata_, filters))
+        )
+        return list((await self.session.scalars(stmt)).all())

@@ -61,6 +61,10 @@ class ThreadRepository(Repository[Thread]):
         )
         return set((await self.session.scalars(stmt)).all())
 
+    async def metadata_of(self, thread_id: uuid.UUID) -> dict[str, Any] | None:
+        """The thread's metadata (None when there is no such thread), without loading the row."""
+        return await self.session.scalar(select(Thread.metadata_).where(Thread.thread_id == thread_id))
+
     @staticmethod
     def conditions(
         *,
