@@ -47,13 +47,49 @@ def _layer(module: str) -> str:
     return module.split(".")[1] if module.count(".") else ""
 
 
-def test_no_module_imports_itself_through_a_circle(import_graph: dict[str, set[str]]) -> None:
-    sorter = graphlib.TopologicalSorter(import_graph)
-
+def _circle(graph: Mapping[str, set[str]]) -> list[str] | None:
+    """One import circle of `graph` (its modules in order, the first repeated at the end), or None."""
     try:
-        sorter.prepare()
+        graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as exc:
-        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+        return list(exc.args[1])
+    return None
+
+
+def _upward(graph: Mapping[str, set[str]], layer: str, forbidden: set[str]) -> list[str]:
+    """The imports from `layer` into a `forbidden` (higher) layer."""
+    return sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if _layer(module) == layer
+        for target in targets
+        if _layer(target) in forbidden
+    )
+
+
+def test_no_module_imports_itself_through_a_circle(import_graph: dict[str, set[str]]) -> None:
+    circle = _circle(import_graph)
+
+    assert circle is None, f"import circle: {' -> '.join(circle or ())}"
+
+
+def test_a_circle_through_a_lazy_import_is_found(tmp_path: Path) -> None:
+    package = tmp_path / PACKAGE
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from aegra import b\n")
+    (package / "b.py").write_text("def f() -> None:\n    from aegra.a import x\n")
+    modules = {f"{PACKAGE}.{name}": package / f"{name}.py" for name in ("a", "b")}
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+
+    assert graph == {"aegra.a": {"aegra.b"}, "aegra.b": {"aegra.a"}}
+    assert _circle(graph) is not None
+
+
+def test_an_upward_import_is_found() -> None:
+    graph = {"aegra.db.models": {"aegra.services.threads"}, "aegra.services.threads": set()}
+
+    assert _upward(graph, "db", {"services"}) == ["aegra.db.models imports aegra.services.threads"]
 
 
 @pytest.mark.parametrize(
@@ -63,20 +99,14 @@ def test_no_module_imports_itself_through_a_circle(import_graph: dict[str, set[s
         ("services", {"api"}),
         ("runs", {"api"}),
         ("crons", {"api"}),
+        ("graphs", {"api", "services", "runs", "crons"}),
+        ("observability", {"api", "services", "runs", "crons"}),
     ],
 )
 def test_lower_layers_never_import_higher_ones(
     import_graph: dict[str, set[str]], layer: str, forbidden: set[str]
 ) -> None:
-    offending = sorted(
-        f"{module} imports {target}"
-        for module, targets in import_graph.items()
-        if _layer(module) == layer
-        for target in targets
-        if _layer(target) in forbidden
-    )
-
-    assert offending == []
+    assert _upward(import_graph, layer, forbidden) == []
 
 
 def test_snapshot_rendering_is_a_leaf_without_io(import_graph: dict[str, set[str]]) -> None:

@@ -122,27 +122,24 @@ def parse_query_namespace(raw: str | Sequence[str] | None) -> tuple[str, ...]:
     return check_labels(joined.split("."))
 
 
+def _item_fields(item: Item) -> dict[str, Any]:
+    return {
+        "namespace": list(item.namespace),
+        "key": item.key,
+        "value": item.value,
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+    }
+
+
 def to_item(item: Item) -> StoreItem:
     """The wire shape of a stored item."""
-    return StoreItem(
-        namespace=list(item.namespace),
-        key=item.key,
-        value=item.value,
-        created_at=iso(item.created_at),
-        updated_at=iso(item.updated_at),
-    )
+    return StoreItem(**_item_fields(item))
 
 
 def to_search_item(item: SearchItem) -> StoreSearchItem:
     """The wire shape of a search hit (with its score)."""
-    return StoreSearchItem(
-        namespace=list(item.namespace),
-        key=item.key,
-        value=item.value,
-        created_at=iso(item.created_at),
-        updated_at=iso(item.updated_at),
-        score=item.score,
-    )
+    return StoreSearchItem(**_item_fields(item), score=item.score)
 
 
 class StoreService:
