@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 from sqlalchemy import (
     ARRAY,
@@ -15,7 +15,6 @@ from sqlalchemy import (
     Delete,
     Executable,
     Insert,
-    Result,
     Select,
     Update,
     Uuid,
@@ -31,9 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
+from aegra.db.repositories.base import AnyResult, affected_rows
 from aegra.schemas.status import INFLIGHT
-
-AnyResult: TypeAlias = Result[*tuple[Any, ...]]
 
 # The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
 # its thread that is running or was created before it. `reserved_for` names the process a run is reserved for
@@ -223,7 +221,7 @@ class QueueStorage:
     async def sweep_events(self, *, ttl_seconds: float, batch: int) -> int:
         params = {"ttl_seconds": ttl_seconds, "batch": batch, "inflight": list(INFLIGHT)}
         result = await self._execute(SWEEP_RUN_EVENTS, params)
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result)
 
     async def next_available_at(self) -> datetime | None:
         return (await self._execute(next_available_at())).scalar()
@@ -246,12 +244,12 @@ class QueueStorage:
     async def finish(self, run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> bool:
         """False, and nothing recorded, when `worker_id` no longer holds the run."""
         result = await self._execute(finish_held_run(run_id, worker_id, ending))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def delete_held(self, run_id: uuid.UUID, worker_id: str) -> bool:
         """False, and nothing deleted, when `worker_id` no longer holds the run."""
         result = await self._execute(delete_held_run(run_id, worker_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def requeue(self, run_ids: Sequence[uuid.UUID], worker_id: str) -> None:
         await self._execute(requeue_held_runs(run_ids, worker_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import InvalidUpdateError
 
 from aegra.db.models import Thread as ThreadRow
@@ -105,12 +106,12 @@ class ThreadStateService:
         return states
 
     async def _require_checkpoint(self, row: ThreadRow, checkpoint: CheckpointRef) -> None:
-        config = {
+        config: RunnableConfig = {
             "configurable": {
                 "thread_id": str(row.thread_id),
                 "checkpoint_ns": checkpoint.checkpoint_ns or "",
                 "checkpoint_id": checkpoint.checkpoint_id,
             }
         }
-        if await self.database.checkpointer.aget_tuple(config) is None:  # type: ignore[arg-type]
+        if await self.database.checkpointer.aget_tuple(config) is None:
             raise NotFoundError(f"Checkpoint {checkpoint.checkpoint_id} not found in thread {row.thread_id}")

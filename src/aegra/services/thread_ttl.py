@@ -44,7 +44,7 @@ def default_thread_ttl(config: AegraConfig) -> ThreadTtl | None:
         raise ConfigError(f"checkpointer.ttl.strategy must be one of {list(TTL_STRATEGIES)}, got {ttl.strategy!r}")
     if ttl.default_ttl <= 0:
         raise ConfigError("checkpointer.ttl.default_ttl must be a positive number of minutes")
-    return ThreadTtl(ttl=ttl.default_ttl, strategy=ttl.strategy)  # type: ignore[arg-type]
+    return ThreadTtl(ttl=ttl.default_ttl, strategy=ttl.strategy)  # type: ignore[arg-type]  # a str, checked against TTL_STRATEGIES above
 
 
 def sweep_interval_seconds(config: AegraConfig) -> float:

@@ -70,7 +70,7 @@ def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
     thread = row_schema(row, Thread)
     expiry = effective_expiry(row)
     if include_ttl and expiry is not None and row.ttl_strategy is not None and row.ttl_minutes is not None:
-        thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]
+        thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]  # the column holds a TtlStrategy (only validated ones are written)
     return thread
 
 

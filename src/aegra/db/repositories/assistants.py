@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Assistant, AssistantVersion, utcnow
-from aegra.db.repositories.base import Filter, Repository
+from aegra.db.repositories.base import Filter, Repository, affected_rows
 
 
 class PlantedAssistant(NamedTuple):
@@ -61,7 +61,7 @@ class AssistantRepository(Repository[Assistant]):
             Assistant.assistant_id == assistant_id, metadata_clause(Assistant.metadata_, filters)
         )
         result = await self.session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     @staticmethod
     def conditions(

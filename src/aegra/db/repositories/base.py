@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, cast
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Filter = StatementFilter | ColumnElement[bool]
 FRESH: Final = {"populate_existing": True}  # execution options: read rows as stored now, not the session's copies
+AnyResult: TypeAlias = Result[*tuple[Any, ...]]
+
+
+def affected_rows(result: AnyResult) -> int:
+    """How many rows an UPDATE or DELETE touched (its result is a `CursorResult`; `execute` is typed `Result`)."""
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount
 
 
 class Repository(SQLAlchemyAsyncRepository[ModelT]):

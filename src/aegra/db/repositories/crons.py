@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true, u
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Cron, Thread
-from aegra.db.repositories.base import Filter, Repository
+from aegra.db.repositories.base import Filter, Repository, affected_rows
 
 
 class CronRepository(Repository[Cron]):
@@ -26,7 +26,7 @@ class CronRepository(Repository[Cron]):
         """Delete the cron if the auth `filters` let the caller see it; whether it was deleted."""
         stmt = delete(Cron).where(Cron.cron_id == cron_id, metadata_clause(Cron.metadata_, filters))
         result = await self.session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     @staticmethod
     def visible(cron_filters: Filters | None, thread_filters: Filters | None) -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Thread, utcnow
-from aegra.db.repositories.base import FRESH, Repository
+from aegra.db.repositories.base import FRESH, Repository, affected_rows
 
 MINUTE: Final = literal_column("interval '1 minute'", type_=Interval())
 
@@ -48,7 +48,7 @@ class ThreadRepository(Repository[Thread]):
         """Delete the thread if the auth `filters` let the caller see it; whether it was deleted."""
         stmt = delete(Thread).where(Thread.thread_id == thread_id, metadata_clause(Thread.metadata_, filters))
         result = await self.session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def delete_all(self, thread_ids: Collection[uuid.UUID]) -> None:
         """Delete the threads (their runs and run events go with them)."""
