@@ -138,7 +138,7 @@ async def call_tool(
             context=context if isinstance(context, dict) else None,
         )
         try:
-            outcome = await run_to_outcome(services.runs, None, payload)
+            _, outcome = await run_to_outcome(services.runs, None, payload)
         except NotFoundError as exc:
             from mcp.shared.exceptions import MCPError
             from mcp_types import INVALID_PARAMS

@@ -13,10 +13,12 @@ from litestar.types import Scope
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.middleware import USER_SCOPE_KEY
+from aegra.db.models import Run as RunRow
 from aegra.runs.broker import RunOutcome
 from aegra.runs.service import RunService
 from aegra.schemas.runs import RunCreate
 from aegra.services.assistants import AssistantService
+from aegra.services.thread_ttl import default_thread_ttl
 from aegra.services.threads import ThreadService
 
 
@@ -40,8 +42,6 @@ class InteropServices:
 @asynccontextmanager
 async def request_services(scope: Scope | dict[str, Any]) -> AsyncIterator[InteropServices]:
     """Services bound to the request's caller; the session closes when the block ends."""
-    from aegra.services.thread_ttl import default_thread_ttl
-
     state = Litestar.from_scope(scope).state  # type: ignore[arg-type]
     auth = scope_authorizer(scope)
     async with state.database.sessionmaker() as session:
@@ -54,11 +54,11 @@ async def request_services(scope: Scope | dict[str, Any]) -> AsyncIterator[Inter
         )
 
 
-async def run_to_outcome(runs: RunService, thread_id: str | None, payload: RunCreate) -> RunOutcome:
+async def run_to_outcome(runs: RunService, thread_id: str | None, payload: RunCreate) -> tuple[RunRow, RunOutcome]:
     """Queue a run through the run machinery (stateless when `thread_id` is None) and wait for how it ends."""
     followed = await runs.create_and_follow(thread_id, payload, events=False)
     try:
         await runs.release_connection()
-        return await followed.subscription.wait_outcome(None)
+        return followed.row, await followed.subscription.wait_outcome(None)
     finally:
         runs.broker.unsubscribe(followed.subscription)

@@ -1,0 +1,266 @@
+"""A2A at `/a2a/{assistant_id}`: each assistant is an agent. The protocol layer is `a2a-sdk`'s JSON-RPC dispatcher
+(A2A 1.0, and the v0.3 method names through its compat adapter); behind it, `RunRequestHandler` answers every method
+with our run machinery: a message is a run on the thread its `contextId` names, a task is that run.
+
+This module imports `a2a-sdk`; `aegra.interop.routes` imports it on the first A2A request only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Final
+
+import msgspec
+import structlog
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue import Event
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.types import a2a_pb2 as a2a
+from a2a.utils.errors import (
+    ExtendedAgentCardNotConfiguredError,
+    InvalidParamsError,
+    InvalidRequestError,
+    PushNotificationNotSupportedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from litestar.types import Receive, Scope, Send
+from starlette.requests import Request
+
+from aegra import __version__
+from aegra.errors import ApiError, NotFoundError, UnprocessableError
+from aegra.interop.a2a_tasks import (
+    context_thread_id,
+    finished_task,
+    parse_task_id,
+    response_artifact,
+    run_input,
+    run_task,
+    user_history,
+)
+from aegra.interop.services import InteropServices, request_services
+from aegra.schemas.runs import RunCreateStateful
+
+logger = structlog.get_logger(__name__)
+
+ASSISTANT_KEY: Final = "aegra_assistant_id"
+SCOPE_KEY: Final = "aegra_scope"
+MODES: Final = ["text/plain", "application/json"]
+
+
+class ScopeContextBuilder(DefaultServerCallContextBuilder):
+    """The SDK's call context, plus the ASGI scope (the caller, for our services) and the path's assistant."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state[SCOPE_KEY] = request.scope
+        context.state[ASSISTANT_KEY] = request.path_params["assistant_id"]
+        return context
+
+
+@contextmanager
+def a2a_errors(*, missing: type[Exception] = InvalidParamsError) -> Iterator[None]:
+    """Our errors as A2A JSON-RPC errors: a missing resource is `missing`, bad input invalid params."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise missing(exc.detail) from exc
+    except UnprocessableError as exc:
+        raise InvalidParamsError(exc.detail) from exc
+    except ApiError as exc:
+        raise InvalidRequestError(exc.detail) from exc
+
+
+def _user_message(message: a2a.Message, *, context_id: str, task: str) -> a2a.Message:
+    echoed = a2a.Message()
+    echoed.CopyFrom(message)
+    echoed.context_id, echoed.task_id = context_id, task
+    if not echoed.role:
+        echoed.role = a2a.ROLE_USER
+    return echoed
+
+
+class RunRequestHandler(RequestHandler):
+    """A2A methods on our runs, for the caller the request authenticated (the REST API's auth and filters)."""
+
+    @asynccontextmanager
+    async def _services(self, context: ServerCallContext) -> AsyncIterator[InteropServices]:
+        async with request_services(context.state[SCOPE_KEY]) as services:
+            yield services
+
+    async def _payload(
+        self, services: InteropServices, params: a2a.SendMessageRequest, context: ServerCallContext
+    ) -> tuple[str, RunCreateStateful]:
+        if not params.HasField("message"):
+            raise InvalidParamsError("Missing 'message' in params")
+        message = params.message
+        thread_id = context_thread_id(message)
+        if message.task_id:
+            await self.on_get_task(a2a.GetTaskRequest(id=message.task_id), context)  # an unknown task is an error
+        payload = RunCreateStateful(
+            assistant_id=str(context.state[ASSISTANT_KEY]),
+            input=run_input(message),
+            if_not_exists="create",
+            metadata={"a2a": {"message_id": message.message_id}} if message.message_id else None,
+        )
+        return thread_id, payload
+
+    async def on_message_send(self, params: a2a.SendMessageRequest, context: ServerCallContext) -> a2a.Task:
+        async with self._services(context) as services:
+            thread_id, payload = await self._payload(services, params, context)
+            with a2a_errors():
+                followed = await services.runs.create_and_follow(thread_id, payload, events=False)
+            runs = services.runs
+            try:
+                await runs.release_connection()
+                row = followed.row
+                sent = _user_message(
+                    params.message, context_id=str(row.thread_id), task=f"{row.thread_id}:{row.run_id}"
+                )
+                if params.configuration.return_immediately:
+                    return run_task(row, history=[sent])
+                outcome = await followed.subscription.wait_outcome(None)
+            finally:
+                runs.broker.unsubscribe(followed.subscription)
+        return finished_task(row, msgspec.json.decode(outcome.body), status=outcome.status, history=[sent])
+
+    async def on_message_send_stream(
+        self, params: a2a.SendMessageRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        async with self._services(context) as services:
+            thread_id, payload = await self._payload(services, params, context)
+            with a2a_errors():
+                followed = await services.runs.create_and_follow(thread_id, payload, events=False)
+            runs = services.runs
+            try:
+                await runs.release_connection()
+                row = followed.row
+                tid, cid = f"{row.thread_id}:{row.run_id}", str(row.thread_id)
+                sent = _user_message(params.message, context_id=cid, task=tid)
+                yield run_task(row, history=[sent])
+                yield a2a.TaskStatusUpdateEvent(
+                    task_id=tid, context_id=cid, status=a2a.TaskStatus(state=a2a.TASK_STATE_WORKING)
+                )
+                outcome = await followed.subscription.wait_outcome(None)
+            finally:
+                runs.broker.unsubscribe(followed.subscription)
+        task = finished_task(row, msgspec.json.decode(outcome.body), status=outcome.status)
+        for artifact in task.artifacts:
+            yield a2a.TaskArtifactUpdateEvent(task_id=tid, context_id=cid, artifact=artifact, last_chunk=True)
+        yield a2a.TaskStatusUpdateEvent(task_id=tid, context_id=cid, status=task.status)
+
+    async def on_get_task(self, params: a2a.GetTaskRequest, context: ServerCallContext) -> a2a.Task:
+        thread_id, run_id = parse_task_id(params.id)
+        async with self._services(context) as services:
+            try:
+                row = await services.runs.get_row(thread_id, run_id)
+            except (NotFoundError, UnprocessableError):  # unknown, another caller's, or not an id we issue
+                raise TaskNotFoundError(f"Task {params.id!r} not found") from None
+        if row.assistant_id != await self._assistant_id(context):
+            raise TaskNotFoundError(f"Task {params.id!r} not found")
+        history = [] if params.HasField("history_length") and params.history_length == 0 else user_history(row)
+        return run_task(row, history=history)
+
+    async def _assistant_id(self, context: ServerCallContext) -> Any:
+        async with self._services(context) as services:
+            with a2a_errors():
+                return services.assistants.resolve_id(str(context.state[ASSISTANT_KEY]))
+
+    async def on_cancel_task(self, params: a2a.CancelTaskRequest, context: ServerCallContext) -> a2a.Task:
+        await self.on_get_task(a2a.GetTaskRequest(id=params.id), context)
+        thread_id, run_id = parse_task_id(params.id)
+        async with self._services(context) as services:
+            with a2a_errors(missing=TaskNotCancelableError):
+                await services.runs.cancel(thread_id, run_id, action="interrupt", wait=True)
+        return await self.on_get_task(a2a.GetTaskRequest(id=params.id), context)
+
+    async def on_list_tasks(self, params: a2a.ListTasksRequest, context: ServerCallContext) -> a2a.ListTasksResponse:
+        raise UnsupportedOperationError("ListTasks is not supported; get a task by its id")
+
+    async def on_subscribe_to_task(
+        self, params: a2a.SubscribeToTaskRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        raise UnsupportedOperationError("SubscribeToTask is not supported")
+        yield  # an async generator, as the interface declares
+
+    async def on_create_task_push_notification_config(
+        self, params: a2a.TaskPushNotificationConfig, context: ServerCallContext
+    ) -> a2a.TaskPushNotificationConfig:
+        raise PushNotificationNotSupportedError
+
+    async def on_get_task_push_notification_config(
+        self, params: a2a.GetTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> a2a.TaskPushNotificationConfig:
+        raise PushNotificationNotSupportedError
+
+    async def on_list_task_push_notification_configs(
+        self, params: a2a.ListTaskPushNotificationConfigsRequest, context: ServerCallContext
+    ) -> a2a.ListTaskPushNotificationConfigsResponse:
+        raise PushNotificationNotSupportedError
+
+    async def on_delete_task_push_notification_config(
+        self, params: a2a.DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> None:
+        raise PushNotificationNotSupportedError
+
+    async def on_get_extended_agent_card(
+        self, params: a2a.GetExtendedAgentCardRequest, context: ServerCallContext
+    ) -> a2a.AgentCard:
+        raise ExtendedAgentCardNotConfiguredError
+
+
+def _base_url(scope: Scope) -> str:
+    headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers") or ()}
+    scheme = headers.get(b"x-forwarded-proto".decode(), "") or scope.get("scheme", "http")
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    return f"{scheme}://{host}{scope.get('root_path', '')}"
+
+
+async def agent_card(scope: Scope, raw_assistant_id: str) -> dict[str, Any]:
+    """The agent card of one assistant, as the caller may see it (404 when they may not)."""
+    async with request_services(scope) as services:
+        assistant = await services.assistants.get(raw_assistant_id)
+    url = f"{_base_url(scope)}/a2a/{assistant.assistant_id}"
+    description = assistant.description or f"{assistant.name} assistant"
+    card = a2a.AgentCard(
+        name=assistant.name,
+        description=description,
+        supported_interfaces=[
+            a2a.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version=version)
+            for version in ("1.0", "0.3")
+        ],
+        version=__version__,
+        capabilities=a2a.AgentCapabilities(streaming=True, push_notifications=False),
+        default_input_modes=MODES,
+        default_output_modes=MODES,
+        skills=[
+            a2a.AgentSkill(
+                id=f"{assistant.assistant_id}-main",
+                name=f"{assistant.name} Capabilities",
+                description=description,
+                tags=["assistant", "langgraph"],
+                input_modes=MODES,
+                output_modes=MODES,
+            )
+        ],
+    )
+    return agent_card_to_dict(card)
+
+
+class A2AEndpoint:
+    """The JSON-RPC endpoint of every assistant: the SDK's dispatcher over `RunRequestHandler`."""
+
+    def __init__(self) -> None:
+        self.dispatcher = JsonRpcDispatcher(
+            RunRequestHandler(), context_builder=ScopeContextBuilder(), enable_v0_3_compat=True
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)  # type: ignore[arg-type]
+        response = await self.dispatcher.handle_requests(request)
+        await response(scope, receive, send)  # type: ignore[arg-type]
