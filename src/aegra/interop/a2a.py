@@ -38,7 +38,6 @@ from aegra.interop.a2a_tasks import (
     context_thread_id,
     finished_task,
     parse_task_id,
-    response_artifact,
     run_input,
     run_task,
     user_history,
@@ -215,9 +214,11 @@ class RunRequestHandler(RequestHandler):
 
 
 def _base_url(scope: Scope) -> str:
+    """Where the client reached this server (behind a proxy: the scheme it forwarded)."""
     headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers") or ()}
-    scheme = headers.get(b"x-forwarded-proto".decode(), "") or scope.get("scheme", "http")
-    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    scheme = headers.get(b"x-forwarded-proto") or scope.get("scheme", "http")
+    server = scope.get("server") or ("localhost", 80)
+    host = headers.get(b"host") or f"{server[0]}:{server[1]}"
     return f"{scheme}://{host}{scope.get('root_path', '')}"
 
 

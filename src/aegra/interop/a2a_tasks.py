@@ -19,7 +19,7 @@ INTERRUPT_KEY: Final = "__interrupt__"
 ERROR_KEY: Final = "__error__"
 RESPONSE_ARTIFACT: Final = "Assistant Response"
 
-_STATES: Final[dict[str, int]] = {
+_STATES: Final[dict[str, a2a.TaskState]] = {
     RunStatus.PENDING: a2a.TASK_STATE_SUBMITTED,
     RunStatus.RUNNING: a2a.TASK_STATE_WORKING,
     RunStatus.SUCCESS: a2a.TASK_STATE_COMPLETED,

@@ -9,7 +9,7 @@ from litestar import Litestar, Request, Response, asgi, get, post
 from litestar.handlers import ASGIRouteHandler
 from litestar.params import FromQuery
 from litestar.status_codes import HTTP_400_BAD_REQUEST
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from aegra.config import HttpConfig
 from aegra.errors import ApiError
@@ -67,7 +67,7 @@ def replaying(app: ASGIApp, body: bytes) -> ASGIApp:
     async def replay(scope: Scope, receive: Receive, send: Send) -> None:
         delivered = False
 
-        async def replayed() -> Message:
+        async def replayed() -> ReceiveMessage:
             nonlocal delivered
             if delivered:
                 return await receive()
