@@ -127,3 +127,28 @@ async def test_bad_params_are_invalid_params(anonymous: httpx.AsyncClient) -> No
     response = await anonymous.post("/mcp", json=rpc("tools/call", {"name": 42}), headers=JSON_ONLY)
 
     assert response.json()["error"]["code"] == -32602
+
+
+async def test_no_stream_or_session_to_open_or_end_on_a_stateless_server(anonymous: httpx.AsyncClient) -> None:
+    stream = await anonymous.get("/mcp", headers={"Accept": "text/event-stream"})
+    end_session = await anonymous.delete("/mcp")
+
+    assert stream.status_code == 405
+    assert end_session.status_code == 405
+
+
+async def test_notifications_are_accepted_without_an_answer(anonymous: httpx.AsyncClient) -> None:
+    notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+    response = await anonymous.post("/mcp", json=notification, headers=JSON_ONLY)
+
+    assert response.status_code == 202
+
+
+async def test_not_json_rpc_or_not_acceptable_is_a_client_error(anonymous: httpx.AsyncClient) -> None:
+    not_json_rpc = await anonymous.post("/mcp", json={"id": 1, "method": "ping"}, headers=JSON_ONLY)
+    html_only = await anonymous.post("/mcp", json=rpc("ping"), headers={"Accept": "text/html"})
+
+    assert not_json_rpc.status_code == 400
+    assert "error" in not_json_rpc.json()
+    assert html_only.status_code == 406

@@ -157,6 +157,13 @@ def build_server() -> Server[Any]:
     return Server("Aegra", version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)
 
 
+async def _method_not_allowed(send: Send) -> None:
+    body = b'{"detail":"Method Not Allowed: this stateless MCP server answers POST only"}'
+    headers = [(b"content-type", b"application/json"), (b"allow", b"POST")]
+    await send({"type": "http.response.start", "status": 405, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 class McpEndpoint:
     """The ASGI app at `/mcp`. The SDK's session managers (one for JSON responses, one for SSE) start on the
     first request, in a task of their own that lives until `close()` (the app's shutdown)."""
@@ -169,6 +176,9 @@ class McpEndpoint:
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "GET":  # stateless: no server-initiated stream to hold open (langgraph-api: 405)
+            await _method_not_allowed(send)
+            return
         json_manager, sse_manager = await self._started()
         accept = dict(scope.get("headers") or ()).get(b"accept", b"").decode("latin-1").lower()
         manager = sse_manager if SSE_MEDIA_TYPE in accept else json_manager
