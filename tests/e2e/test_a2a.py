@@ -14,7 +14,7 @@ from a2a.client import ClientConfig, ClientFactory, create_client
 from a2a.client.card_resolver import A2ACardResolver
 from a2a.client.client import Client
 from a2a.types import a2a_pb2 as a2a
-from a2a.utils.errors import TaskNotFoundError
+from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from langgraph_sdk.client import LangGraphClient
 
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -131,6 +131,28 @@ async def test_cancel_task_cancels_the_running_run(server_url: str) -> None:
 
     assert submitted.status.state in (a2a.TASK_STATE_SUBMITTED, a2a.TASK_STATE_WORKING)
     assert cancelled.status.state == a2a.TASK_STATE_CANCELED
+
+
+async def test_cancelling_a_finished_task_is_not_cancelable(server_url: str) -> None:
+    async with a2a_client(server_url, "echo") as client:
+        task = (await send(client, user_message("done already")))[-1].task
+        with pytest.raises(TaskNotCancelableError):
+            await client.cancel_task(a2a.CancelTaskRequest(id=task.id))
+
+
+async def test_an_interrupt_asks_for_input_and_the_answer_resumes_the_task(server_url: str) -> None:
+    async with a2a_client(server_url, "hitl") as client:
+        asked = (await send(client, user_message(data={"done": False})))[-1].task
+        answer = user_message("approved", context_id=asked.context_id)
+        answer.task_id = asked.id
+        resumed = (await send(client, answer))[-1].task
+
+    assert asked.status.state == a2a.TASK_STATE_INPUT_REQUIRED
+    assert "approve?" in str(asked.artifacts[0].parts[0].data)
+    assert resumed.status.state == a2a.TASK_STATE_COMPLETED
+    assert resumed.context_id == asked.context_id
+    values = resumed.artifacts[0].parts[0].data.struct_value
+    assert (values["answer"], values["done"]) == ("approved", True)
 
 
 async def test_a_graph_error_is_a_failed_task(server_url: str) -> None:

@@ -38,12 +38,14 @@ from aegra.interop.a2a_tasks import (
     context_thread_id,
     finished_task,
     parse_task_id,
+    resume_value,
     run_input,
     run_task,
     user_history,
 )
 from aegra.interop.services import InteropServices, request_services
-from aegra.schemas.runs import RunCreateStateful
+from aegra.schemas.runs import RunCommand, RunCreateStateful
+from aegra.schemas.status import ThreadStatus
 
 logger = structlog.get_logger(__name__)
 
@@ -95,19 +97,33 @@ class RunRequestHandler(RequestHandler):
     async def _payload(
         self, services: InteropServices, params: a2a.SendMessageRequest, context: ServerCallContext
     ) -> tuple[str, RunCreateStateful]:
+        """The run a message starts: on its context's thread, resuming it when the message answers the task that
+        stopped at an interrupt (`input-required`), else with the message as new input."""
         if not params.HasField("message"):
             raise InvalidParamsError("Missing 'message' in params")
         message = params.message
         thread_id = context_thread_id(message)
+        content = run_input(message)
+        resume = message.task_id and await self._awaits_input(services, thread_id)
         if message.task_id:
             await self.on_get_task(a2a.GetTaskRequest(id=message.task_id), context)  # an unknown task is an error
+        command = RunCommand(resume=resume_value(content)) if resume else None
         payload = RunCreateStateful(
             assistant_id=str(context.state[ASSISTANT_KEY]),
-            input=run_input(message),
+            input=None if command is not None else content,
+            command=command,
             if_not_exists="create",
-            metadata={"a2a": {"message_id": message.message_id}} if message.message_id else None,
+            metadata={"a2a_message_id": message.message_id} if message.message_id else None,
         )
         return thread_id, payload
+
+    @staticmethod
+    async def _awaits_input(services: InteropServices, thread_id: str) -> bool:
+        try:
+            thread = await services.threads.get(thread_id)
+        except ApiError:  # not there yet (a new context) or not the caller's: the run decides
+            return False
+        return thread.status == ThreadStatus.INTERRUPTED
 
     async def on_message_send(self, params: a2a.SendMessageRequest, context: ServerCallContext) -> a2a.Task:
         async with self._services(context) as services:

@@ -75,6 +75,14 @@ def run_input(message: a2a.Message) -> dict[str, Any]:
     return values
 
 
+def resume_value(content: dict[str, Any]) -> Any:
+    """What a message answering an interrupt resumes it with: its text, else its data (`resume` when it has one)."""
+    messages = content.get("messages")
+    if isinstance(messages, list) and messages:
+        return messages[-1]["content"]
+    return content.get("resume", content)
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
