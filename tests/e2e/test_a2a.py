@@ -93,6 +93,21 @@ async def test_message_stream_sends_the_task_then_updates_then_the_final_state(s
     assert events[-1].status_update.status.state == a2a.TASK_STATE_COMPLETED
     artifact = next(event.artifact_update.artifact for event in events if event.HasField("artifact_update"))
     assert artifact.parts[0].text == "echo: stream please"
+    progress = [
+        event.status_update.status.message.parts[0].text
+        for event in events
+        if event.HasField("status_update") and event.status_update.status.message.parts
+    ]
+    assert progress == ["echo: stream please"]  # the agent's message as the graph produced it, before the end
+
+
+async def test_the_example_agent_answers_over_a_stream(server_url: str) -> None:
+    async with a2a_client(server_url, "agent", streaming=True) as client:
+        events = await send(client, user_message("What is the weather in Paris?"))
+
+    assert events[-1].status_update.status.state == a2a.TASK_STATE_COMPLETED
+    artifact = next(event.artifact_update.artifact for event in events if event.HasField("artifact_update"))
+    assert artifact.parts[0].text
 
 
 async def test_get_task_reports_a_finished_run(server_url: str) -> None:
@@ -194,6 +209,19 @@ async def test_raw_v0_3_methods_answer_in_json_rpc(http: httpx.AsyncClient) -> N
     assert sent.status_code == 200
     assert sent.json()["result"]["status"]["state"] == "completed"
     assert missing.json()["error"]["code"] == -32001
+
+
+async def test_unsupported_methods_say_so(http: httpx.AsyncClient) -> None:
+    v1 = {**JSON, "A2A-Version": "1.0"}
+    task = f"{uuid.uuid4()}:{uuid.uuid4()}"
+
+    listing = await http.post("/a2a/echo", json=rpc("ListTasks", {}), headers=v1)
+    push = await http.post(
+        "/a2a/echo", json=rpc("GetTaskPushNotificationConfig", {"taskId": task, "id": "c"}), headers=v1
+    )
+
+    assert listing.json()["error"]["code"] == -32004
+    assert push.json()["error"]["code"] == -32003
 
 
 async def test_malformed_json_is_a_parse_error(http: httpx.AsyncClient) -> None:

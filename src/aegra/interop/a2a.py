@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
@@ -33,17 +34,23 @@ from litestar.types import Receive, Scope, Send
 from starlette.requests import Request
 
 from aegra import __version__
+from aegra.db.models import Run as RunRow
 from aegra.errors import ApiError, NotFoundError, UnprocessableError
 from aegra.interop.a2a_tasks import (
+    agent_message,
+    agent_texts,
     context_thread_id,
     finished_task,
     parse_task_id,
     resume_value,
     run_input,
     run_task,
+    task_id,
     user_history,
 )
 from aegra.interop.services import InteropServices, request_services
+from aegra.runs import sse
+from aegra.runs.broker import SubscriberLagging, Subscription
 from aegra.schemas.runs import RunCommand, RunCreateStateful
 from aegra.schemas.status import ThreadStatus
 
@@ -78,12 +85,38 @@ def a2a_errors(*, missing: type[Exception] = InvalidParamsError) -> Iterator[Non
 
 
 def _user_message(message: a2a.Message, *, context_id: str, task: str) -> a2a.Message:
+    """The client's message as the task's history holds it: with the task's ids (and a role, when it had none)."""
     echoed = a2a.Message()
     echoed.CopyFrom(message)
     echoed.context_id, echoed.task_id = context_id, task
     if not echoed.role:
         echoed.role = a2a.ROLE_USER
     return echoed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartedRun:
+    """A message's run, just queued, with this request's subscription to it and the message as the task saw it."""
+
+    row: RunRow
+    subscription: Subscription
+    sent: a2a.Message
+
+
+async def run_updates(subscription: Subscription) -> AsyncIterator[Any]:
+    """The decoded `updates` events of a followed run until it ends. A reader that falls behind (or a run whose
+    events this process does not hold) just stops getting progress: the outcome still ends the task."""
+    while not subscription.channel.done.is_set():
+        try:
+            event = await subscription.next_event(sse.HEARTBEAT_SECONDS)
+        except TimeoutError:
+            continue
+        except SubscriberLagging:
+            return
+        if event is None:
+            return
+        if event.mode == "updates":
+            yield msgspec.json.decode(event.data)
 
 
 class RunRequestHandler(RequestHandler):
@@ -125,46 +158,51 @@ class RunRequestHandler(RequestHandler):
             return False
         return thread.status == ThreadStatus.INTERRUPTED
 
-    async def on_message_send(self, params: a2a.SendMessageRequest, context: ServerCallContext) -> a2a.Task:
+    @asynccontextmanager
+    async def _started_run(
+        self, params: a2a.SendMessageRequest, context: ServerCallContext, *, events: bool
+    ) -> AsyncIterator[StartedRun]:
+        """Queue the message's run and follow it (with its `updates` events, when `events`) for the block."""
         async with self._services(context) as services:
             thread_id, payload = await self._payload(services, params, context)
+            if events:
+                payload = msgspec.structs.replace(payload, stream_mode=["updates"])
             with a2a_errors():
-                followed = await services.runs.create_and_follow(thread_id, payload, events=False)
-            runs = services.runs
+                followed = await services.runs.create_and_follow(thread_id, payload, events=events)
             try:
-                await runs.release_connection()
+                await services.runs.release_connection()
                 row = followed.row
                 sent = _user_message(
-                    params.message, context_id=str(row.thread_id), task=f"{row.thread_id}:{row.run_id}"
+                    params.message, context_id=str(row.thread_id), task=task_id(row.thread_id, row.run_id)
                 )
-                if params.configuration.return_immediately:
-                    return run_task(row, history=[sent])
-                outcome = await followed.subscription.wait_outcome(None)
+                yield StartedRun(row=row, subscription=followed.subscription, sent=sent)
             finally:
-                runs.broker.unsubscribe(followed.subscription)
-        return finished_task(row, msgspec.json.decode(outcome.body), status=outcome.status, history=[sent])
+                services.runs.broker.unsubscribe(followed.subscription)
+
+    async def on_message_send(self, params: a2a.SendMessageRequest, context: ServerCallContext) -> a2a.Task:
+        async with self._started_run(params, context, events=False) as run:
+            if params.configuration.return_immediately:
+                return run_task(run.row, history=[run.sent])
+            outcome = await run.subscription.wait_outcome(None)
+        return finished_task(run.row, msgspec.json.decode(outcome.body), status=outcome.status, history=[run.sent])
 
     async def on_message_send_stream(
         self, params: a2a.SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event]:
-        async with self._services(context) as services:
-            thread_id, payload = await self._payload(services, params, context)
-            with a2a_errors():
-                followed = await services.runs.create_and_follow(thread_id, payload, events=False)
-            runs = services.runs
-            try:
-                await runs.release_connection()
-                row = followed.row
-                tid, cid = f"{row.thread_id}:{row.run_id}", str(row.thread_id)
-                sent = _user_message(params.message, context_id=cid, task=tid)
-                yield run_task(row, history=[sent])
-                yield a2a.TaskStatusUpdateEvent(
-                    task_id=tid, context_id=cid, status=a2a.TaskStatus(state=a2a.TASK_STATE_WORKING)
-                )
-                outcome = await followed.subscription.wait_outcome(None)
-            finally:
-                runs.broker.unsubscribe(followed.subscription)
-        task = finished_task(row, msgspec.json.decode(outcome.body), status=outcome.status)
+        async with self._started_run(params, context, events=True) as run:
+            tid, cid = task_id(run.row.thread_id, run.row.run_id), str(run.row.thread_id)
+            yield run_task(run.row, history=[run.sent])
+            yield a2a.TaskStatusUpdateEvent(
+                task_id=tid, context_id=cid, status=a2a.TaskStatus(state=a2a.TASK_STATE_WORKING)
+            )
+            async for update in run_updates(run.subscription):
+                for text in agent_texts(update):
+                    status = a2a.TaskStatus(
+                        state=a2a.TASK_STATE_WORKING, message=agent_message(text, context_id=cid, task=tid)
+                    )
+                    yield a2a.TaskStatusUpdateEvent(task_id=tid, context_id=cid, status=status)
+            outcome = await run.subscription.wait_outcome(None)
+        task = finished_task(run.row, msgspec.json.decode(outcome.body), status=outcome.status)
         for artifact in task.artifacts:
             yield a2a.TaskArtifactUpdateEvent(task_id=tid, context_id=cid, artifact=artifact, last_chunk=True)
         yield a2a.TaskStatusUpdateEvent(task_id=tid, context_id=cid, status=task.status)
@@ -203,25 +241,13 @@ class RunRequestHandler(RequestHandler):
         raise UnsupportedOperationError("SubscribeToTask is not supported")
         yield  # an async generator, as the interface declares
 
-    async def on_create_task_push_notification_config(
-        self, params: a2a.TaskPushNotificationConfig, context: ServerCallContext
-    ) -> a2a.TaskPushNotificationConfig:
+    async def _no_push_notifications(self, params: Any, context: ServerCallContext) -> Any:
         raise PushNotificationNotSupportedError
 
-    async def on_get_task_push_notification_config(
-        self, params: a2a.GetTaskPushNotificationConfigRequest, context: ServerCallContext
-    ) -> a2a.TaskPushNotificationConfig:
-        raise PushNotificationNotSupportedError
-
-    async def on_list_task_push_notification_configs(
-        self, params: a2a.ListTaskPushNotificationConfigsRequest, context: ServerCallContext
-    ) -> a2a.ListTaskPushNotificationConfigsResponse:
-        raise PushNotificationNotSupportedError
-
-    async def on_delete_task_push_notification_config(
-        self, params: a2a.DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
-    ) -> None:
-        raise PushNotificationNotSupportedError
+    on_create_task_push_notification_config = _no_push_notifications
+    on_get_task_push_notification_config = _no_push_notifications
+    on_list_task_push_notification_configs = _no_push_notifications
+    on_delete_task_push_notification_config = _no_push_notifications
 
     async def on_get_extended_agent_card(
         self, params: a2a.GetExtendedAgentCardRequest, context: ServerCallContext

@@ -108,6 +108,21 @@ def _response_parts(values: Any) -> list[a2a.Part]:
     return [a2a.Part(data=json_format.ParseDict(values if values is not None else {}, struct_pb2.Value()))]
 
 
+def agent_texts(update: Any) -> list[str]:
+    """The text of the AI messages in one `updates` event (`{node: {"messages": [...]}}`), for progress."""
+    texts: list[str] = []
+    for node_update in update.values() if isinstance(update, Mapping) else ():
+        messages = node_update.get("messages") if isinstance(node_update, Mapping) else None
+        for message in messages if isinstance(messages, list) else [messages]:
+            if (
+                isinstance(message, Mapping)
+                and message.get("type") in _AI_TYPES
+                and (text := _text_of(message.get("content")))
+            ):
+                texts.append(text)
+    return texts
+
+
 def agent_message(text: str, *, context_id: str, task: str) -> a2a.Message:
     return a2a.Message(
         message_id=str(uuid.uuid4()),
