@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import httpx2
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 JSON_ONLY = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -21,7 +21,7 @@ JSON_ONLY = {"Accept": "application/json", "Content-Type": "application/json"}
 async def mcp_session(server_url: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
     """A user's MCP connection to the server, as an MCP host opens it."""
     async with (
-        create_mcp_http_client(headers=headers) as http,
+        httpx2.AsyncClient(headers=headers, timeout=300) as http,
         streamable_http_client(f"{server_url}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
@@ -38,7 +38,7 @@ def rpc(method: str, params: dict[str, object] | None = None, *, id_: int = 1) -
 
 async def test_initialize_announces_tools_and_the_server(server_url: str) -> None:
     async with (
-        create_mcp_http_client() as http,
+        httpx2.AsyncClient(timeout=300) as http,
         streamable_http_client(f"{server_url}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
