@@ -158,11 +158,12 @@ async def test_cancelling_a_finished_task_is_not_cancelable(server_url: str) -> 
 async def test_an_interrupt_asks_for_input_and_the_answer_resumes_the_task(server_url: str) -> None:
     async with a2a_client(server_url, "hitl") as client:
         asked = (await send(client, user_message(data={"done": False})))[-1].task
+        waiting = await client.get_task(a2a.GetTaskRequest(id=asked.id))
         answer = user_message("approved", context_id=asked.context_id)
         answer.task_id = asked.id
         resumed = (await send(client, answer))[-1].task
 
-    assert asked.status.state == a2a.TASK_STATE_INPUT_REQUIRED
+    assert asked.status.state == waiting.status.state == a2a.TASK_STATE_INPUT_REQUIRED
     assert "approve?" in str(asked.artifacts[0].parts[0].data)
     assert resumed.status.state == a2a.TASK_STATE_COMPLETED
     assert resumed.context_id == asked.context_id
