@@ -21,6 +21,7 @@ from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.types import a2a_pb2 as a2a
+from a2a.utils.constants import PROTOCOL_VERSION_1_0
 from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
@@ -30,7 +31,7 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from starlette.requests import Request
 
 from aegra import __version__
@@ -59,6 +60,7 @@ logger = structlog.get_logger(__name__)
 ASSISTANT_KEY: Final = "aegra_assistant_id"
 SCOPE_KEY: Final = "aegra_scope"
 MODES: Final = ["text/plain", "application/json"]
+VERSION_HEADER: Final = b"a2a-version"
 
 
 class ScopeContextBuilder(DefaultServerCallContextBuilder):
@@ -295,6 +297,44 @@ async def agent_card(scope: Scope, raw_assistant_id: str) -> dict[str, Any]:
     return agent_card_to_dict(card)
 
 
+def replaying(app: ASGIApp, body: bytes) -> ASGIApp:
+    """`app` with the request body Litestar already read (its `before_request` hook) handed to it again."""
+
+    async def replay(scope: Scope, receive: Receive, send: Send) -> None:
+        delivered = False
+
+        async def replayed() -> ReceiveMessage:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replayed, send)
+
+    return replay
+
+
+def with_version(scope: Scope, body: bytes) -> Scope:
+    """A 1.0 method name without an `A2A-Version` header is taken as 1.0, as langgraph-api takes it (the SDK would
+    read a missing header as 0.3 and refuse the method)."""
+    headers = scope.get("headers") or []
+    if any(name.lower() == VERSION_HEADER for name, _ in headers):
+        return scope
+    try:
+        method = msgspec.json.decode(body, type=_Method).method
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return scope
+    if method not in JsonRpcDispatcher.METHOD_TO_MODEL:
+        return scope
+    scope["headers"] = [*headers, (VERSION_HEADER, PROTOCOL_VERSION_1_0.encode())]  # this request's own scope
+    return scope
+
+
+class _Method(msgspec.Struct):
+    method: str | None = None
+
+
 class A2AEndpoint:
     """The JSON-RPC endpoint of every assistant: the SDK's dispatcher over `RunRequestHandler`."""
 
@@ -302,6 +342,14 @@ class A2AEndpoint:
         self.dispatcher = JsonRpcDispatcher(
             RunRequestHandler(), context_builder=ScopeContextBuilder(), enable_v0_3_compat=True
         )
+
+    def app(self, body: bytes) -> ASGIApp:
+        """The ASGI app answering one request whose `body` has been read already."""
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            await replaying(self, body)(with_version(scope, body), receive, send)
+
+        return answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from litestar import Litestar, Request, Response, asgi, get, post
 from litestar.handlers import ASGIRouteHandler
 from litestar.params import FromQuery
 from litestar.status_codes import HTTP_400_BAD_REQUEST
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from aegra.config import HttpConfig
 from aegra.errors import ApiError
@@ -61,28 +61,10 @@ async def card_response(scope: Scope, assistant_id: str | None) -> Response[Any]
         return card_error(f"Assistant '{assistant_id}' not found" if exc.status_code in (404, 422) else exc.detail)
 
 
-def replaying(app: ASGIApp, body: bytes) -> ASGIApp:
-    """`app` with the request body Litestar already read (its `before_request` hook) handed to it again."""
-
-    async def replay(scope: Scope, receive: Receive, send: Send) -> None:
-        delivered = False
-
-        async def replayed() -> ReceiveMessage:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app(scope, replayed, send)
-
-    return replay
-
-
 def _a2a_routes(lazy: LazyA2A) -> list[Any]:
     @post("/a2a/{assistant_id:str}", name="a2a", include_in_schema=False)
     async def a2a_rpc(request: Request[Any, Any, Any], assistant_id: str) -> ASGIApp:
-        return replaying(lazy.endpoint, await request.body())
+        return lazy.endpoint.app(await request.body())
 
     @get(
         [f"/a2a/{{assistant_id:str}}{path}" for path in ("", *CARD_PATHS)],
