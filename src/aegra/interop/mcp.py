@@ -9,8 +9,8 @@ only by a server that is asked for MCP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -37,6 +37,19 @@ logger = structlog.get_logger(__name__)
 PAGE_SIZE: Final = 100  # tools per `tools/list` page, as langgraph-api pages them
 MAX_TOOLS: Final = 1000  # assistants searched for the one a `tools/call` names
 SSE_MEDIA_TYPE: Final = "text/event-stream"
+
+
+@contextmanager
+def refused_as_protocol_errors() -> Iterator[None]:
+    """What auth or validation refuses (a 403 from a handler, a bad id) is a JSON-RPC error naming it, not an
+    internal error."""
+    try:
+        yield
+    except ApiError as exc:
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+
+        raise MCPError(INVALID_PARAMS if exc.status_code in (404, 422) else INVALID_REQUEST, exc.detail) from exc
 
 
 def _scope_of(ctx: ServerRequestContext[Any, Any]) -> Scope:
@@ -80,7 +93,8 @@ async def list_tools(
     offset = int(cursor) if cursor is not None and cursor.isdigit() else 0
     tools: list[mcp_types.Tool] = []
     async with request_services(_scope_of(ctx)) as services:
-        page = await services.assistants.search(AssistantSearch(limit=PAGE_SIZE, offset=offset))
+        with refused_as_protocol_errors():
+            page = await services.assistants.search(AssistantSearch(limit=PAGE_SIZE, offset=offset))
         seen: set[str] = set()
         for assistant in page.items:
             name = tool_name(assistant.name)
@@ -99,7 +113,8 @@ async def _assistant_for_tool(services: InteropServices, name: str) -> Assistant
     from mcp.shared.exceptions import MCPError
     from mcp_types import INVALID_PARAMS
 
-    page = await services.assistants.search(AssistantSearch(limit=MAX_TOOLS))
+    with refused_as_protocol_errors():
+        page = await services.assistants.search(AssistantSearch(limit=MAX_TOOLS))
     found = [assistant for assistant in page.items if name and tool_name(assistant.name) == name]
     if not found:
         raise MCPError(INVALID_PARAMS, f"Unknown tool: {name}")
@@ -220,12 +235,3 @@ class McpEndpoint:
         self._stop.set()
         if self._task is not None:
             await self._task
-
-
-@asynccontextmanager
-async def serving(endpoint: McpEndpoint) -> AsyncIterator[None]:
-    """For the app's lifespan: the endpoint's session managers stop when the app does."""
-    try:
-        yield
-    finally:
-        await endpoint.close()
