@@ -63,6 +63,7 @@ async def test_the_agent_card_is_served_at_the_well_known_paths(server_url: str,
     async with httpx.AsyncClient() as resolver_http:
         card = await A2ACardResolver(resolver_http, f"{server_url}/a2a/echo").get_agent_card()
     root = await http.get("/.well-known/agent-card.json", params={"assistant_id": "echo"})
+    agent_url = await http.get("/a2a/echo")
 
     assert card.name == "echo"
     assert card.capabilities.streaming
@@ -70,6 +71,8 @@ async def test_the_agent_card_is_served_at_the_well_known_paths(server_url: str,
     assert card.supported_interfaces[0].url.endswith(f"/a2a/{root.json()['skills'][0]['id'].removesuffix('-main')}")
     assert root.status_code == 200
     assert root.json()["name"] == "echo"
+    assert root.json()["url"] == card.supported_interfaces[0].url  # the v0.3 field, for older clients
+    assert agent_url.json()["name"] == "echo"
 
 
 async def test_message_send_answers_with_a_completed_task(server_url: str) -> None:

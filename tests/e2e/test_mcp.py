@@ -152,3 +152,12 @@ async def test_not_json_rpc_or_not_acceptable_is_a_client_error(anonymous: httpx
     assert not_json_rpc.status_code == 400
     assert "error" in not_json_rpc.json()
     assert html_only.status_code == 406
+
+
+async def test_clients_that_accept_event_streams_get_sse(anonymous: httpx.AsyncClient) -> None:
+    both = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+    response = await anonymous.post("/mcp", json=rpc("ping"), headers=both)
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert '"result":{}' in response.text.replace(" ", "")
