@@ -161,3 +161,16 @@ async def test_clients_that_accept_event_streams_get_sse(anonymous: httpx.AsyncC
 
     assert response.headers["content-type"].startswith("text/event-stream")
     assert '"result":{}' in response.text.replace(" ", "")
+
+
+async def test_browser_clients_pass_the_cors_preflight(anonymous: httpx.AsyncClient) -> None:
+    preflight = {
+        "Origin": "http://inspector.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, mcp-protocol-version",
+    }
+
+    response = await anonymous.options("/mcp", headers=preflight)
+
+    assert response.status_code in (200, 204)
+    assert response.headers["access-control-allow-origin"] in ("*", "http://inspector.example")
