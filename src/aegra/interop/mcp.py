@@ -9,6 +9,7 @@ only by a server that is asked for MCP.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -202,6 +203,7 @@ class McpEndpoint:
     async def _started(self) -> tuple[StreamableHTTPSessionManager, StreamableHTTPSessionManager]:
         async with self._ready:
             if self._managers is None:
+                await asyncio.to_thread(importlib.import_module, "mcp.server.lowlevel")  # off the event loop
                 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
                 server = build_server()

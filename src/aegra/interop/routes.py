@@ -3,6 +3,8 @@ unless `http` turns it off. The A2A module (and `a2a-sdk` with it) is imported o
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, asgi, get, post
@@ -30,15 +32,20 @@ def _mcp_route(endpoint: McpEndpoint) -> ASGIRouteHandler:
     return mcp_route
 
 
+async def import_in_thread(module: str) -> None:
+    """Import a heavy module off the event loop (the first MCP or A2A request), so other requests go on."""
+    await asyncio.to_thread(importlib.import_module, module)
+
+
 class LazyA2A:
     """The A2A endpoint, built (importing `a2a-sdk`) on first use."""
 
     def __init__(self) -> None:
         self._endpoint: A2AEndpoint | None = None
 
-    @property
-    def endpoint(self) -> A2AEndpoint:
+    async def endpoint(self) -> A2AEndpoint:
         if self._endpoint is None:
+            await import_in_thread("aegra.interop.a2a")
             from aegra.interop.a2a import A2AEndpoint
 
             self._endpoint = A2AEndpoint()
@@ -51,20 +58,24 @@ def card_error(message: str) -> Response[Any]:
 
 
 async def card_response(scope: Scope, assistant_id: str | None) -> Response[Any]:
-    from aegra.interop.a2a import agent_card
-
+    """The assistant's agent card; an assistant that is unknown or hidden from the caller is a card error."""
     if not assistant_id:
         return card_error("Missing required query parameter: assistant_id")
+    await import_in_thread("aegra.interop.a2a")
+    from aegra.interop.a2a import agent_card
+
     try:
         return Response(await agent_card(scope, assistant_id))
     except ApiError as exc:
-        return card_error(f"Assistant '{assistant_id}' not found" if exc.status_code in (404, 422) else exc.detail)
+        if exc.status_code not in (404, 422):  # refused by auth, or the database is down: as on the REST API
+            raise
+        return card_error(f"Assistant '{assistant_id}' not found")
 
 
 def _a2a_routes(lazy: LazyA2A) -> list[Any]:
     @post("/a2a/{assistant_id:str}", name="a2a", include_in_schema=False)
     async def a2a_rpc(request: Request[Any, Any, Any], assistant_id: str) -> ASGIApp:
-        return lazy.endpoint.app(await request.body())
+        return (await lazy.endpoint()).app(await request.body())
 
     @get(
         [f"/a2a/{{assistant_id:str}}{path}" for path in ("", *CARD_PATHS)],
