@@ -39,6 +39,7 @@ from aegra.api.openapi import document_client_errors
 from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
 from aegra.api.system import SystemController, ok_only
+from aegra.api.thread_streams import ThreadStreamController
 from aegra.api.threads import ThreadController
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.loader import load_auth_handlers
@@ -164,7 +165,10 @@ def _route_handlers(config: AegraConfig) -> list[Any]:
     groups = (
         (http.disable_assistants, [AssistantController]),
         (http.disable_threads, [ThreadController]),
-        (http.disable_runs, [ThreadRunController, RunController, CronController, ThreadCronController]),
+        (
+            http.disable_runs,
+            [ThreadRunController, RunController, CronController, ThreadCronController, ThreadStreamController],
+        ),
         (http.disable_store, [StoreController]),
     )
     for disabled, controllers in groups:

@@ -16,6 +16,7 @@ ThreadField = Literal[
 ]  # fmt: skip
 ThreadSortField = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
 TtlStrategy = Literal["delete", "keep_latest"]
+ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
 TtlMinutes = Annotated[
     float,
     msgspec.Meta(

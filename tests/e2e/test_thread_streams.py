@@ -1,0 +1,160 @@
+"""v3 thread streams through the real SDK (`client.threads.stream`): commands, SSE and WebSocket event streams,
+messages token by token, values, output, interrupts resumed with `thread.run.respond`, replay with `since`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Literal
+
+import httpx
+import pytest
+from langgraph_sdk.client import LangGraphClient
+
+pytestmark = pytest.mark.e2e
+
+TRANSPORTS = ["sse", "websocket"]
+WAIT = 60.0
+HELLO = {"messages": [{"role": "user", "content": "hi"}]}
+TOKENS = 20
+TOKEN_TEXT = "".join(f"t{index} " for index in range(TOKENS))
+
+
+async def _texts(thread: Any) -> list[str]:
+    """Each message's text; the projection feeds a message only while it is iterated, so collect them first (the
+    iteration ends when the run does)."""
+    messages = [message async for message in thread.messages]
+    return [await message.text for message in messages]
+
+
+async def _wait_for_interrupt(thread: Any) -> None:
+    """The lifecycle watcher sets `interrupted` when `input.requested` arrives; its first event is ours."""
+    async for event in thread.subscribe(["input"]):
+        if event["method"] == "input.requested":
+            return
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_messages_stream_token_by_token_with_the_graphs_text(
+    client: LangGraphClient, transport: Literal["sse", "websocket"]
+) -> None:
+    async with client.threads.stream(assistant_id="tokens", transport=transport) as thread:
+        started = await thread.run.start(input=HELLO, config={"configurable": {"tokens": TOKENS}})
+        texts = await asyncio.wait_for(_texts(thread), WAIT)
+        output = await asyncio.wait_for(thread.output, WAIT)
+
+    assert uuid.UUID(started["run_id"])
+    assert texts == [TOKEN_TEXT]
+    assert [m["type"] for m in output["messages"]] == ["human", "ai"]
+    assert output["messages"][-1]["content"] == TOKEN_TEXT
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_every_token_is_one_content_block_delta(
+    client: LangGraphClient, transport: Literal["sse", "websocket"]
+) -> None:
+    async with client.threads.stream(assistant_id="tokens", transport=transport) as thread:
+        await thread.run.start(input=HELLO, config={"configurable": {"tokens": TOKENS}})
+        events = []
+        async for event in thread.subscribe(["messages", "lifecycle"]):
+            events.append(event)
+            if event["method"] == "lifecycle" and event["params"]["data"]["event"] == "completed":
+                break
+
+    kinds = [e["params"]["data"]["event"] for e in events if e["method"] == "messages"]
+    seqs = [e["seq"] for e in events]
+    assert kinds == [
+        "message-start",
+        "content-block-start",
+        *["content-block-delta"] * TOKENS,
+        "content-block-finish",
+        "message-finish",
+    ]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert all(e["type"] == "event" and e["params"]["namespace"] == [] for e in events)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_values_yields_state_snapshots_and_output_the_final_state(
+    client: LangGraphClient, transport: Literal["sse", "websocket"]
+) -> None:
+    async with client.threads.stream(assistant_id="echo", transport=transport) as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "ping"}]})
+        snapshots = await asyncio.wait_for(_collect(thread.values), WAIT)
+        output = await asyncio.wait_for(thread.output, WAIT)
+        state = await client.threads.get_state(thread.thread_id)
+
+    assert output == state["values"]
+    assert [m["content"] for m in output["messages"]] == ["ping", "echo: ping"]
+    assert snapshots[-1] == output
+
+
+async def _collect(iterable: Any) -> list[Any]:
+    return [item async for item in iterable]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_interrupt_is_resumed_with_run_respond(
+    client: LangGraphClient, transport: Literal["sse", "websocket"]
+) -> None:
+    async with client.threads.stream(assistant_id="hitl", transport=transport) as thread:
+        await thread.run.start(input={})
+        await asyncio.wait_for(_wait_for_interrupt(thread), WAIT)
+        interrupts = await asyncio.wait_for(_interrupts_of(thread), WAIT)
+        await thread.run.respond("approved")
+        output = await asyncio.wait_for(thread.output, WAIT)
+
+    (interrupt,) = interrupts
+    assert interrupt["value"] == {"question": "approve?"}
+    assert interrupt["namespace"] == []
+    assert output == {"answer": "approved", "done": True}
+    assert not thread.interrupted
+
+
+async def _interrupts_of(thread: Any) -> list[Any]:
+    """`thread.interrupts` once the lifecycle watcher (a second connection) has applied `input.requested`."""
+    while not thread.interrupts:
+        await asyncio.sleep(0.02)  # the SDK offers no event for it; bounded by the caller's timeout
+    return list(thread.interrupts)
+
+
+async def test_an_explicit_thread_id_is_created_by_run_start(client: LangGraphClient) -> None:
+    thread_id = str(uuid.uuid4())
+
+    async with client.threads.stream(thread_id, assistant_id="echo") as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "mine"}]})
+        output = await asyncio.wait_for(thread.output, WAIT)
+    stored = await client.threads.get(thread_id)
+
+    assert thread.thread_id == thread_id
+    assert stored["thread_id"] == thread_id
+    assert output["messages"][-1]["content"] == "echo: mine"
+
+
+async def test_a_new_connection_replays_the_thread_after_since(client: LangGraphClient, server_url: str) -> None:
+    async with client.threads.stream(assistant_id="echo") as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "again"}]})
+        await asyncio.wait_for(thread.output, WAIT)
+    path = f"/threads/{thread.thread_id}/stream/events"
+
+    async with httpx.AsyncClient(base_url=server_url, timeout=WAIT) as http:
+        everything = await _read_until_completed(http, path, {"channels": ["values", "lifecycle"]})
+        later = await _read_until_completed(http, path, {"channels": ["values", "lifecycle"], "since": 2})
+
+    assert [e["seq"] for e in everything] == sorted(e["seq"] for e in everything)
+    assert [e["event_id"] for e in later] == [e["event_id"] for e in everything if e["seq"] > 2]
+    assert everything[0]["method"] == "lifecycle"
+
+
+async def _read_until_completed(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async with http.stream("POST", path, json=body) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = httpx.Response(200, content=line[6:]).json()
+            events.append(event)
+            if event["method"] == "lifecycle" and event["params"]["data"]["event"] == "completed":
+                return events
+    return events
