@@ -27,11 +27,12 @@ async def _texts(thread: Any) -> list[str]:
     return [await message.text for message in messages]
 
 
-async def _wait_for_interrupt(thread: Any) -> None:
-    """The lifecycle watcher sets `interrupted` when `input.requested` arrives; its first event is ours."""
-    async for event in thread.subscribe(["input"]):
-        if event["method"] == "input.requested":
-            return
+async def _paused(thread: Any) -> None:
+    """Until the SDK has seen the run pause at an interrupt: `thread.values` ends then (no await between the check
+    and the iteration subscribing, so the pause cannot slip in between)."""
+    if not thread.interrupted:
+        async for _ in thread.values:
+            pass
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -99,8 +100,8 @@ async def test_an_interrupt_is_resumed_with_run_respond(
 ) -> None:
     async with client.threads.stream(assistant_id="hitl", transport=transport) as thread:
         await thread.run.start(input={})
-        await asyncio.wait_for(_wait_for_interrupt(thread), WAIT)
-        interrupts = await asyncio.wait_for(_interrupts_of(thread), WAIT)
+        await asyncio.wait_for(_paused(thread), WAIT)
+        interrupts = list(thread.interrupts)
         await thread.run.respond("approved")
         output = await asyncio.wait_for(thread.output, WAIT)
 
@@ -109,13 +110,6 @@ async def test_an_interrupt_is_resumed_with_run_respond(
     assert interrupt["namespace"] == []
     assert output == {"answer": "approved", "done": True}
     assert not thread.interrupted
-
-
-async def _interrupts_of(thread: Any) -> list[Any]:
-    """`thread.interrupts` once the lifecycle watcher (a second connection) has applied `input.requested`."""
-    while not thread.interrupts:
-        await asyncio.sleep(0.02)  # the SDK offers no event for it; bounded by the caller's timeout
-    return list(thread.interrupts)
 
 
 async def test_an_explicit_thread_id_is_created_by_run_start(client: LangGraphClient) -> None:

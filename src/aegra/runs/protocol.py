@@ -79,7 +79,8 @@ class MessageTranslator:
         current = self.open.get(message_id)
         if current is None:
             current = self.open[message_id] = OpenMessage(message_id, namespace)
-            start = {"event": "message-start", "role": ROLES.get(str(message.get("type")), "ai"), "id": message_id}
+            role = ROLES.get(str(message.get("type")), "ai")
+            start: dict[str, Any] = {"event": "message-start", "role": role, "id": message_id}
             if isinstance(metadata, dict):
                 start["metadata"] = {key: value for key, value in metadata.items() if _scalar(value)}
             if message.get("tool_call_id"):
@@ -102,12 +103,10 @@ class MessageTranslator:
         self.finished.add(message_id)
         ns = current.namespace
         out: list[ProtocolEvent] = []
-        if current.text_started:
-            block = {"type": "text", "text": current.text}
-            out.append(ProtocolEvent("messages", ns, {"event": "content-block-finish", "index": 0, "content": block}))
+        blocks: dict[int, dict[str, Any]] = {0: {"type": "text", "text": current.text}} if current.text_started else {}
         for index, call in current.tool_calls.items():
-            args = serde.loads(call["args"]) if call["args"] else {}
-            block = {"type": "tool_call", "id": call["id"], "name": call["name"], "args": args}
+            blocks[index] = {"type": "tool_call", "id": call["id"], "name": call["name"], "args": _args(call["args"])}
+        for index, block in blocks.items():
             out.append(
                 ProtocolEvent("messages", ns, {"event": "content-block-finish", "index": index, "content": block})
             )
@@ -163,6 +162,16 @@ class MessageTranslator:
                 }
                 out.append(ProtocolEvent("messages", current.namespace, delta))
         return out
+
+
+def _args(raw: str) -> Any:
+    """A tool call's streamed arguments, parsed; `{}` when they are not JSON (a model can stream anything)."""
+    if not raw:
+        return {}
+    try:
+        return serde.loads(raw)
+    except ValueError:
+        return {}
 
 
 def _scalar(value: Any) -> bool:

@@ -65,7 +65,9 @@ class ThreadCommands:
         assistant_id = params.get("assistant_id")
         if not isinstance(assistant_id, str) or not assistant_id:
             return error(command_id, "invalid_argument", "run.start requires an assistant_id.")
-        body = {key: params[key] for key in ("input", "config", "metadata", *RUN_OPTIONS) if key in params}
+        body: dict[str, Any] = {
+            key: params[key] for key in ("input", "config", "metadata", *RUN_OPTIONS) if key in params
+        }
         return await self._queue(command_id, {"assistant_id": assistant_id, **body})
 
     async def _input_respond(self, command_id: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +87,8 @@ class ThreadCommands:
         if assistant_id is None:
             return error(command_id, "no_such_run", "No interrupted run is bound to this thread.")
         command = {"resume": {interrupt_id: params.get("response")}}
-        body = {"command": command, **{key: params[key] for key in ("config", "metadata") if key in params}}
+        body: dict[str, Any] = {"command": command}
+        body |= {key: params[key] for key in ("config", "metadata") if key in params}
         return await self._queue(command_id, {"assistant_id": assistant_id, **body})
 
     async def _queue(self, command_id: int, body: dict[str, Any]) -> dict[str, Any]:
