@@ -71,7 +71,7 @@ async def test_join_stream_resumes_after_last_event_id(client: LangGraphClient) 
 
 
 async def test_an_unknown_last_event_id_replays_the_thread_from_its_first_run(client: LangGraphClient) -> None:
-    thread_id, later, parts = await _two_runs(client)
+    thread_id, later, _ = await _two_runs(client)
 
     replayed = await asyncio.wait_for(
         _until_done(
