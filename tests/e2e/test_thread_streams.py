@@ -4,12 +4,15 @@ messages token by token, values, output, interrupts resumed with `thread.run.res
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
+from websockets.asyncio.client import connect as websocket_connect
 
 pytestmark = pytest.mark.e2e
 
@@ -152,3 +155,145 @@ async def _read_until_completed(http: httpx.AsyncClient, path: str, body: dict[s
             if event["method"] == "lifecycle" and event["params"]["data"]["event"] == "completed":
                 return events
     return events
+
+
+@pytest.fixture
+async def http(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server_url, timeout=WAIT) as plain:
+        yield plain
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        pytest.param(b"{not json", "Invalid JSON body", id="not-json"),
+        pytest.param(b'{"method": "run.start"}', "integer id and string method", id="no-id"),
+        pytest.param(b'{"id": 1}', "integer id and string method", id="no-method"),
+        pytest.param(b'{"id": "1", "method": "run.start"}', "integer id and string method", id="string-id"),
+        pytest.param(b"[1, 2]", "integer id and string method", id="not-an-object"),
+    ],
+)
+async def test_a_malformed_command_is_400(http: httpx.AsyncClient, body: bytes, detail: str) -> None:
+    response = await http.post(f"/threads/{uuid.uuid4()}/commands", content=body)
+
+    assert response.status_code == 400
+    payload = response.json()
+    assert detail in (payload.get("detail") or payload.get("message"))
+
+
+async def test_an_unknown_command_is_an_unknown_command_error(http: httpx.AsyncClient) -> None:
+    response = await http.post(f"/threads/{uuid.uuid4()}/commands", json={"id": 7, "method": "state.get"})
+
+    assert response.status_code == 200  # as langgraph-api: an error object, not an HTTP error
+    assert response.json() == {
+        "type": "error",
+        "id": 7,
+        "error": "unknown_command",
+        "message": "Unknown protocol command: state.get",
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        pytest.param({"method": "run.start", "params": {}}, "invalid_argument", id="start-without-assistant"),
+        pytest.param(
+            {"method": "run.start", "params": {"assistant_id": "echo", "config": "nope"}},
+            "invalid_argument",
+            id="start-with-bad-config",
+        ),
+        pytest.param({"method": "input.respond", "params": {}}, "invalid_argument", id="respond-without-interrupt"),
+        pytest.param(
+            {"method": "input.respond", "params": {"interrupt_id": "x", "namespace": "root"}},
+            "invalid_argument",
+            id="respond-with-bad-namespace",
+        ),
+        pytest.param(
+            {"method": "input.respond", "params": {"interrupt_id": "x", "namespace": []}},
+            "no_such_run",
+            id="respond-on-a-missing-thread",
+        ),
+    ],
+)
+async def test_a_command_with_bad_params_is_an_error_object(
+    http: httpx.AsyncClient, command: dict[str, Any], code: str
+) -> None:
+    response = await http.post(f"/threads/{uuid.uuid4()}/commands", json={"id": 3, **command})
+
+    assert response.status_code == 200
+    assert response.json()["type"] == "error"
+    assert response.json()["error"] == code
+    assert response.json()["id"] == 3
+
+
+async def test_responding_to_an_interrupt_the_thread_never_had_is_no_such_interrupt(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "echo", input={"messages": []})
+
+    response = await http.post(
+        f"/threads/{thread['thread_id']}/commands",
+        json={"id": 1, "method": "input.respond", "params": {"interrupt_id": "nope", "namespace": [], "response": 1}},
+    )
+
+    assert response.json()["error"] == "no_such_interrupt"
+
+
+async def test_run_start_with_an_unknown_assistant_is_404(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        f"/threads/{uuid.uuid4()}/commands",
+        json={"id": 1, "method": "run.start", "params": {"assistant_id": str(uuid.uuid4())}},
+    )
+
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        pytest.param(b"nope", "Invalid JSON body", id="not-json"),
+        pytest.param(b"{}", "channels is required", id="no-channels"),
+        pytest.param(b'{"channels": []}', "channels is required", id="empty-channels"),
+        pytest.param(b'{"channels": ["values", "bogus"]}', "unsupported entries: 'bogus'", id="unknown-channel"),
+    ],
+)
+async def test_a_malformed_subscription_is_400(
+    client: LangGraphClient, http: httpx.AsyncClient, body: bytes, detail: str
+) -> None:
+    thread = await client.threads.create()
+
+    response = await http.post(f"/threads/{thread['thread_id']}/stream/events", content=body)
+
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+
+
+async def test_the_event_stream_of_an_unknown_thread_is_404(http: httpx.AsyncClient) -> None:
+    response = await http.post(f"/threads/{uuid.uuid4()}/stream/events", json={"channels": ["values"]})
+
+    assert response.status_code == 404
+
+
+async def test_malformed_websocket_commands_get_error_frames(client: LangGraphClient, server_url: str) -> None:
+    thread = await client.threads.create()
+    url = server_url.replace("http://", "ws://") + f"/threads/{thread['thread_id']}/stream/events"
+
+    async with websocket_connect(url) as socket:
+        answers = []
+        for frame in [
+            "{oops",
+            '{"id": 1}',
+            '{"id": 2, "method": "nope"}',
+            '{"id": 3, "method": "subscription.subscribe"}',
+        ]:
+            await socket.send(frame)
+            answers.append(json.loads(await asyncio.wait_for(socket.recv(), WAIT)))
+
+    assert [(a["id"], a["error"]) for a in answers] == [
+        (None, "invalid_argument"),
+        (1, "invalid_argument"),
+        (2, "unknown_command"),
+        (3, "invalid_argument"),
+    ]
