@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
+from aegra.api.custom_openapi import custom_openapi, merge_openapi
 from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
 from aegra.api.inputs import client_data_error, reject_unstorable_input
 from aegra.api.openapi import document_client_errors
@@ -134,7 +135,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
+    return merge_openapi(request.app.openapi_schema.to_schema(), request.app.state.get("custom_openapi"))
 
 
 def _cors_config(config: AegraConfig) -> CORSConfig:
@@ -369,6 +370,7 @@ def create_app(
     )
     if custom_app is not None:
         _mount(app, custom_app, lifespan, cors=cors, http=http)
+        app.state.custom_openapi = custom_openapi(custom_app)
     if not http.disable_meta:
         document_client_errors(app.openapi_schema)
     return app
