@@ -115,7 +115,8 @@ class ThreadStreamController(Controller):
         """Commands in, events out: `subscription.subscribe` starts a filtered feed, the rest as `/commands`."""
         runs = thread_runs(state, socket)
         try:
-            parsed = await runs.readable_thread(thread_id)
+            # The JS SDK opens its socket before the `run.start` that creates the thread.
+            parsed = await runs.readable_thread(thread_id, may_be_missing=True)
         except ApiError as exc:
             await socket.close(code=4404 if exc.status_code == 404 else 4400, reason=str(exc))
             return

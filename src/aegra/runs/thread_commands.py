@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
@@ -19,6 +20,8 @@ from aegra.runs.service import RunService
 from aegra.schemas.runs import RunCreateStateful
 from aegra.services.ids import parse_uuid
 
+DEADLOCK: Final = "40P01"
+DEADLOCK_RETRIES: Final = 3
 KNOWN_COMMANDS: Final = frozenset({"run.start", "input.respond"})
 # Run fields a `run.start` may carry besides `assistant_id`, `input`, `config` and `metadata`.
 RUN_OPTIONS: Final = ("context", "multitask_strategy", "checkpoint_id", "interrupt_before", "interrupt_after")
@@ -102,7 +105,7 @@ class ThreadCommands:
             payload = msgspec.convert(body, type=RunCreateStateful)
         except msgspec.ValidationError as exc:
             return error(command_id, "invalid_argument", str(exc))
-        row = await self.runs.create(self.thread_id, payload)
+        row = await self._create(payload)
         # The SDK moves its resume cursor to `applied_through_seq`: 0 keeps the whole thread's history in view.
         return {
             "type": "success",
@@ -110,6 +113,19 @@ class ThreadCommands:
             "result": {"run_id": str(row.run_id)},
             "meta": {"applied_through_seq": 0},
         }
+
+    async def _create(self, payload: RunCreateStateful) -> RunRow:
+        """Queue the run; retried when PostgreSQL breaks a deadlock with the end of the thread's previous run (it
+        locks that run, then the thread; queueing locks them the other way round), as a resume right after an
+        interrupt often meets."""
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return await self.runs.create(self.thread_id, payload)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                await self.runs.session.rollback()
+        raise AssertionError("unreachable")
 
     async def _thread(self) -> ThreadRow | None:
         thread_id = parse_uuid(self.thread_id, "thread")

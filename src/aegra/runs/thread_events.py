@@ -142,13 +142,15 @@ class ThreadRuns:
         async with self.database.sessionmaker() as session:
             yield RunService(session, self.registry, self.database, self.broker, self.pool, auth=self.auth)
 
-    async def readable_thread(self, raw_thread_id: str) -> uuid.UUID:
-        """The thread, when it exists and the caller may read it (`threads.read`); 404 otherwise."""
+    async def readable_thread(self, raw_thread_id: str, *, may_be_missing: bool = False) -> uuid.UUID:
+        """The thread, when it exists and the caller may read it (`threads.read`); 404 otherwise. With
+        `may_be_missing`, a thread that does not exist yet passes (its first `run.start` creates it; each run's
+        events are authorized again before they are sent)."""
         thread_id = parse_uuid(raw_thread_id, "thread")
         async with self.service() as runs:
             filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
             found = await runs.session.scalar(select(exists().where(ThreadRow.thread_id == thread_id)))
-            if not found or not await runs.thread_visible(thread_id, filters):
+            if (not found and not may_be_missing) or (found and not await runs.thread_visible(thread_id, filters)):
                 raise NotFoundError(f"Thread {thread_id} not found")
         return thread_id
 
