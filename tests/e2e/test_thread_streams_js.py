@@ -21,11 +21,11 @@ SCRIPT = REPO_ROOT / "tests" / "e2e" / "js" / "thread_stream.mjs"
 TOKEN_TEXT = "".join(f"t{index} " for index in range(20))
 
 
-async def _run(*command: str, cwd: Path, timeout: float) -> tuple[int, str]:
+async def _run(*command: str, cwd: Path, within: float) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    output, _ = await asyncio.wait_for(process.communicate(), within)
     return process.returncode or 0, output.decode()
 
 
@@ -39,7 +39,7 @@ async def js_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (directory / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed and LANGGRAPH_JS_SDK_DIR is unset: cannot get the JS SDK")
-        code, output = await _run("npm", "install", "--no-audit", "--no-fund", JS_SDK, cwd=directory, timeout=300)
+        code, output = await _run("npm", "install", "--no-audit", "--no-fund", JS_SDK, cwd=directory, within=300)
         if code != 0:
             pytest.skip(f"could not install {JS_SDK} (offline?): {output[-500:]}")
     shutil.copy(SCRIPT, directory / SCRIPT.name)
@@ -48,10 +48,10 @@ async def js_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("transport", ["sse", "websocket"])
 async def test_the_js_sdk_streams_a_thread(js_sdk: Path, server_url: str, transport: str) -> None:
-    _, version = await _run("node", "--version", cwd=js_sdk, timeout=30)
+    _, version = await _run("node", "--version", cwd=js_sdk, within=30)
     flags = ["--experimental-websocket"] if int(version.strip().lstrip("v").split(".")[0]) < 22 else []  # node 20
 
-    code, output = await _run("node", *flags, SCRIPT.name, server_url, "tokens", transport, cwd=js_sdk, timeout=120)
+    code, output = await _run("node", *flags, SCRIPT.name, server_url, "tokens", transport, cwd=js_sdk, within=120)
 
     assert code == 0, output
     result = json.loads(output.strip().splitlines()[-1])
