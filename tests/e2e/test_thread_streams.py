@@ -143,6 +143,18 @@ async def test_a_new_connection_replays_the_thread_after_since(client: LangGraph
     assert everything[0]["method"] == "lifecycle"
 
 
+async def _read_events(http: httpx.AsyncClient, path: str, body: dict[str, Any], *, count: int) -> list[Any]:
+    """The first `count` events of a stream (it stays open after the run: nothing else ends it)."""
+    events: list[Any] = []
+    async with http.stream("POST", path, json=body) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == count:
+                    return events
+    return events
+
+
 async def _read_until_completed(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     async with http.stream("POST", path, json=body) as response:
@@ -297,3 +309,21 @@ async def test_malformed_websocket_commands_get_error_frames(client: LangGraphCl
         (2, "unknown_command"),
         (3, "invalid_argument"),
     ]
+
+
+async def test_subgraph_events_carry_their_namespace_and_filter_by_prefix(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    async with client.threads.stream(assistant_id="nested") as thread:
+        await thread.run.start(input={"items": []})
+        output = await asyncio.wait_for(thread.output, WAIT)
+    path = f"/threads/{thread.thread_id}/stream/events"
+
+    everything = await _read_until_completed(http, path, {"channels": ["updates", "lifecycle"]})
+    child_only = await _read_events(http, path, {"channels": ["updates"], "namespaces": [["child"]]}, count=2)
+
+    assert output["items"][-2:] == ["sub_a", "sub_b"]
+    child = [e for e in everything if e["method"] == "updates" and e["params"]["namespace"]]
+    assert [list(e["params"]["data"]) for e in child] == [["sub_a"], ["sub_b"]]
+    assert all(e["params"]["namespace"][0].startswith("child:") for e in child)
+    assert [e["event_id"] for e in child_only] == [e["event_id"] for e in child]
