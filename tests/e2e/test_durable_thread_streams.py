@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any, Literal
 
 import pytest
 
-from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, Server, aegra_serve, redis_url_or_skip
+from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, Server, server_pair
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(PROCESS_TEST_TIMEOUT)]
 
@@ -21,14 +20,8 @@ TOKEN_TEXT = "".join(f"t{index} " for index in range(TOKENS))
 
 @pytest.fixture(scope="module", params=["postgres", "redis"])
 async def pair(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Server, Server]]:
-    """Two processes; the second executes one run at a time, so a test can keep it busy."""
-    env = {}
-    if request.param == "redis":
-        env["REDIS_URL"] = await redis_url_or_skip()
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(aegra_serve(database_url, **env))
-        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1", **env))
-        yield first, second
+    async with server_pair(database_url, redis=request.param == "redis") as servers:
+        yield servers
 
 
 async def _texts(thread: Any) -> list[str]:
