@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -99,6 +100,7 @@ class ThreadStreamController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         thread_id: FromPath[str],
+        *,
         last_event_id: LastEventId = None,
         stream_mode: FromQuery[list[str] | None] = None,
         stream_modes: FromQuery[str | None] = None,
@@ -121,7 +123,7 @@ class ThreadStreamController(Controller):
             await socket.close(code=4404 if exc.status_code == 404 else 4400, reason=str(exc))
             return
         await socket.accept()
-        session = SocketSession(socket, runs, parsed, thread_id)
+        session = SocketSession(socket, runs, parsed, raw_thread_id=thread_id)
         try:
             await session.serve()
         finally:
@@ -131,7 +133,9 @@ class ThreadStreamController(Controller):
 class SocketSession:
     """One WebSocket: its feeds (one per subscription) and the commands it sends."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], runs: ThreadRuns, thread_id: Any, raw_thread_id: str) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], runs: ThreadRuns, thread_id: uuid.UUID, *, raw_thread_id: str
+    ) -> None:
         self.socket = socket
         self.runs = runs
         self.thread_id = thread_id
