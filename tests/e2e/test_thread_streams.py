@@ -327,3 +327,21 @@ async def test_subgraph_events_carry_their_namespace_and_filter_by_prefix(
     assert [list(e["params"]["data"]) for e in child] == [["sub_a"], ["sub_b"]]
     assert all(e["params"]["namespace"][0].startswith("child:") for e in child)
     assert [e["event_id"] for e in child_only] == [e["event_id"] for e in child]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_tool_calls_start_and_finish_with_their_output(
+    client: LangGraphClient, transport: Literal["sse", "websocket"]
+) -> None:
+    async with client.threads.stream(assistant_id="agent", transport=transport) as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "aegra"}]})
+        calls = await asyncio.wait_for(_collect(thread.tool_calls), WAIT)
+        outputs = [await asyncio.wait_for(call.output, WAIT) for call in calls]
+        final = await asyncio.wait_for(thread.output, WAIT)
+
+    (call,) = calls
+    assert call.name == "search"
+    assert call.input == {"query": "aegra"}
+    assert outputs == ["Top result for 'aegra': Aegra serves LangGraph graphs over the Agent Protocol."]
+    tool_message = next(m for m in final["messages"] if m["type"] == "tool")
+    assert tool_message["tool_call_id"] == call.tool_call_id

@@ -87,9 +87,11 @@ class MessageTranslator:
                 start["tool_call_id"] = message["tool_call_id"]
             out.append(ProtocolEvent("messages", namespace, start))
         out += self._text(current, text_of(message.get("content")))
-        out += self._tool_call_chunks(current, message.get("tool_call_chunks") or [])
+        out += self._tool_call_chunks(current, message.get("tool_call_chunks") or _whole_calls(message))
         if message.get("type") != "AIMessageChunk" or message.get("chunk_position") == "last":
             out += self.finish(message_id)
+        if message.get("type") == "tool" and message.get("tool_call_id"):
+            out.append(_tool_ended(namespace, message))
         return out
 
     def _latest_open(self, namespace: tuple[str, ...]) -> str | None:
@@ -111,6 +113,9 @@ class MessageTranslator:
                 ProtocolEvent("messages", ns, {"event": "content-block-finish", "index": index, "content": block})
             )
         out.append(ProtocolEvent("messages", ns, {"event": "message-finish"}))
+        for call in current.tool_calls.values():  # the model asked for these tools: they start now
+            started = {"event": "tool-started", "tool_call_id": call["id"], "tool_name": call["name"]}
+            out.append(ProtocolEvent("tools", ns, started | {"input": _args(call["args"])}))
         return out
 
     def finish_namespace(self, namespace: tuple[str, ...]) -> list[ProtocolEvent]:
@@ -162,6 +167,35 @@ class MessageTranslator:
                 }
                 out.append(ProtocolEvent("messages", current.namespace, delta))
         return out
+
+
+def _whole_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole AI message's tool calls as the chunks a stream would have carried."""
+    calls = message.get("tool_calls") if message.get("type") == "ai" else None
+    return [
+        {
+            "index": index,
+            "id": call.get("id"),
+            "name": call.get("name"),
+            "args": serde.dumps(call.get("args") or {}).decode(),
+        }
+        for index, call in enumerate(calls or [])
+        if isinstance(call, dict)
+    ]
+
+
+def _tool_ended(namespace: tuple[str, ...], message: dict[str, Any]) -> ProtocolEvent:
+    """A tool's result message: `tool-finished` with its output, or `tool-error`."""
+    call_id = message["tool_call_id"]
+    if message.get("status") == "error":
+        return ProtocolEvent(
+            "tools",
+            namespace,
+            {"event": "tool-error", "tool_call_id": call_id, "message": text_of(message.get("content"))},
+        )
+    return ProtocolEvent(
+        "tools", namespace, {"event": "tool-finished", "tool_call_id": call_id, "output": message.get("content")}
+    )
 
 
 def _args(raw: str) -> Any:
