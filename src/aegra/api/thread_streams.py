@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 import msgspec
@@ -51,15 +52,16 @@ def decode_json(raw: bytes) -> Any:
         raise BadRequestError("Invalid JSON body") from None
 
 
-def protocol_frames(events: AsyncIterator[dict[str, Any] | None]) -> AsyncIterator[bytes]:
+def protocol_frames(events: AsyncGenerator[dict[str, Any] | None, None]) -> AsyncIterator[bytes]:
     """Protocol events as SSE: `event: <method>`, `id: <seq>`."""
 
     async def body() -> AsyncIterator[bytes]:
-        async for event in events:
-            if event is None:
-                yield sse.HEARTBEAT
-            else:
-                yield sse.encode_event(event["method"], serde.dumps(event), str(event["seq"]))
+        async with aclosing(events):  # a client that leaves stops following the thread at once
+            async for event in events:
+                if event is None:
+                    yield sse.HEARTBEAT
+                else:
+                    yield sse.encode_event(event["method"], serde.dumps(event), str(event["seq"]))
 
     return body()
 
@@ -182,9 +184,10 @@ class SocketSession:
 
     async def feed(self, wanted: StreamFilter) -> None:
         try:
-            async for event in self.runs.protocol_events(self.thread_id, wanted):
-                if event is not None:
-                    await self.send(event)
+            async with aclosing(self.runs.protocol_events(self.thread_id, wanted)) as events:
+                async for event in events:
+                    if event is not None:
+                        await self.send(event)
         except (WebSocketDisconnect, RuntimeError) as exc:
             logger.debug("thread stream socket closed", error=str(exc))
 

@@ -9,7 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -162,7 +162,7 @@ class ThreadRuns:
         async with self.database.sessionmaker() as session:
             return list((await session.scalars(stmt.order_by(RunRow.created_at, RunRow.run_id))).all())
 
-    async def runs_of(self, thread_id: uuid.UUID, cursor: RunCursor) -> AsyncIterator[RunRow | None]:
+    async def runs_of(self, thread_id: uuid.UUID, cursor: RunCursor) -> AsyncGenerator[RunRow | None, None]:
         """The thread's runs after `cursor`, then each new one once queued (here or elsewhere); None when nothing
         new came for a keep-alive's time (the look is repeated then: a missed wake-up costs one interval)."""
         while True:
@@ -207,25 +207,29 @@ class ThreadRuns:
         async with self.database.sessionmaker() as session:
             return await session.scalar(select(RunRow.status).where(RunRow.run_id == run_id))
 
-    async def protocol_events(self, thread_id: uuid.UUID, wanted: StreamFilter) -> AsyncIterator[dict[str, Any] | None]:
+    async def protocol_events(
+        self, thread_id: uuid.UUID, wanted: StreamFilter
+    ) -> AsyncGenerator[dict[str, Any] | None, None]:
         """The v3 stream: every run's protocol events from the thread's first run on, numbered per thread, those
         the filter wants; None when a keep-alive is due."""
         seq = 0
-        async for row in self.runs_of(thread_id, None):
-            if row is None:
-                yield None
-                continue
-            translator = RunTranslator(str(row.run_id))
-            async for item in self.run_events(thread_id, row.run_id, after=-1):
-                if item is None:
+        async with aclosing(self.runs_of(thread_id, None)) as rows:
+            async for row in rows:
+                if row is None:
                     yield None
                     continue
-                key, produced = (
-                    ("end", translator.end(item.status))
-                    if isinstance(item, RunEnded)
-                    else (str(item.seq), translator.event(item))
-                )
-                for index, event in enumerate(produced):
-                    seq += 1
-                    if wanted.wants(seq, event):
-                        yield envelope(seq, f"{row.run_id}.{key}.{index}", event)
+                translator = RunTranslator(str(row.run_id))
+                async with aclosing(self.run_events(thread_id, row.run_id, after=-1)) as items:
+                    async for item in items:
+                        if item is None:
+                            yield None
+                            continue
+                        key, produced = (
+                            ("end", translator.end(item.status))
+                            if isinstance(item, RunEnded)
+                            else (str(item.seq), translator.event(item))
+                        )
+                        for index, event in enumerate(produced):
+                            seq += 1
+                            if wanted.wants(seq, event):
+                                yield envelope(seq, f"{row.run_id}.{key}.{index}", event)

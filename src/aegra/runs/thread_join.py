@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Final, get_args
 
@@ -82,15 +83,17 @@ class ThreadJoin:
             return JoinStart(cursor, run_id, -1)
 
     async def frames(self, start: JoinStart) -> AsyncIterator[bytes]:
-        async for row in self.runs.runs_of(self.thread_id, start.cursor):
-            if row is None:
-                yield sse.HEARTBEAT
-                continue
-            after = start.first_after if row.run_id == start.first_run else -1
-            async for item in self.runs.run_events(self.thread_id, row.run_id, after=after):
-                frame = self._frame(row.run_id, item)
-                if frame is not None:
-                    yield frame
+        async with aclosing(self.runs.runs_of(self.thread_id, start.cursor)) as rows:
+            async for row in rows:
+                if row is None:
+                    yield sse.HEARTBEAT
+                    continue
+                after = start.first_after if row.run_id == start.first_run else -1
+                async with aclosing(self.runs.run_events(self.thread_id, row.run_id, after=after)) as items:
+                    async for item in items:
+                        frame = self._frame(row.run_id, item)
+                        if frame is not None:
+                            yield frame
 
     def _frame(self, run_id: uuid.UUID, item: StreamEvent | RunEnded | None) -> bytes | None:
         if item is None:
