@@ -1,8 +1,9 @@
 """Token streaming throughput: a graph whose fake chat model emits N tokens as fast as it can, consumed
 (1) in-process with `graph.astream(stream_mode="messages")`, and (2) through a running Aegra server with the
 real SDK, `client.runs.stream(stream_mode="messages-tuple")`, stateless, on a thread, and on a thread with
-`stream_resumable=True` (every event also written to `run_events`), and (3) the same
-stateless stream read with plain httpx, which shows what the server delivers without the SDK's SSE parsing.
+`stream_resumable=True` (every event also written to `run_events`), (3) the same stateless stream read with plain
+httpx, which shows what the server delivers without the SDK's SSE parsing, and (4) a v3 thread stream
+(`client.threads.stream`, SSE and WebSocket: `run.start`, then one `content-block-delta` per token).
 
     .venv/bin/python bench/stream_tokens.py                        # starts its own server (embedded PostgreSQL)
     .venv/bin/python bench/stream_tokens.py --url http://127.0.0.1:2026 --tokens 1000 --repeat 5
@@ -91,6 +92,18 @@ async def server_tokens(
             yield str(part.data[0]["content"])
 
 
+async def thread_stream_tokens(client: LangGraphClient, tokens: int, *, transport: str) -> AsyncIterator[str]:
+    """A v3 thread stream (`client.threads.stream`): `run.start`, then one `content-block-delta` per token."""
+    async with client.threads.stream(assistant_id="tokens", transport=transport) as thread:  # type: ignore[arg-type]
+        await thread.run.start(input=HI, config={"configurable": {"tokens": tokens}})
+        async for event in thread.subscribe(["messages", "lifecycle"]):
+            data = event["params"]["data"]
+            if event["method"] == "lifecycle" and data.get("event") in ("completed", "failed"):
+                return
+            if data.get("event") == "content-block-delta":
+                yield str(data["delta"].get("text", ""))
+
+
 async def raw_server_tokens(url: str, tokens: int) -> AsyncIterator[str]:
     """The same stateless stream read with plain httpx: what the server delivers without the SDK's parsing."""
     body = {
@@ -152,6 +165,12 @@ async def run(args: argparse.Namespace) -> None:
                 lambda stateless=stateless, resumable=resumable: server_tokens(
                     client, args.tokens, stateless=stateless, resumable=resumable
                 ),
+                args.repeat,
+            )
+        for transport in ("sse", "websocket"):
+            await series(
+                f"v3 thread stream ({transport})",
+                lambda transport=transport: thread_stream_tokens(client, args.tokens, transport=transport),
                 args.repeat,
             )
 

@@ -33,12 +33,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
+from aegra.api.custom_openapi import custom_openapi, merge_openapi
 from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
 from aegra.api.inputs import client_data_error, reject_unstorable_input
 from aegra.api.openapi import document_client_errors
 from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
 from aegra.api.system import SystemController, ok_only
+from aegra.api.thread_streams import ThreadStreamController
 from aegra.api.threads import ThreadController
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.loader import load_auth_handlers
@@ -134,7 +136,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
+    return merge_openapi(request.app.openapi_schema.to_schema(), request.app.state.get("custom_openapi"))
 
 
 def _cors_config(config: AegraConfig) -> CORSConfig:
@@ -165,7 +167,10 @@ def _route_handlers(config: AegraConfig) -> list[Any]:
     groups = (
         (http.disable_assistants, [AssistantController]),
         (http.disable_threads, [ThreadController]),
-        (http.disable_runs, [ThreadRunController, RunController, CronController, ThreadCronController]),
+        (
+            http.disable_runs,
+            [ThreadRunController, RunController, CronController, ThreadCronController, ThreadStreamController],
+        ),
         (http.disable_store, [StoreController]),
     )
     for disabled, controllers in groups:
@@ -367,6 +372,7 @@ def create_app(
     mount_interop(app, http, max_body_bytes=settings.max_body_bytes)
     if custom_app is not None:
         _mount(app, custom_app, lifespan, cors=cors, http=http)
+        app.state.custom_openapi = custom_openapi(custom_app)
     if not http.disable_meta:
         document_client_errors(app.openapi_schema)
     return app

@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,3 +175,14 @@ async def slow_run(pair: tuple[Server, Server], database_url: str) -> tuple[str,
     run = await pair[0].client.runs.create(thread_id, "slow", input={})
     await running(pair[0].client, thread_id, run["run_id"])
     return thread_id, dict(run), *executor_and_other(pair, database_url, run["run_id"])
+
+
+@asynccontextmanager
+async def server_pair(database_url: str, *, redis: bool) -> AsyncIterator[tuple[Server, Server]]:
+    """Two server processes on one database; the second executes one run at a time, so a test can keep it busy.
+    With `redis`, they relay notices and events through Redis too (skipped where no Redis answers)."""
+    env = {"REDIS_URL": await redis_url_or_skip()} if redis else {}
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(aegra_serve(database_url, **env))
+        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1", **env))
+        yield first, second

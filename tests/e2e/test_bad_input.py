@@ -323,16 +323,22 @@ async def test_a_body_nested_past_the_decoder_is_refused(http: httpx.AsyncClient
     _assert_refused(response, "nested too deeply")
 
 
-async def test_a_last_event_id_beyond_64_bits_is_refused(http: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("last_event_id", [str(2**70), "1795626344231-0", "garbage"])
+async def test_a_last_event_id_never_sent_replays_the_run_from_the_start(
+    http: httpx.AsyncClient, last_event_id: str
+) -> None:
+    """langgraph-api does not refuse an id it never issued: the stream starts over."""
     thread = await _new_thread(http)
     run = await http.post(
-        f"/threads/{thread['thread_id']}/runs/wait", json={"assistant_id": "echo", "input": {"messages": []}}
+        f"/threads/{thread['thread_id']}/runs", json={"assistant_id": "echo", "input": {"messages": []}}
     )
     run_path = run.headers["content-location"]
+    await http.get(f"{run_path}/join")  # a background run keeps its events
 
-    response = await http.get(f"{run_path}/stream", headers={"Last-Event-ID": str(2**70)})
+    response = await http.get(f"{run_path}/stream", headers={"Last-Event-ID": last_event_id})
 
-    _assert_refused(response, "Invalid Last-Event-ID")
+    assert response.status_code == 200, response.text
+    assert "event: metadata" in response.text
 
 
 async def test_a_value_the_database_refuses_is_a_422_not_a_500(http: httpx.AsyncClient) -> None:

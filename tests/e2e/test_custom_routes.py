@@ -110,3 +110,13 @@ async def test_a_disallowed_origin_gets_no_cors_grant_from_the_api(http: httpx.A
 
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_custom_routes_appear_in_the_openapi_document(http: httpx.AsyncClient) -> None:
+    response = await http.get("/openapi.json")
+
+    paths = response.json()["paths"]
+    assert response.status_code == 200
+    assert set(paths["/hello"]) == {"get"}
+    assert paths["/threads/custom"]["get"]["tags"] == ["Custom Routes"]
+    assert "post" in paths["/threads/search"]  # the API's own operations stay

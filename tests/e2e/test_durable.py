@@ -8,7 +8,6 @@ import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -24,8 +23,8 @@ from tests.e2e.durable_servers import (
     aegra_serve,
     eventually,
     executor_and_other,
-    redis_url_or_skip,
     running,
+    server_pair,
     slow_run,
     steps_done,
 )
@@ -38,13 +37,8 @@ async def pair(database_url: str, request: pytest.FixtureRequest) -> AsyncIterat
     """Two server processes on the module's database (tests that stop a server start their own); the second
     executes one run at a time, so a test can keep it busy. Every test runs with PostgreSQL alone, then with Redis
     relaying notices and events too (skipped where no Redis answers)."""
-    env = {}
-    if request.param == "redis":
-        env["REDIS_URL"] = await redis_url_or_skip()
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(aegra_serve(database_url, **env))
-        second = await stack.enter_async_context(aegra_serve(database_url, N_JOBS_PER_WORKER="1", **env))
-        yield first, second
+    async with server_pair(database_url, redis=request.param == "redis") as servers:
+        yield servers
 
 
 # -- graceful shutdown ----------------------------------------------------------------------------------------------

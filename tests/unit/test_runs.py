@@ -11,7 +11,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langgraph.types import Interrupt
 
 from aegra import serde
-from aegra.errors import UnprocessableError
 from aegra.runs.broker import RunBroker, RunOutcome, StreamEvent, Subscription
 from aegra.runs.executor import Emitter
 from aegra.runs.follow import parse_last_event_id
@@ -227,8 +226,11 @@ def test_last_event_id_is_a_sequence_number() -> None:
     assert parse_last_event_id(None) is None
     assert parse_last_event_id("-1") == -1
     assert parse_last_event_id("12") == 12
-    with pytest.raises(UnprocessableError):
-        parse_last_event_id("1795626344231-0")
+
+
+@pytest.mark.parametrize("raw", ["1795626344231-0", "not-an-id", str(2**70)])
+def test_a_last_event_id_this_server_never_sent_replays_from_the_start(raw: str) -> None:
+    assert parse_last_event_id(raw) == -1
 
 
 async def test_uuid7_ids_are_version_7_and_time_ordered() -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,10 +37,15 @@ def provide_registry(state: State) -> GraphRegistry:
 
 def provide_authorizer(request: Request[Any, Any, Any]) -> Authorizer:
     """The caller and the configured auth handlers (a no-op authorizer when aegra.json has no `auth`)."""
-    handlers = request.app.state.get("auth_handlers")
+    return authorizer_of(request)
+
+
+def authorizer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Authorizer:
+    """`provide_authorizer` for any connection (a WebSocket too)."""
+    handlers = connection.app.state.get("auth_handlers")
     if handlers is None:
         return NO_AUTH
-    return Authorizer(handlers, request.scope.get("state", {}).get(USER_SCOPE_KEY))
+    return Authorizer(handlers, connection.scope.get("state", {}).get(USER_SCOPE_KEY))
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from aegra.db.models import Run as RunRow
-from aegra.errors import ForbiddenError, UnprocessableError
+from aegra.errors import ForbiddenError
 from aegra.runs import queue
-from aegra.runs.broker import RunOutcome, StreamEvent
+from aegra.runs.broker import RunOutcome, StreamEvent, Subscription
 from aegra.runs.service import FollowedRun, RunService
 from aegra.runs.streams import RunStreams
 from aegra.runs.worker import outcome_of
@@ -19,16 +19,20 @@ from aegra.schemas.status import INFLIGHT
 
 
 def parse_last_event_id(raw: str | None) -> int | None:
-    """`Last-Event-ID` is the `seq` of the last event a client saw (`-1` replays everything)."""
+    """`Last-Event-ID` is the `seq` of the last event a client saw (`-1` replays everything). One this server
+    never sent (not a number, out of range) replays from the start, as langgraph-api does."""
     if raw is None or raw.strip() == "":
         return None
     try:
         seq = int(raw)
     except ValueError:
-        seq = None
-    if seq is None or not INT64_MIN <= seq <= INT64_MAX:  # `seq` is a bigint
-        raise UnprocessableError(f"Invalid Last-Event-ID {raw!r}: expected an event id sent by this server")
-    return seq
+        return -1
+    return seq if INT64_MIN <= seq <= INT64_MAX else -1  # `seq` is a bigint
+
+
+async def _iterate(events: Sequence[StreamEvent]) -> AsyncGenerator[StreamEvent | bytes | None, None]:
+    for item in events:
+        yield item
 
 
 class RunFollower:
@@ -79,17 +83,47 @@ class RunFollower:
         """A run's stream, wherever it executes: the kept events after `Last-Event-ID`, then live ones while it
         runs. Events carry their ids, so a client that drops can resume after the last one it got."""
         after = parse_last_event_id(last_event_id)
+        row, replay, subscription = await self._join(
+            thread_id, run_id, modes=modes, after=after, cancel_on_disconnect=cancel_on_disconnect
+        )
+        if subscription is None:
+            return row, self.streams.replay_body(replay, resumable=True)
+        body = self.streams.sse_body(
+            subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect, replay=replay
+        )
+        return row, body
+
+    async def join_events(
+        self, thread_id: str, run_id: str, *, modes: Sequence[str] | None, after: int | None
+    ) -> AsyncGenerator[StreamEvent | bytes | None, None]:
+        """What `join_stream` sends, as events (None: a keep-alive is due): for the thread streams."""
+        _, replay, subscription = await self._join(
+            thread_id, run_id, modes=modes, after=after, cancel_on_disconnect=False
+        )
+        if subscription is None:
+            return _iterate(replay)
+        return self.streams.events(subscription, resumable=True, cancel_on_disconnect=False, replay=replay)
+
+    async def _join(
+        self,
+        thread_id: str | None,
+        run_id: str,
+        *,
+        modes: Sequence[str] | None,
+        after: int | None,
+        cancel_on_disconnect: bool,
+    ) -> tuple[RunRow, list[StreamEvent], Subscription | None]:
+        """The run, the kept events to replay, and the subscription to its live ones (None: it already ended)."""
         row = await (self.runs.get_row(thread_id, run_id) if thread_id is not None else self.runs.get_any_row(run_id))
         if cancel_on_disconnect:
             await self._check_may_cancel(row)
         if self.broker.is_live(row.run_id):
             await self.runs.release_connection()
-            subscription = self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
-            return row, self.streams.sse_body(subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect)
+            return row, [], self.broker.subscribe(row.run_id, modes=modes, after_seq=after)
         followed = await self._follow(row, events=True, modes=modes, after_seq=after)
         if isinstance(followed, RunOutcome):
             replay = [] if after is None else await self._kept_events(row.run_id, after=after, modes=modes)
-            return row, self.streams.replay_body(replay, resumable=True)
+            return row, replay, None
         subscription = followed.subscription
         replay = []
         if not self.broker.is_live(row.run_id):  # it executes elsewhere, or not yet: it comes from `run_events`
@@ -100,10 +134,7 @@ class RunFollower:
             if after is not None:
                 replay = await self._kept_events(row.run_id, after=after, modes=modes)
             self.broker.advance(row.run_id, replay[-1].seq if replay else start)
-        body = self.streams.sse_body(
-            subscription, resumable=True, cancel_on_disconnect=cancel_on_disconnect, replay=replay
-        )
-        return row, body
+        return row, replay, subscription
 
     async def _kept_events(self, run_id: uuid.UUID, *, after: int, modes: Sequence[str] | None) -> list[StreamEvent]:
         store = self.broker.store

@@ -4,7 +4,7 @@ the final JSON of `wait`/`join`. A client that leaves may cancel the run (`cance
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import structlog
 
@@ -63,20 +63,48 @@ class RunStreams:
         replay: Sequence[StreamEvent] = (),
     ) -> AsyncIterator[bytes]:
         """The SSE bytes of a run: replayed events, then live ones (with keep-alives) until the run ends."""
-        run_id = subscription.channel.run_id
+        events = self.events(
+            subscription, resumable=resumable, cancel_on_disconnect=cancel_on_disconnect, replay=replay
+        )
 
         async def body() -> AsyncIterator[bytes]:
+            try:
+                async for item in events:
+                    if item is None:
+                        yield sse.HEARTBEAT
+                    elif isinstance(item, bytes):
+                        yield item
+                    else:
+                        yield frame(item, resumable)
+            finally:
+                await events.aclose()  # stops following at once, not when the generator is collected
+
+        return body()
+
+    def events(
+        self,
+        subscription: Subscription,
+        *,
+        resumable: bool,
+        cancel_on_disconnect: bool,
+        replay: Sequence[StreamEvent] = (),
+    ) -> AsyncGenerator[StreamEvent | bytes | None, None]:
+        """A run's events: replayed ones, then live ones until the run ends; None when a keep-alive is due, and the
+        final SSE bytes of a reader that fell too far behind."""
+        run_id = subscription.channel.run_id
+
+        async def body() -> AsyncGenerator[StreamEvent | bytes | None, None]:
             ended = False
             sent = -1
             try:
                 for replayed in replay:
                     sent = replayed.seq
-                    yield frame(replayed, resumable)
+                    yield replayed
                 while True:
                     try:
                         item = await subscription.next_event(sse.HEARTBEAT_SECONDS)
                     except TimeoutError:
-                        yield sse.HEARTBEAT
+                        yield None
                         continue
                     except SubscriberLagging:
                         missed = subscription.catch_up()
@@ -87,7 +115,7 @@ class RunStreams:
                         for item in missed:
                             if item.seq > sent:
                                 sent = item.seq
-                                yield frame(item, resumable)
+                                yield item
                         continue
                     if item is None:
                         ended = True  # or handed back: the client finds the run pending and reconnects
@@ -95,7 +123,7 @@ class RunStreams:
                     if item.seq <= sent:
                         continue  # the live feed overlapped the replay
                     sent = item.seq
-                    yield frame(item, resumable)
+                    yield item
             finally:
                 self._stop_following(subscription, run_id, cancel=cancel_on_disconnect and not ended)
 

@@ -26,6 +26,7 @@ from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
 from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.runs.queued import QueuedRuns
 from aegra.runs.webhooks import run_payload
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
@@ -69,6 +70,7 @@ class WorkerPool:
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        self.queued_runs = QueuedRuns()  # thread streams watch for new runs on their thread
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
@@ -123,6 +125,7 @@ class WorkerPool:
         `delayed`: one was queued with `after_seconds`, so the idle loop must watch for its start time."""
         self._delayed_runs = self._delayed_runs or delayed
         self._wake.set()
+        self.queued_runs.announce()
 
     def cancel_local(self, run_id: uuid.UUID, action: str) -> None:
         """Stop a run if this process executes it (or is about to: the request is kept for a minute)."""

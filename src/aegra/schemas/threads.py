@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 
@@ -16,6 +16,7 @@ ThreadField = Literal[
 ]  # fmt: skip
 ThreadSortField = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
 TtlStrategy = Literal["delete", "keep_latest"]
+ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
 TtlMinutes = Annotated[
     float,
     msgspec.Meta(
@@ -93,8 +94,23 @@ class ThreadSearch(msgspec.Struct, kw_only=True):
     offset: Offset = 0
     sort_by: ThreadSortField | None = None
     sort_order: SortOrder | None = None
+    order_by: str | None = None
     select: list[ThreadField] | None = None
     extract: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        """Aegra's `order_by: "<field> [ASC|DESC]"` is read as `sort_by` + `sort_order`, which win when given too."""
+        if self.order_by is None:
+            return
+        field, _, direction = self.order_by.strip().partition(" ")
+        direction = direction.strip().lower() or "asc"
+        if field not in get_args(ThreadSortField) or direction not in get_args(SortOrder):
+            raise ValueError(
+                f"Invalid order_by {self.order_by!r}: expected '<field> [ASC|DESC]' with a field among "
+                f"{', '.join(get_args(ThreadSortField))}"
+            )
+        self.sort_by = self.sort_by or cast("ThreadSortField", field)
+        self.sort_order = self.sort_order or cast("SortOrder", direction)
 
 
 class ThreadCount(msgspec.Struct, kw_only=True):
