@@ -52,6 +52,7 @@ class HttpConfig(msgspec.Struct, kw_only=True):
     disable_runs: bool = False
     disable_store: bool = False
     disable_meta: bool = False
+    disable_inspector: bool = False
 
 
 class TtlConfig(msgspec.Struct, kw_only=True):
