@@ -42,6 +42,8 @@ class LiveView {
     const id = chunk?.id ?? `anon-${this.bubbles.size}`;
     const existing = this.bubbles.get(id);
     if (!existing) {
+      const empty = !messageText(chunk?.content) && !chunk?.tool_calls?.length && !chunk?.tool_call_chunks?.length;
+      if (empty) return; // a closing chunk with nothing to show
       const element = bubble({ ...chunk, content: messageText(chunk?.content) });
       this.bubbles.set(id, { element, text: messageText(chunk?.content) });
       this.chat.append(element);

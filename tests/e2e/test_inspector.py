@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from tests.e2e.browser import Page, browser, page, playwright_api, screenshots
@@ -152,7 +150,9 @@ async def test_fork_from_an_earlier_checkpoint_continues_with_edited_state(page:
 
 async def test_failed_run_lists_its_error_and_node(page: Page, client: LangGraphClient, screenshots: Path) -> None:
     thread = await client.threads.create()
-    await client.runs.wait(thread["thread_id"], "boom", input={"messages": [{"role": "human", "content": "x"}]}, raise_error=False)
+    await client.runs.wait(
+        thread["thread_id"], "boom", input={"messages": [{"role": "human", "content": "x"}]}, raise_error=False
+    )
     await _open_thread(page, thread["thread_id"])
 
     await page.locator("[data-tab=Runs]").click()
@@ -192,5 +192,3 @@ async def test_invalid_json_input_shows_a_message_and_sends_nothing(page: Page, 
     await expect(page.get_by_test_id("run-form-error")).to_contain_text("Invalid JSON")
     assert [url for url in sent if url.endswith("/runs/stream")] == []
     assert await client.runs.list(thread["thread_id"]) == []
-
-

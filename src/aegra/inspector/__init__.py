@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-
 from typing import Any
 
 from litestar import Request, Router
