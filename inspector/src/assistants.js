@@ -97,7 +97,13 @@ async function detail(assistantId, refresh) {
       h("span", { class: "muted" }, `v${assistant.version} · ${assistant.assistant_id}`),
       picked
         ? badge("picked")
-        : h("button", { onClick: () => pickAssistant(assistantId), "data-testid": "pick-assistant" }, "Use for runs"),
+        : h("button", {
+            onClick: async () => {
+              pickAssistant(assistantId);
+              await refresh(assistantId);
+            },
+            "data-testid": "pick-assistant",
+          }, "Use for runs"),
     ),
     h("section", { class: "card graph-card" }, h("h3", {}, "Graph"), drawGraph(graph)),
     h("section", { class: "card" }, h("h3", {}, "Config"), jsonView(assistant.config, "assistant-config")),

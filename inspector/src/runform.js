@@ -38,14 +38,13 @@ function formValue(fields, inputs) {
   return value;
 }
 
-function assistantSelect() {
-  return h("select", { "data-testid": "run-assistant", onChange: (event) => pickAssistant(event.target.value) },
+function assistantSelect(onChange) {
+  return h("select", { "data-testid": "run-assistant", onChange: (event) => onChange(event.target.value) },
     store.assistants.map((assistant) =>
       h("option", { value: assistant.assistant_id, selected: assistant.assistant_id === store.picked }, assistantLabel(assistant))));
 }
 
-/** A form that calls `onSubmit({assistant_id, input})` with a valid input; invalid JSON shows a message instead. */
-export async function runForm(onSubmit) {
+async function buildForm(onSubmit, onAssistantChange) {
   const assistantId = store.picked;
   const schemas = assistantId ? await request("GET", `/assistants/${assistantId}/schemas`).catch(() => null) : null;
   const fields = fieldsFromSchema(schemas?.input_schema);
@@ -68,10 +67,22 @@ export async function runForm(onSubmit) {
     if (!parsed.ok) return mount(message, errorBox(parsed.message));
     onSubmit({ assistant_id: store.picked, input: parsed.value });
   };
-  return h("form", { class: "card run-form", onSubmit: submit, "data-testid": "run-form" },
-    h("div", { class: "row" }, h("h3", {}, "Start a run"), assistantSelect(),
+  return h("form", { class: "card run-form", onSubmit: submit, "data-testid": "run-form", "data-assistant": assistantId },
+    h("div", { class: "row" }, h("h3", {}, "Start a run"), assistantSelect(onAssistantChange),
       h("label", { class: "inline" }, useJson, "raw JSON")),
     formPart, jsonPart, message,
     h("button", { type: "submit", class: "primary", "data-testid": "start-run" }, "Run"),
   );
+}
+
+/** A form that calls `onSubmit({assistant_id, input})` with a valid input; invalid JSON shows a message instead.
+ * Picking another assistant rebuilds the fields from that graph's input schema. */
+export async function runForm(onSubmit) {
+  const holder = h("div", { "data-testid": "run-form-holder" });
+  const rebuild = async (assistantId) => {
+    pickAssistant(assistantId);
+    mount(holder, await buildForm(onSubmit, rebuild));
+  };
+  mount(holder, await buildForm(onSubmit, rebuild));
+  return holder;
 }

@@ -3,22 +3,11 @@
 import { request } from "./api.js";
 
 const PICKED_KEY = "aegra-inspector-assistant";
-const subscribers = new Set();
 
 export const store = {
   assistants: [],
   picked: localStorage.getItem(PICKED_KEY),
 };
-
-/** `fn()` runs after the assistants or the pick change. */
-export function subscribe(fn) {
-  subscribers.add(fn);
-  return () => subscribers.delete(fn);
-}
-
-function notify() {
-  subscribers.forEach((fn) => fn());
-}
 
 export async function loadAssistants() {
   store.assistants = await request("POST", "/assistants/search", {
@@ -29,14 +18,12 @@ export async function loadAssistants() {
   if (!store.assistants.some((assistant) => assistant.assistant_id === store.picked)) {
     store.picked = store.assistants[0]?.assistant_id ?? null;
   }
-  notify();
   return store.assistants;
 }
 
 export function pickAssistant(assistantId) {
   store.picked = assistantId;
   localStorage.setItem(PICKED_KEY, assistantId);
-  notify();
 }
 
 export function pickedAssistant() {

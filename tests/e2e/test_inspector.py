@@ -28,14 +28,12 @@ async def _open_thread(page: Page, thread_id: str) -> None:
     await expect(page.get_by_test_id("thread-id")).to_have_text(thread_id)
 
 
-async def _pick(page: Page, graph_id: str) -> None:
-    await page.get_by_test_id("run-assistant").select_option(label=graph_id)
-    await expect(page.get_by_test_id("run-assistant")).to_have_value(await _value_of(page, graph_id))
-
-
-async def _value_of(page: Page, label: str) -> str:
+async def _pick(page: Page, label: str) -> None:
+    """Choose the run form's assistant and wait until the form is rebuilt for it."""
     option = page.get_by_test_id("run-assistant").locator("option", has_text=label).first
-    return str(await option.get_attribute("value"))
+    assistant_id = await option.get_attribute("value")
+    await page.get_by_test_id("run-assistant").select_option(label=label)
+    await expect(page.locator(f"[data-testid=run-form][data-assistant='{assistant_id}']")).to_have_count(1)
 
 
 async def test_page_is_served_with_its_assets(anonymous: httpx.AsyncClient) -> None:
@@ -177,6 +175,37 @@ async def test_threads_page_filters_by_status_and_metadata(page: Page, client: L
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_have_attribute("data-thread", failed["thread_id"])
     assert await page.locator(f"[data-thread='{idle['thread_id']}']").count() == 0
+
+
+async def test_threads_page_pages_through_older_threads(page: Page, client: LangGraphClient) -> None:
+    tag = {"suite": "inspector-pages"}
+    created = [await client.threads.create(metadata=tag) for _ in range(21)]
+    await page.goto("/inspector/#/threads")
+    await page.get_by_test_id("metadata-filter").fill(json.dumps(tag))
+    await page.get_by_test_id("search-threads").click()
+    rows = page.get_by_test_id("threads").locator("tbody tr")
+    await expect(rows).to_have_count(20)
+    await expect(rows.first).to_have_attribute("data-thread", created[-1]["thread_id"])  # newest first
+
+    await page.get_by_test_id("older").click()
+
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-thread", created[0]["thread_id"])
+
+
+async def test_create_assistant_from_the_graph_page(page: Page, client: LangGraphClient) -> None:
+    assistant_id = await _assistant_id(client, "factory")
+    await page.goto(f"/inspector/#/graphs/{assistant_id}")
+
+    await page.get_by_test_id("version-config").fill('{"configurable": {"greeting": "Ahoy"}}')
+    await page.get_by_test_id("new-assistant-name").fill("pirate")
+    await page.get_by_test_id("create-assistant").click()
+
+    await expect(page.get_by_test_id("assistant-detail").locator("h2")).to_have_text("factory · pirate")
+    await page.get_by_test_id("pick-assistant").click()
+    await expect(page.get_by_test_id("assistant-list").locator("button.selected")).to_contain_text("picked")
+    found = await client.assistants.search(graph_id="factory", metadata={})
+    assert any(item["name"] == "pirate" and item["config"]["configurable"]["greeting"] == "Ahoy" for item in found)
 
 
 async def test_invalid_json_input_shows_a_message_and_sends_nothing(page: Page, client: LangGraphClient) -> None:

@@ -4,6 +4,7 @@ user may see; the public `/inspector` path opens no API route."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -54,7 +55,9 @@ async def test_static_page_loads_without_credentials(server_url: str) -> None:
     assert await _raw_status(server_url, "GET", "/inspector/inspector.js") == 200
 
 
-async def test_page_asks_for_a_token_then_shows_only_that_users_threads(page: Page, server_url: str) -> None:
+async def test_page_asks_for_a_token_then_shows_only_that_users_threads(
+    page: Page, server_url: str, screenshots: Path
+) -> None:
     alice = get_client(url=server_url, api_key=None, headers={"Authorization": "Bearer token-a"})
     bob = get_client(url=server_url, api_key=None, headers={"Authorization": "Bearer token-b"})
     mine = await alice.threads.create()
@@ -62,6 +65,7 @@ async def test_page_asks_for_a_token_then_shows_only_that_users_threads(page: Pa
     await page.goto("/inspector/#/threads")
 
     await expect(page.get_by_test_id("signin")).to_be_visible()
+    await page.screenshot(path=screenshots / "sign-in.png")
     await page.get_by_test_id("auth-token").fill("token-a")
     await page.get_by_test_id("signin-submit").click()
 
