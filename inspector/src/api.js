@@ -92,12 +92,12 @@ function parseEvent(block) {
   }
 }
 
-/** POST `body` to a streaming endpoint and yield its server-sent events as `{event, data}`. */
+/** POST `body` to a streaming endpoint (GET without one) and yield its server-sent events as `{event, data}`. */
 export async function* stream(path, body, { signal } = {}) {
   const response = await fetch(apiBase() + path, {
-    method: "POST",
+    method: body === undefined ? "GET" : "POST",
     headers: { ...headersFor(body), accept: "text/event-stream" },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
     signal,
   });
   if (!response.ok) throw await failure(response);

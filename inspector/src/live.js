@@ -63,6 +63,8 @@ class LiveView {
       this.onMessage(data);
     } else if (mode === "updates") {
       describeUpdate(data).forEach((line) => this.trace.append(traceLine(line)));
+    } else if (mode === "values") {
+      this.trace.append(traceLine(`values: ${Object.keys(data ?? {}).join(", ")}`));
     } else if (mode === "custom") {
       this.trace.append(traceLine(`custom: ${JSON.stringify(data)}`));
     } else if (mode === "error") {
@@ -83,13 +85,10 @@ class LiveView {
   }
 }
 
-/** Start a streamed run on the thread; render it in `container`; `onDone()` runs when the stream ends. */
-export async function startLiveRun(container, threadId, body, onDone) {
-  const view = new LiveView(threadId);
+async function follow(view, container, events, onDone) {
   mount(container, view.root);
-  const payload = { ...body, stream_mode: STREAM_MODES, stream_subgraphs: true };
   try {
-    for await (const part of stream(`/threads/${threadId}/runs/stream`, payload)) view.onEvent(part);
+    for await (const part of events) view.onEvent(part);
     if (view.status.textContent === "running") view.setStatus("done");
     if (view.status.textContent === "cancelling") view.setStatus("cancelled");
   } catch (error) {
@@ -99,4 +98,19 @@ export async function startLiveRun(container, threadId, body, onDone) {
     view.cancel.disabled = true;
     await onDone();
   }
+}
+
+/** Start a streamed run on the thread; render it in `container`; `onDone()` runs when the stream ends. */
+export function startLiveRun(container, threadId, body, onDone) {
+  const payload = { ...body, stream_mode: STREAM_MODES, stream_subgraphs: true };
+  return follow(new LiveView(threadId), container, stream(`/threads/${threadId}/runs/stream`, payload), onDone);
+}
+
+/** Follow a run that is already going (started elsewhere): its stream from now on, with Cancel. */
+export function joinLiveRun(container, threadId, runId, onDone) {
+  const view = new LiveView(threadId);
+  view.runId = runId;
+  view.setStatus("running");
+  view.trace.append(traceLine(`joined run ${shortId(runId)}`));
+  return follow(view, container, stream(`/threads/${threadId}/runs/${runId}/stream`), onDone);
 }

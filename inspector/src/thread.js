@@ -6,10 +6,10 @@ import { badge, errorBox, formatTime, h, mount } from "./dom.js";
 import { interruptCard, stateEditor } from "./interrupts.js";
 import { historyView } from "./history.js";
 import { jsonView } from "./json.js";
-import { startLiveRun } from "./live.js";
+import { joinLiveRun, startLiveRun } from "./live.js";
 import { runForm } from "./runform.js";
 import { runsTable } from "./runslist.js";
-import { store } from "./store.js";
+import { pickAssistant, store } from "./store.js";
 
 const TABS = ["Values", "History", "Runs"];
 
@@ -46,12 +46,29 @@ function tabs(threadId, data, run, view) {
   return h("section", { class: "card" }, bar, body);
 }
 
+function describeError(error) {
+  if (typeof error === "string") return error;
+  return error?.message ? `${error.error ?? "Error"}: ${error.message}` : JSON.stringify(error);
+}
+
+/** The run form starts on the thread's own assistant (when it has one), not on the last one picked elsewhere. */
+function followThreadAssistant(thread) {
+  const own = thread.metadata?.assistant_id;
+  if (own && own !== store.picked && store.assistants.some((assistant) => assistant.assistant_id === own)) pickAssistant(own);
+}
+
 function header(thread) {
   return h("header", { class: "row" },
     h("h2", {}, "Thread"), h("code", { "data-testid": "thread-id" }, thread.thread_id), badge(thread.status),
     h("span", { class: "muted" }, `created ${formatTime(thread.created_at)}`),
-    thread.error ? errorBox(`Last run failed: ${typeof thread.error === "string" ? thread.error : JSON.stringify(thread.error)}`) : null,
+    thread.error ? errorBox(`Last run failed: ${describeError(thread.error)}`) : null,
   );
+}
+
+async function joinActiveRun(threadId, container, refresh) {
+  const runs = await request("GET", `/threads/${threadId}/runs?limit=10`);
+  const active = runs.find((run) => run.status === "running" || run.status === "pending");
+  if (active) joinLiveRun(container, threadId, active.run_id, refresh);
 }
 
 /** Render the thread page into `root`. */
@@ -59,6 +76,7 @@ export async function renderThread(root, threadId) {
   const view = { tab: "Values", live: h("div", { "data-testid": "live" }) };
   const main = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   mount(root, h("div", { class: "page" }, main));
+  let first = true;
   const refresh = async () => {
     if (!root.contains(main)) return; // the user went elsewhere meanwhile
     let data;
@@ -67,6 +85,8 @@ export async function renderThread(root, threadId) {
     } catch (error) {
       return mount(main, errorBox(error.message));
     }
+    if (first) followThreadAssistant(data.thread);
+    first = false;
     const owner = data.thread.metadata?.assistant_id ?? store.picked;
     const run = (body) => startLiveRun(view.live, threadId, { assistant_id: owner, ...body }, refresh);
     const form = await runForm((body) => startLiveRun(view.live, threadId, body, refresh));
@@ -75,6 +95,7 @@ export async function renderThread(root, threadId) {
         h("div", {}, h("section", { class: "card" }, h("h3", {}, "Messages"), chatView(data.state.values)),
           interruptCard(data.state, run), view.live, form),
         tabs(threadId, data, run, view)));
+    if (data.thread.status === "busy" && !view.live.childElementCount) await joinActiveRun(threadId, view.live, refresh);
   };
   await refresh();
 }

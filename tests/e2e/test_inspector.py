@@ -110,6 +110,18 @@ async def test_cancel_stops_a_streaming_run(page: Page, client: LangGraphClient)
     assert [run["status"] for run in runs] == ["interrupted"]
 
 
+async def test_opening_a_busy_thread_follows_its_run_and_cancels_it(page: Page, client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "slow", input={})
+    await _open_thread(page, thread["thread_id"])
+
+    await expect(page.get_by_test_id("trace")).to_contain_text("values: ticks")  # the run's own stream mode
+    await page.get_by_test_id("cancel-run").click()
+
+    await expect(page.get_by_test_id("live-status")).to_have_text("cancelled")
+    assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "interrupted"
+
+
 async def test_interrupted_thread_shows_the_question_and_resumes_with_the_value(
     page: Page, client: LangGraphClient, screenshots: Path
 ) -> None:
