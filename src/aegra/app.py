@@ -53,7 +53,7 @@ from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
-from aegra.inspector import inspector_router
+from aegra.inspector.routes import inspector_router
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider

@@ -123,14 +123,13 @@ async def test_opening_a_busy_thread_follows_its_run_and_cancels_it(page: Page, 
 
 
 async def test_interrupted_thread_shows_the_question_and_resumes_with_the_value(
-    page: Page, client: LangGraphClient, screenshots: Path
+    page: Page, client: LangGraphClient
 ) -> None:
     thread = await client.threads.create()
     await client.runs.wait(thread["thread_id"], "hitl", input={})
     await _open_thread(page, thread["thread_id"])
 
     await expect(page.get_by_test_id("interrupt-value")).to_contain_text('"question": "approve?"')
-    await page.screenshot(path=screenshots / "interrupt.png", full_page=True)
     await page.get_by_test_id("resume-value").fill('"ship it"')
     await page.get_by_test_id("resume").click()
 
@@ -139,6 +138,28 @@ async def test_interrupted_thread_shows_the_question_and_resumes_with_the_value(
     await expect(page.get_by_test_id("interrupt")).to_have_count(0)
     state = await client.threads.get_state(thread["thread_id"])
     assert state["values"] == {"answer": "ship it", "done": True}
+
+
+async def test_example_agent_asks_before_its_tool_call_and_answers_after_approval(
+    page: Page, client: LangGraphClient, screenshots: Path
+) -> None:
+    thread = await client.threads.create()
+    await _open_thread(page, thread["thread_id"])
+    await _pick(page, "agent_hitl")
+
+    await page.get_by_test_id("input-message").fill("weather in Paris")
+    await page.get_by_test_id("start-run").click()
+    await expect(page.get_by_test_id("interrupt-value")).to_contain_text("Run these tool calls?")
+    await expect(page.get_by_test_id("chat")).to_contain_text('search({"query":"weather in Paris"})')
+    await page.screenshot(path=screenshots / "interrupt.png", full_page=True)
+    await page.get_by_test_id("resume-value").fill('{"approved": true}')
+    await page.get_by_test_id("resume").click()
+
+    await expect(page.get_by_test_id("live-status")).to_have_text("done")
+    await expect(page.get_by_test_id("chat")).to_contain_text(
+        "Here is what I found about Top result for 'weather in Paris'"
+    )
+    await expect(page.get_by_test_id("trace")).to_contain_text("tools → messages")
 
 
 async def test_fork_from_an_earlier_checkpoint_continues_with_edited_state(page: Page, client: LangGraphClient) -> None:

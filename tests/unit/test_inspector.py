@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from aegra.app import create_app
 from aegra.config import AegraConfig, HttpConfig
-from aegra.inspector import STATIC_DIR, is_inspector_asset
+from aegra.inspector.routes import STATIC_DIR, is_inspector_asset
 from aegra.settings import Settings
 from tests.conftest import REPO_ROOT
 

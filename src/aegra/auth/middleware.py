@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from aegra.auth.handlers import AuthHandlers, RequestParts
 from aegra.errors import ApiError
-from aegra.inspector import is_inspector_asset
+from aegra.inspector.routes import is_inspector_asset
 
 logger = structlog.get_logger(__name__)
 
