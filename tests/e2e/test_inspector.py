@@ -254,3 +254,29 @@ async def test_invalid_json_input_shows_a_message_and_sends_nothing(page: Page, 
     await expect(page.get_by_test_id("run-form-error")).to_contain_text("Invalid JSON")
     assert [url for url in sent if url.endswith("/runs/stream")] == []
     assert await client.runs.list(thread["thread_id"]) == []
+
+
+async def test_invalid_metadata_filter_shows_a_message_and_searches_nothing(page: Page) -> None:
+    searches: list[str] = []
+    page.on("request", lambda request: searches.append(request.url) if "/threads/search" in request.url else None)
+    async with page.expect_response("**/threads/search"):
+        await page.goto("/inspector/#/threads")
+    searches.clear()
+
+    await page.get_by_test_id("metadata-filter").fill("{graph_id: agent}")
+    await page.get_by_test_id("search-threads").click()
+
+    await expect(page.locator(".error")).to_contain_text("Metadata filter: Invalid JSON")
+    assert searches == []
+
+
+async def test_message_markup_is_shown_as_text_not_run(page: Page, client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    hostile = '<img src=x onerror="window.__pwned = true"><b>bold</b>'
+    await client.runs.wait(thread["thread_id"], "echo", input={"messages": [{"role": "human", "content": hostile}]})
+
+    await _open_thread(page, thread["thread_id"])
+
+    await expect(page.get_by_test_id("chat")).to_contain_text(f"echo: {hostile}")
+    assert await page.get_by_test_id("chat").locator("img, b").count() == 0
+    assert await page.evaluate("window.__pwned === undefined")
