@@ -38,7 +38,12 @@ await esbuild.build({
   legalComments: "none",
   outdir: out,
 });
-await esbuild.build({ entryPoints: { inspector: join(here, "src", "style.css") }, bundle: true, minify: true, outdir: out });
+await esbuild.build({
+  entryPoints: { inspector: join(here, "src", "style.css") },
+  bundle: true,
+  minify: true,
+  outdir: out,
+});
 copyFileSync(join(here, "index.html"), join(out, "index.html"));
 writeFileSync(join(out, "BUILD_SOURCES"), `${sourceHash()}\n`);
 console.log(`built ${relative(process.cwd(), out)}`);

@@ -36,7 +36,11 @@ function assistantList(selectedId, onSelect) {
 }
 
 function versionForm(assistant, onSaved) {
-  const config = h("textarea", { rows: 6, "data-testid": "version-config" }, JSON.stringify(assistant.config ?? {}, null, 2));
+  const config = h(
+    "textarea",
+    { rows: 6, "data-testid": "version-config" },
+    JSON.stringify(assistant.config ?? {}, null, 2),
+  );
   const name = h("input", { placeholder: "name of a new assistant", "data-testid": "new-assistant-name" });
   const message = h("div");
   const submit = async (asNewAssistant) => {
@@ -44,7 +48,11 @@ function versionForm(assistant, onSaved) {
     if (!parsed.ok) return mount(message, errorBox(parsed.message));
     try {
       const saved = asNewAssistant
-        ? await request("POST", "/assistants", { graph_id: assistant.graph_id, config: parsed.value, name: name.value || undefined })
+        ? await request("POST", "/assistants", {
+            graph_id: assistant.graph_id,
+            config: parsed.value,
+            name: name.value || undefined,
+          })
         : await request("PATCH", `/assistants/${assistant.assistant_id}`, { config: parsed.value });
       await onSaved(saved);
     } catch (error) {
@@ -56,7 +64,9 @@ function versionForm(assistant, onSaved) {
     { class: "card" },
     h("h3", {}, "New version or assistant"),
     h("label", {}, "Config (JSON)", config),
-    h("div", { class: "row" },
+    h(
+      "div",
+      { class: "row" },
       h("button", { onClick: () => submit(false), "data-testid": "save-version" }, "Save as new version"),
       name,
       h("button", { onClick: () => submit(true), "data-testid": "create-assistant" }, "Create assistant"),
@@ -72,17 +82,27 @@ async function versionsCard(assistant, onChanged) {
     await onChanged();
   };
   const rows = versions.map((version) =>
-    h("tr", { "data-version": version.version },
+    h(
+      "tr",
+      { "data-version": version.version },
       h("td", {}, `v${version.version}`),
       h("td", {}, formatTime(version.created_at)),
       h("td", {}, h("code", {}, JSON.stringify(version.config ?? {}))),
-      h("td", {}, version.version === assistant.version
-        ? "current"
-        : h("button", { onClick: () => use(version.version) }, "Make current")),
+      h(
+        "td",
+        {},
+        version.version === assistant.version
+          ? "current"
+          : h("button", { onClick: () => use(version.version) }, "Make current"),
+      ),
     ),
   );
-  return h("section", { class: "card" }, h("h3", {}, "Versions"),
-    h("table", { "data-testid": "versions" }, h("tbody", {}, rows)));
+  return h(
+    "section",
+    { class: "card" },
+    h("h3", {}, "Versions"),
+    h("table", { "data-testid": "versions" }, h("tbody", {}, rows)),
+  );
 }
 
 async function detail(assistantId, refresh) {
@@ -92,18 +112,24 @@ async function detail(assistantId, refresh) {
   return h(
     "div",
     { class: "detail", "data-testid": "assistant-detail" },
-    h("header", { class: "row" },
+    h(
+      "header",
+      { class: "row" },
       h("h2", {}, assistantLabel(assistant)),
       h("span", { class: "muted" }, `v${assistant.version} · ${assistant.assistant_id}`),
       picked
         ? badge("picked")
-        : h("button", {
-            onClick: async () => {
-              pickAssistant(assistantId);
-              await refresh(assistantId);
+        : h(
+            "button",
+            {
+              onClick: async () => {
+                pickAssistant(assistantId);
+                await refresh(assistantId);
+              },
+              "data-testid": "pick-assistant",
             },
-            "data-testid": "pick-assistant",
-          }, "Use for runs"),
+            "Use for runs",
+          ),
     ),
     h("section", { class: "card graph-card" }, h("h3", {}, "Graph"), drawGraph(graph)),
     h("section", { class: "card" }, h("h3", {}, "Config"), jsonView(assistant.config, "assistant-config")),

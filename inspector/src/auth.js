@@ -13,18 +13,27 @@ export function showSignIn(reason, onSignedIn) {
   const submit = (event) => {
     event.preventDefault();
     if (!token.value.trim()) return;
-    credentials.save(header.value.trim() || "Authorization", scheme.checked ? `Bearer ${token.value.trim()}` : token.value.trim());
+    credentials.save(
+      header.value.trim() || "Authorization",
+      scheme.checked ? `Bearer ${token.value.trim()}` : token.value.trim(),
+    );
     dialog.close();
     dialog.remove();
     onSignedIn();
   };
-  mount(dialog, h("form", { onSubmit: submit },
-    h("h2", {}, "Sign in"),
-    h("p", { class: "muted" }, reason),
-    h("label", {}, "Header", header),
-    h("label", {}, "Token", token),
-    h("label", { class: "inline" }, scheme, "send as “Bearer <token>”"),
-    h("button", { type: "submit", class: "primary", "data-testid": "signin-submit" }, "Sign in")));
+  mount(
+    dialog,
+    h(
+      "form",
+      { onSubmit: submit },
+      h("h2", {}, "Sign in"),
+      h("p", { class: "muted" }, reason),
+      h("label", {}, "Header", header),
+      h("label", {}, "Token", token),
+      h("label", { class: "inline" }, scheme, "send as “Bearer <token>”"),
+      h("button", { type: "submit", class: "primary", "data-testid": "signin-submit" }, "Sign in"),
+    ),
+  );
   document.querySelectorAll("dialog.signin").forEach((old) => old.remove());
   document.body.append(dialog);
   dialog.showModal();

@@ -6,8 +6,10 @@ import { jsonView, parseJson } from "./json.js";
 
 /** The interrupts the thread's current state waits on. */
 export function pendingInterrupts(state) {
-  const fromTasks = (state?.tasks ?? []).flatMap((task) => (task.interrupts ?? []).map((item) => ({ ...item, node: task.name })));
-  return fromTasks.length ? fromTasks : state?.interrupts ?? [];
+  const fromTasks = (state?.tasks ?? []).flatMap((task) =>
+    (task.interrupts ?? []).map((item) => ({ ...item, node: task.name })),
+  );
+  return fromTasks.length ? fromTasks : (state?.interrupts ?? []);
 }
 
 /** The resume card, or null when nothing waits; `run(body)` starts the resuming run. */
@@ -21,10 +23,18 @@ export function interruptCard(state, run) {
     if (!parsed.ok) return mount(message, errorBox(parsed.message));
     run({ command: { resume: parsed.value } });
   };
-  return h("section", { class: "card interrupt", "data-testid": "interrupt" },
+  return h(
+    "section",
+    { class: "card interrupt", "data-testid": "interrupt" },
     h("h3", {}, "Waiting for a human"),
-    interrupts.map((item) => h("div", {}, h("div", { class: "muted" }, item.node ? `at node ${item.node}` : "interrupt"),
-      jsonView(item.value, "interrupt-value"))),
+    interrupts.map((item) =>
+      h(
+        "div",
+        {},
+        h("div", { class: "muted" }, item.node ? `at node ${item.node}` : "interrupt"),
+        jsonView(item.value, "interrupt-value"),
+      ),
+    ),
     h("label", {}, "Resume with (JSON)", resume),
     message,
     h("button", { class: "primary", onClick: submit, "data-testid": "resume" }, "Resume"),
@@ -49,8 +59,17 @@ export function stateEditor(threadId, values, { checkpoint, run, title }) {
       mount(message, errorBox(error.message));
     }
   };
-  return h("section", { class: "card" }, h("h3", {}, title), editor,
-    h("div", { class: "row" }, asNode,
-      h("button", { onClick: submit, "data-testid": "update-and-continue" }, "Update state and continue")),
-    message);
+  return h(
+    "section",
+    { class: "card" },
+    h("h3", {}, title),
+    editor,
+    h(
+      "div",
+      { class: "row" },
+      asNode,
+      h("button", { onClick: submit, "data-testid": "update-and-continue" }, "Update state and continue"),
+    ),
+    message,
+  );
 }

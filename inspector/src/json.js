@@ -42,7 +42,8 @@ function compact(value) {
 }
 
 export function diffView(changes) {
-  if (!changes.length) return h("p", { class: "muted", "data-testid": "diff" }, "No change from the previous checkpoint.");
+  if (!changes.length)
+    return h("p", { class: "muted", "data-testid": "diff" }, "No change from the previous checkpoint.");
   const rows = changes.map((change) =>
     h(
       "li",

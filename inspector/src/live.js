@@ -28,9 +28,15 @@ class LiveView {
     this.status = h("span", { class: "badge badge-running", "data-testid": "live-status" }, "starting");
     this.problem = h("div", { "data-testid": "live-error" });
     this.cancel = h("button", { onClick: () => this.cancelRun(), "data-testid": "cancel-run" }, "Cancel");
-    this.root = h("section", { class: "card" },
+    this.root = h(
+      "section",
+      { class: "card" },
       h("div", { class: "row" }, h("h3", {}, "Live run"), this.status, this.cancel),
-      this.chat, h("h4", {}, "Trace"), this.trace, this.problem);
+      this.chat,
+      h("h4", {}, "Trace"),
+      this.trace,
+      this.problem,
+    );
   }
 
   setStatus(text) {
@@ -49,7 +55,8 @@ class LiveView {
       this.chat.append(element);
       return;
     }
-    existing.text = chunk?.type === "AIMessageChunk" ? existing.text + messageText(chunk.content) : messageText(chunk?.content);
+    existing.text =
+      chunk?.type === "AIMessageChunk" ? existing.text + messageText(chunk.content) : messageText(chunk?.content);
     existing.element.querySelector(".text").textContent = existing.text;
   }
 

@@ -14,15 +14,34 @@ const account = h("span", { class: "account" });
 
 function renderAccount() {
   const signedIn = credentials.load();
-  mount(account, signedIn
-    ? h("button", { "data-testid": "signout", onClick: () => { credentials.clear(); route(); } }, "Sign out")
-    : h("button", { "data-testid": "signin-open", onClick: () => showSignIn("Enter a token for this server.", route) }, "Sign in"));
+  mount(
+    account,
+    signedIn
+      ? h(
+          "button",
+          {
+            "data-testid": "signout",
+            onClick: () => {
+              credentials.clear();
+              route();
+            },
+          },
+          "Sign out",
+        )
+      : h(
+          "button",
+          { "data-testid": "signin-open", onClick: () => showSignIn("Enter a token for this server.", route) },
+          "Sign in",
+        ),
+  );
 }
 
 async function route() {
   renderAccount();
   const [section, id] = window.location.hash.replace(/^#\/?/, "").split("/");
-  document.querySelectorAll("nav.top a").forEach((link) => link.classList.toggle("selected", link.dataset.section === (section || "graphs")));
+  document
+    .querySelectorAll("nav.top a")
+    .forEach((link) => link.classList.toggle("selected", link.dataset.section === (section || "graphs")));
   try {
     if (section === "threads" && id) {
       await loadAssistants();
@@ -39,13 +58,21 @@ onUnauthorized((error) => {
   showSignIn(error.message, route);
 });
 
-mount(root,
-  h("header", { class: "topbar" },
+mount(
+  root,
+  h(
+    "header",
+    { class: "topbar" },
     h("strong", {}, "Aegra inspector"),
-    h("nav", { class: "top" },
+    h(
+      "nav",
+      { class: "top" },
       h("a", { href: "#/graphs", "data-section": "graphs" }, "Graphs"),
-      h("a", { href: "#/threads", "data-section": "threads" }, "Threads")),
-    account),
-  content);
+      h("a", { href: "#/threads", "data-section": "threads" }, "Threads"),
+    ),
+    account,
+  ),
+  content,
+);
 window.addEventListener("hashchange", route);
 route();

@@ -18,7 +18,8 @@ function fieldsFromSchema(schema) {
 }
 
 function fieldInput(field) {
-  if (field.kind === "message") return h("textarea", { rows: 3, name: "messages", placeholder: "Message", "data-testid": "input-message" });
+  if (field.kind === "message")
+    return h("textarea", { rows: 3, name: "messages", placeholder: "Message", "data-testid": "input-message" });
   if (field.kind === "boolean") return h("input", { type: "checkbox", name: field.name });
   return h("input", { name: field.name, type: field.kind === "string" ? "text" : "number", "data-field": field.name });
 }
@@ -39,9 +40,17 @@ function formValue(fields, inputs) {
 }
 
 function assistantSelect(onChange) {
-  return h("select", { "data-testid": "run-assistant", onChange: (event) => onChange(event.target.value) },
+  return h(
+    "select",
+    { "data-testid": "run-assistant", onChange: (event) => onChange(event.target.value) },
     store.assistants.map((assistant) =>
-      h("option", { value: assistant.assistant_id, selected: assistant.assistant_id === store.picked }, assistantLabel(assistant))));
+      h(
+        "option",
+        { value: assistant.assistant_id, selected: assistant.assistant_id === store.picked },
+        assistantLabel(assistant),
+      ),
+    ),
+  );
 }
 
 async function buildForm(onSubmit, onAssistantChange) {
@@ -49,9 +58,17 @@ async function buildForm(onSubmit, onAssistantChange) {
   const schemas = assistantId ? await request("GET", `/assistants/${assistantId}/schemas`).catch(() => null) : null;
   const fields = fieldsFromSchema(schemas?.input_schema);
   const inputs = fields.map(fieldInput);
-  const raw = h("textarea", { rows: 5, placeholder: '{"messages": [{"role": "human", "content": "hi"}]}', "data-testid": "input-json" });
+  const raw = h("textarea", {
+    rows: 5,
+    placeholder: '{"messages": [{"role": "human", "content": "hi"}]}',
+    "data-testid": "input-json",
+  });
   const useJson = h("input", { type: "checkbox", checked: fields.length === 0, "data-testid": "use-json" });
-  const formPart = h("div", { class: "fields" }, fields.map((field, index) => h("label", {}, field.name, inputs[index])));
+  const formPart = h(
+    "div",
+    { class: "fields" },
+    fields.map((field, index) => h("label", {}, field.name, inputs[index])),
+  );
   const jsonPart = h("label", {}, "Input (JSON; empty for none)", raw);
   const message = h("div", { "data-testid": "run-form-error" });
   const toggle = () => {
@@ -67,10 +84,19 @@ async function buildForm(onSubmit, onAssistantChange) {
     if (!parsed.ok) return mount(message, errorBox(parsed.message));
     onSubmit({ assistant_id: store.picked, input: parsed.value });
   };
-  return h("form", { class: "card run-form", onSubmit: submit, "data-testid": "run-form", "data-assistant": assistantId },
-    h("div", { class: "row" }, h("h3", {}, "Start a run"), assistantSelect(onAssistantChange),
-      h("label", { class: "inline" }, useJson, "raw JSON")),
-    formPart, jsonPart, message,
+  return h(
+    "form",
+    { class: "card run-form", onSubmit: submit, "data-testid": "run-form", "data-assistant": assistantId },
+    h(
+      "div",
+      { class: "row" },
+      h("h3", {}, "Start a run"),
+      assistantSelect(onAssistantChange),
+      h("label", { class: "inline" }, useJson, "raw JSON"),
+    ),
+    formPart,
+    jsonPart,
+    message,
     h("button", { type: "submit", class: "primary", "data-testid": "start-run" }, "Run"),
   );
 }

@@ -27,16 +27,33 @@ export async function runsTable(threadId, history) {
   if (!runs.length) return h("p", { class: "muted", "data-testid": "runs" }, "No runs yet.");
   const errors = await Promise.all(runs.map((run) => errorText(threadId, run, history)));
   const rows = runs.map((run, index) =>
-    h("tr", { "data-run": run.run_id },
+    h(
+      "tr",
+      { "data-run": run.run_id },
       h("td", {}, shortId(run.run_id)),
       h("td", {}, badge(run.status)),
       h("td", {}, run.metadata?.graph_id ?? shortId(run.assistant_id)),
       h("td", {}, formatTime(run.created_at)),
       h("td", {}, duration(run.created_at, run.updated_at)),
-      h("td", { class: errors[index] ? "error-text" : "", "data-testid": errors[index] ? "run-error" : null }, errors[index]),
+      h(
+        "td",
+        { class: errors[index] ? "error-text" : "", "data-testid": errors[index] ? "run-error" : null },
+        errors[index],
+      ),
     ),
   );
-  return h("table", { "data-testid": "runs" },
-    h("thead", {}, h("tr", {}, ["Run", "Status", "Graph", "Started", "Took", "Error"].map((title) => h("th", {}, title)))),
-    h("tbody", {}, rows));
+  return h(
+    "table",
+    { "data-testid": "runs" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Run", "Status", "Graph", "Started", "Took", "Error"].map((title) => h("th", {}, title)),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
 }

@@ -25,23 +25,32 @@ async function load(threadId) {
 async function tabBody(name, threadId, data, run) {
   if (name === "History") return historyView(threadId, data.history, run);
   if (name === "Runs") return runsTable(threadId, data.history);
-  return h("div", {},
+  return h(
+    "div",
+    {},
     jsonView(data.state.values, "values"),
-    stateEditor(threadId, data.state.values, { run, title: "Edit state and continue" }));
+    stateEditor(threadId, data.state.values, { run, title: "Edit state and continue" }),
+  );
 }
 
 function tabs(threadId, data, run, view) {
   const body = h("div", { class: "tab-body" });
   const show = async (name) => {
     view.tab = name;
-    bar.querySelectorAll("button").forEach((button) => button.classList.toggle("selected", button.textContent === name));
+    bar
+      .querySelectorAll("button")
+      .forEach((button) => button.classList.toggle("selected", button.textContent === name));
     try {
       mount(body, await tabBody(name, threadId, data, run));
     } catch (error) {
       mount(body, errorBox(error.message));
     }
   };
-  const bar = h("div", { class: "tabs" }, TABS.map((name) => h("button", { onClick: () => show(name), "data-tab": name }, name)));
+  const bar = h(
+    "div",
+    { class: "tabs" },
+    TABS.map((name) => h("button", { onClick: () => show(name), "data-tab": name }, name)),
+  );
   show(view.tab);
   return h("section", { class: "card" }, bar, body);
 }
@@ -54,12 +63,17 @@ function describeError(error) {
 /** The run form starts on the thread's own assistant (when it has one), not on the last one picked elsewhere. */
 function followThreadAssistant(thread) {
   const own = thread.metadata?.assistant_id;
-  if (own && own !== store.picked && store.assistants.some((assistant) => assistant.assistant_id === own)) pickAssistant(own);
+  if (own && own !== store.picked && store.assistants.some((assistant) => assistant.assistant_id === own))
+    pickAssistant(own);
 }
 
 function header(thread) {
-  return h("header", { class: "row" },
-    h("h2", {}, "Thread"), h("code", { "data-testid": "thread-id" }, thread.thread_id), badge(thread.status),
+  return h(
+    "header",
+    { class: "row" },
+    h("h2", {}, "Thread"),
+    h("code", { "data-testid": "thread-id" }, thread.thread_id),
+    badge(thread.status),
     h("span", { class: "muted" }, `created ${formatTime(thread.created_at)}`),
     thread.error ? errorBox(`Last run failed: ${describeError(thread.error)}`) : null,
   );
@@ -90,12 +104,25 @@ export async function renderThread(root, threadId) {
     const owner = data.thread.metadata?.assistant_id ?? store.picked;
     const run = (body) => startLiveRun(view.live, threadId, { assistant_id: owner, ...body }, refresh);
     const form = await runForm((body) => startLiveRun(view.live, threadId, body, refresh));
-    mount(main, header(data.thread),
-      h("div", { class: "columns" },
-        h("div", {}, h("section", { class: "card" }, h("h3", {}, "Messages"), chatView(data.state.values)),
-          interruptCard(data.state, run), view.live, form),
-        tabs(threadId, data, run, view)));
-    if (data.thread.status === "busy" && !view.live.childElementCount) await joinActiveRun(threadId, view.live, refresh);
+    mount(
+      main,
+      header(data.thread),
+      h(
+        "div",
+        { class: "columns" },
+        h(
+          "div",
+          {},
+          h("section", { class: "card" }, h("h3", {}, "Messages"), chatView(data.state.values)),
+          interruptCard(data.state, run),
+          view.live,
+          form,
+        ),
+        tabs(threadId, data, run, view),
+      ),
+    );
+    if (data.thread.status === "busy" && !view.live.childElementCount)
+      await joinActiveRun(threadId, view.live, refresh);
   };
   await refresh();
 }
