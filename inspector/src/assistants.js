@@ -107,7 +107,6 @@ async function versionsCard(assistant, onChanged) {
 
 async function detail(assistantId, refresh) {
   const assistant = await request("GET", `/assistants/${assistantId}`);
-  const graph = await request("GET", `/assistants/${assistantId}/graph`);
   const picked = store.picked === assistantId;
   return h(
     "div",
@@ -131,13 +130,29 @@ async function detail(assistantId, refresh) {
             "Use for runs",
           ),
     ),
-    h("section", { class: "card graph-card" }, h("h3", {}, "Graph"), drawGraph(graph)),
+    await graphCard(assistantId),
     h("section", { class: "card" }, h("h3", {}, "Config"), jsonView(assistant.config, "assistant-config")),
     versionForm(assistant, async (saved) => {
       await loadAssistants();
       await refresh(saved.assistant_id);
     }),
     await versionsCard(assistant, () => refresh(assistantId)),
+  );
+}
+
+/** The graph drawing; "subgraphs" redraws it with `?xray=true` (subgraph nodes inlined). */
+async function graphCard(assistantId) {
+  const drawing = h("div", {}, drawGraph(await request("GET", `/assistants/${assistantId}/graph`)));
+  const xray = h("input", { type: "checkbox", "data-testid": "xray" });
+  xray.addEventListener("change", async () => {
+    const query = xray.checked ? "?xray=true" : "";
+    mount(drawing, drawGraph(await request("GET", `/assistants/${assistantId}/graph${query}`)));
+  });
+  return h(
+    "section",
+    { class: "card graph-card" },
+    h("div", { class: "row" }, h("h3", {}, "Graph"), h("label", { class: "inline" }, xray, "subgraphs")),
+    drawing,
   );
 }
 

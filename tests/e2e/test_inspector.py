@@ -226,6 +226,19 @@ async def test_threads_page_pages_through_older_threads(page: Page, client: Lang
     await expect(rows.first).to_have_attribute("data-thread", created[0]["thread_id"])
 
 
+async def test_subgraphs_switch_draws_the_subgraph_nodes(page: Page, client: LangGraphClient) -> None:
+    assistant_id = await _assistant_id(client, "nested")
+    await page.goto(f"/inspector/#/graphs/{assistant_id}")
+    graph = page.get_by_test_id("graph")
+    await expect(graph.locator("[data-node=child]")).to_have_count(1)
+
+    await page.get_by_test_id("xray").check()
+
+    await expect(graph.locator("[data-node='child:sub_a']")).to_have_count(1)
+    await expect(graph.locator("[data-node='child:sub_b']")).to_have_count(1)
+    assert await graph.locator("[data-node=child]").count() == 0
+
+
 async def test_create_assistant_from_the_graph_page(page: Page, client: LangGraphClient) -> None:
     assistant_id = await _assistant_id(client, "factory")
     await page.goto(f"/inspector/#/graphs/{assistant_id}")
