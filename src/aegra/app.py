@@ -54,6 +54,7 @@ from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
 from aegra.inspector.routes import inspector_router
+from aegra.interop.routes import mount_interop
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
@@ -366,6 +367,7 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    mount_interop(app, http, max_body_bytes=settings.max_body_bytes)
     if custom_app is not None:
         _mount(app, custom_app, lifespan, cors=cors, http=http)
     if not http.disable_meta:

@@ -52,6 +52,8 @@ class HttpConfig(msgspec.Struct, kw_only=True):
     disable_runs: bool = False
     disable_store: bool = False
     disable_meta: bool = False
+    disable_mcp: bool = False
+    disable_a2a: bool = False
     disable_inspector: bool = False
 
 
