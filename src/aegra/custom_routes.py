@@ -13,6 +13,7 @@ import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -103,25 +104,16 @@ def load_custom_app(config: AegraConfig) -> ASGIApp | None:
     return cast("ASGIApp", app)  # a callable; whether it speaks ASGI shows on its first request
 
 
+@dataclass(eq=False)  # an ASGI app: compared (and hashed) by identity
 class CustomRoutesDispatcher:
     """Sends each request to the API or to the user's app (see the module docstring for the rule)."""
 
-    def __init__(
-        self,
-        api: ASGIApp,
-        custom: ASGIApp,
-        *,
-        api_claims: RouteClaims,
-        custom_claims: RouteClaims,
-        unshadowable: frozenset[str],
-        custom_state: Mapping[str, Any],
-    ) -> None:
-        self.api = api
-        self.custom = custom
-        self.api_claims = api_claims
-        self.custom_claims = custom_claims
-        self.unshadowable = unshadowable
-        self.custom_state = custom_state
+    api: ASGIApp
+    custom: ASGIApp
+    api_claims: RouteClaims = field(kw_only=True)
+    custom_claims: RouteClaims = field(kw_only=True)
+    unshadowable: frozenset[str] = field(kw_only=True)
+    custom_state: Mapping[str, Any] = field(kw_only=True)
 
     def serves_custom(self, scope: Scope) -> bool:
         """Whether the user's app answers this request."""

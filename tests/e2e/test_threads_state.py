@@ -13,7 +13,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableEntityError
 
 from aegra.db.url import psycopg_conninfo
-from aegra.services.state import STATE_FIELDS
+from aegra.graphs.snapshots import STATE_FIELDS
 
 
 def _message(content: str, index: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`aegra.services.state`: StateSnapshots rendered as langgraph-api's ThreadState JSON."""
+"""`aegra.graphs.snapshots`: StateSnapshots rendered as langgraph-api's ThreadState JSON."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Interrupt, PregelTask, StateSnapshot, interrupt
 
-from aegra.services.state import (
+from aegra.graphs.snapshots import (
     STATE_FIELDS,
     checkpoint_from_config,
     empty_state,

@@ -31,6 +31,7 @@ from aegra.schemas.assistants import (
 )
 from aegra.schemas.common import INT32_MAX
 from aegra.services.assistants import AssistantService
+from aegra.services.pagination import pagination_headers
 from aegra.services.serialization import project
 
 
@@ -90,7 +91,7 @@ class AssistantController(Controller):
     @post("/search", operation_id="search_assistants_assistants_search_post", status_code=200)
     async def search(self, assistant_service: Assistants, data: JSONBody[AssistantSearch]) -> Response[list[Any]]:
         page = await assistant_service.search(data)
-        return Response([project(item, data.select) for item in page.items], headers=page.headers())
+        return Response([project(item, data.select) for item in page.items], headers=pagination_headers(page))
 
     @post("/count", operation_id="count_assistants_assistants_count_post", status_code=200)
     async def count(self, assistant_service: Assistants, data: JSONBody[AssistantCount | None] = None) -> int:

@@ -12,6 +12,7 @@ from aegra.api.dependencies import provide_cron_service
 from aegra.crons.service import CronService
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.ids import parse_uuid
+from aegra.services.pagination import pagination_headers
 from aegra.services.serialization import project
 
 
@@ -29,7 +30,7 @@ class CronController(Controller):
         self, cron_service: NamedDependency[CronService], data: JSONBody[CronSearch]
     ) -> Response[list[Any]]:
         page = await cron_service.search(data)
-        return Response([project(item, data.select) for item in page.items], headers=page.headers())
+        return Response([project(item, data.select) for item in page.items], headers=pagination_headers(page))
 
     @post("/count", operation_id="count_crons_runs_crons_count_post", status_code=200)
     async def count(self, cron_service: NamedDependency[CronService], data: JSONBody[CronCount | None] = None) -> int:

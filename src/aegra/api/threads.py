@@ -27,6 +27,7 @@ from aegra.schemas.threads import (
     ThreadUpdate,
     ThreadUpdateStateResponse,
 )
+from aegra.services.pagination import pagination_headers
 from aegra.services.state import ThreadStateService
 from aegra.services.threads import ThreadService, project
 
@@ -87,7 +88,7 @@ class ThreadController(Controller):
     ) -> Response[list[Any]]:
         query = data or ThreadSearch()
         page = await thread_service.search(query)
-        return Response([project(item, query.select) for item in page.items], headers=page.headers())
+        return Response([project(item, query.select) for item in page.items], headers=pagination_headers(page))
 
     @post("/count", operation_id="count_threads_threads_count_post", status_code=200, summary="Count Threads")
     async def count(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,23 +40,15 @@ def run_body(cron: CronRow) -> RunCreateStateful | RunCreateStateless:
         raise UnprocessableError(f"Cron {cron.cron_id} has an invalid run payload: {exc}") from exc
 
 
+@dataclass
 class CronRunLauncher:
     """Creates cron runs through the same service the API uses (multitask rules included)."""
 
-    def __init__(
-        self,
-        registry: GraphRegistry,
-        database: Database,
-        broker: RunBroker,
-        pool: WorkerPool,
-        *,
-        auth: AuthHandlers | None = None,
-    ) -> None:
-        self.registry = registry
-        self.database = database
-        self.broker = broker
-        self.pool = pool
-        self.auth = auth
+    registry: GraphRegistry
+    database: Database
+    broker: RunBroker
+    pool: WorkerPool
+    auth: AuthHandlers | None = field(default=None, kw_only=True)
 
     def authorizer(self, cron: CronRow) -> Authorizer:
         """Cron runs act for the cron's creator, with the permissions they had when they created it."""

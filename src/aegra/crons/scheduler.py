@@ -7,16 +7,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aegra.crons.schedule import next_fire_time
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.models import Cron as CronRow
 from aegra.db.models import utcnow
+from aegra.db.repositories.crons import CronRepository
 from aegra.errors import ApiError
 
 logger = structlog.get_logger(__name__)
@@ -27,23 +28,15 @@ RunLauncher = Callable[[AsyncSession, CronRow, datetime], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 
+@dataclass
 class CronScheduler:
     """Finds due crons, launches their runs and moves their next firing forward."""
 
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        launch: RunLauncher,
-        *,
-        clock: Clock = utcnow,
-        poll_seconds: float = 5.0,
-        batch_size: int = 50,
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.launch = launch
-        self.clock = clock
-        self.poll_seconds = poll_seconds
-        self.batch_size = batch_size
+    sessionmaker: async_sessionmaker[AsyncSession]
+    launch: RunLauncher
+    clock: Clock = field(default=utcnow, kw_only=True)
+    poll_seconds: float = field(default=5.0, kw_only=True)
+    batch_size: int = field(default=50, kw_only=True)
 
     async def fire_due(self) -> int:
         """Fire every cron due now (once each); return how many runs were launched."""
@@ -64,13 +57,7 @@ class CronScheduler:
         Returns None when nothing is due, else how many runs were launched (0 or 1).
         """
         async with self.sessionmaker() as session:
-            cron = await session.scalar(
-                select(CronRow)
-                .where(CronRow.enabled, CronRow.next_run_date.is_not(None), CronRow.next_run_date <= now)
-                .order_by(CronRow.next_run_date)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
+            cron = await CronRepository(session).claim_next_due(now)
             if cron is None:
                 return None
             cron_id, previous = cron.cron_id, cron.next_run_date
@@ -95,11 +82,7 @@ class CronScheduler:
     async def _advance(self, cron_id: uuid.UUID, previous: datetime | None, upcoming: datetime) -> None:
         """Move a cron past a firing whose run could not be created, so it does not refire at once."""
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(CronRow)
-                .where(CronRow.cron_id == cron_id, CronRow.next_run_date == previous)
-                .values(next_run_date=upcoming)
-            )
+            await CronRepository(session).advance(cron_id, previous, upcoming)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set; a failing poll is logged and retried on the next tick (a database outage

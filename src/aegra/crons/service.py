@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, true
+from advanced_alchemy.service import OffsetPagination
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
-from aegra.auth.filters import Filters, matches, metadata_clause
+from aegra.auth.filters import Filters, matches
 from aegra.crons.schedule import next_fire_time, validate_schedule, validate_timezone
 from aegra.db.models import Cron as CronRow
-from aegra.db.models import Thread, utcnow
-from aegra.db.repositories import CronRepository
+from aegra.db.models import utcnow
+from aegra.db.repositories.base import Filter
+from aegra.db.repositories.crons import CronRepository
+from aegra.db.repositories.threads import ThreadRepository
 from aegra.errors import NotFoundError
 from aegra.graphs.registry import GraphRegistry
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.assistants import AssistantService
-from aegra.services.pagination import Page
+from aegra.services.pagination import convert_page
 from aegra.services.serialization import to_schema as row_schema
 
 # Where a cron created by an authenticated user keeps that user (server-set; no request field writes it).
-# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
-AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
-
 CRON_USER_KEY = "auth_user"
 # Fields of a PATCH body a `crons.update` auth handler sees (and may stamp, e.g. `metadata`).
 CRON_UPDATE_FIELDS = ("schedule", "end_time", "enabled", "on_run_completed", "metadata")
@@ -56,7 +56,8 @@ class CronService:
         self.registry = registry
         self.auth = auth
         self.assistants = AssistantService(session, registry)
-        self.repository = CronRepository(session=session, auto_commit=False, auto_expunge=True)
+        self.repository = CronRepository(session)
+        self.threads = ThreadRepository(session)
 
     async def create(self, data: CronCreate, *, thread_id: uuid.UUID | None = None) -> Cron:
         schedule = validate_schedule(data.schedule)
@@ -82,7 +83,7 @@ class CronService:
             raise NotFoundError(f"Assistant {assistant_id} not found")
         if thread_id is not None:
             thread_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
-            thread = await self.session.get(Thread, thread_id)
+            thread = await self.threads.get_one_or_none(thread_id=thread_id)
             if thread is None or not matches(thread.metadata_, thread_filters):
                 raise NotFoundError(f"Thread {thread_id} not found")
         now = utcnow()
@@ -102,7 +103,7 @@ class CronService:
             created_at=now,
             updated_at=now,
         )
-        self.session.add(row)
+        await self.repository.add(row)
         await self.session.commit()
         return to_schema(row)
 
@@ -125,7 +126,7 @@ class CronService:
         filters = await self.auth.authorize("crons", "update", value)
         if "metadata" in value:  # a handler may stamp it
             data = msgspec.structs.replace(data, metadata=value["metadata"])
-        row = await self.session.scalar(select(CronRow).where(CronRow.cron_id == cron_id).with_for_update())
+        row = await self.repository.lock(cron_id)
         if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Cron {cron_id} not found")
         payload = dict(row.payload)
@@ -164,37 +165,23 @@ class CronService:
 
     async def delete(self, cron_id: uuid.UUID) -> None:
         filters = await self.auth.authorize("crons", "delete", {"cron_id": cron_id})
-        result = await self.session.execute(
-            delete(CronRow).where(CronRow.cron_id == cron_id, metadata_clause(CronRow.metadata_, filters))
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not await self.repository.delete_visible(cron_id, filters):
             raise NotFoundError(f"Cron {cron_id} not found")
         await self.session.commit()
 
-    async def search(self, query: CronSearch) -> Page[Cron]:
+    async def search(self, query: CronSearch) -> OffsetPagination[Cron]:
         visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, query.limit, query.offset)
-        sort_column = getattr(CronRow, query.sort_by or "created_at")
-        order = sort_column.asc() if query.sort_order == "asc" else sort_column.desc()
-        stmt = self._filtered(
-            select(CronRow, func.count().over()), query.assistant_id, query.thread_id, query.metadata, query.enabled
-        ).where(visible)
-        stmt = stmt.order_by(order, CronRow.cron_id).limit(query.limit).offset(query.offset)
-        rows = (await self.session.execute(stmt)).all()
-        if rows:
-            total = rows[0][1]
-        else:
-            count = self._filtered(
-                select(func.count()).select_from(CronRow), query.assistant_id, query.thread_id, None, None
-            ).where(visible)
-            total = int(await self.session.scalar(count) or 0)
-        return Page(items=[to_schema(row) for row, _ in rows], total=total, offset=query.offset)
+        conditions = self._conditions(query.assistant_id, query.thread_id, query.metadata, query.enabled, visible)
+        sort_by = query.sort_by or "created_at"
+        page = await self.repository.page(
+            *conditions, sort_by=sort_by, sort_order=query.sort_order, limit=query.limit, offset=query.offset
+        )
+        return convert_page(page, to_schema)
 
     async def count(self, query: CronCount) -> int:
         visible = await self._visible(query.assistant_id, query.thread_id, query.metadata, None, None)
-        stmt = self._filtered(
-            select(func.count()).select_from(CronRow), query.assistant_id, query.thread_id, query.metadata, None
-        ).where(visible)
-        return int(await self.session.scalar(stmt) or 0)
+        conditions = self._conditions(query.assistant_id, query.thread_id, query.metadata, None, visible)
+        return await self.repository.count(*conditions)
 
     async def _visible(
         self,
@@ -203,11 +190,11 @@ class CronService:
         metadata: dict[str, Any] | None,
         limit: int | None,
         offset: int | None,
-    ) -> ColumnElement[bool]:
+    ) -> ColumnElement[bool] | None:
         """The crons a search may return: the `crons.search` filters on the cron, and the caller's thread filters
-        (`threads.read` of the named thread, else `threads.search`) on the thread of a thread cron."""
+        (`threads.read` of the named thread, else `threads.search`) on the thread of a thread cron. None: all."""
         if not self.auth.enabled:
-            return true()
+            return None
         value: dict[str, Any] = {"assistant_id": assistant_id, "thread_id": thread_id, "metadata": metadata or {}}
         if limit is not None:
             value |= {"limit": limit, "offset": offset}
@@ -216,31 +203,20 @@ class CronService:
             thread_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
         else:
             thread_filters = await self.auth.authorize("threads", "search", {})
-        thread_visible = exists().where(
-            Thread.thread_id == CronRow.thread_id, metadata_clause(Thread.metadata_, thread_filters)
-        )
-        return and_(
-            metadata_clause(CronRow.metadata_, cron_filters),
-            or_(CronRow.thread_id.is_(None), thread_visible) if thread_filters else true(),
-        )
+        return self.repository.visible(cron_filters, thread_filters)
 
-    def _filtered(
+    def _conditions(
         self,
-        stmt: AnySelect,
         assistant_id: str | None,
         thread_id: uuid.UUID | None,
         metadata: dict[str, Any] | None,
         enabled: bool | None,
-    ) -> AnySelect:
-        if assistant_id is not None:
-            stmt = stmt.where(CronRow.assistant_id == self.assistants.resolve_id(assistant_id))
-        if thread_id is not None:
-            stmt = stmt.where(CronRow.thread_id == thread_id)
-        if metadata:
-            stmt = stmt.where(CronRow.metadata_.contains(metadata))
-        if enabled is not None:
-            stmt = stmt.where(CronRow.enabled == enabled)
-        return stmt
+        visible: ColumnElement[bool] | None,
+    ) -> list[Filter]:
+        resolved = self.assistants.resolve_id(assistant_id) if assistant_id is not None else None
+        return self.repository.conditions(
+            assistant_id=resolved, thread_id=thread_id, metadata=metadata, enabled=enabled, visible=visible
+        )
 
     def _payload(self, data: CronCreate, *, cron_id: uuid.UUID, assistant_id: uuid.UUID) -> dict[str, Any]:
         payload: dict[str, Any] = {"assistant_id": str(assistant_id), "schedule": data.schedule}

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
+from aegra.db.queue import QueueStorage
 from aegra.schemas.status import RunStatus
 
 if TYPE_CHECKING:
@@ -16,9 +16,6 @@ if TYPE_CHECKING:
 
 RUN_STATUSES = tuple(RunStatus)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
-_RUNS_BY_STATUS_SQL = text("SELECT status, count(*) FROM runs GROUP BY status")
-_QUEUE_DEPTH_SQL = text("SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()")
 
 
 class Metrics:
@@ -71,8 +68,9 @@ class Metrics:
     async def refresh(self, database: Database) -> None:
         """Read database-wide figures (runs by status, queue depth) and pool usage before a scrape."""
         async with database.engine.connect() as conn:
-            counts = {status: count for status, count in (await conn.execute(_RUNS_BY_STATUS_SQL)).all()}
-            depth = (await conn.execute(_QUEUE_DEPTH_SQL)).scalar_one()
+            storage = QueueStorage(conn)
+            counts = await storage.runs_by_status()
+            depth = await storage.ready_runs()
         for status in {*RUN_STATUSES, *counts}:
             self.runs_by_status.labels(status).set(counts.get(status, 0))
         self.queue_depth.set(depth)

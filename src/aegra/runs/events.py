@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Final
 
 import structlog
-from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aegra.db.models import RunEvent as RunEventRow
+from aegra.db.queue import QueueStorage
+from aegra.runs.queue import notice
 
 logger = structlog.get_logger(__name__)
 
@@ -25,8 +25,6 @@ ALWAYS_SENT: Final = frozenset({"metadata", "error", "feedback"})
 # At most one batch write per run this often: a model streaming thousands of tokens makes tens of inserts a second,
 # not thousands, and a follower in another process sees them this much later at worst.
 BATCH_INTERVAL_SECONDS: Final = 0.05
-
-NOTIFY_STORED: Final = "SELECT pg_notify(:channel, :payload)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,31 +67,25 @@ class EventStore:
 
     async def read(self, run_id: uuid.UUID, *, after_seq: int, modes: Iterable[str] | None = None) -> list[StreamEvent]:
         """Stored events after `after_seq` (optionally only some stream modes), in order."""
-        stmt = (
-            select(RunEventRow.seq, RunEventRow.event, RunEventRow.data)
-            .where(RunEventRow.run_id == run_id, RunEventRow.seq > after_seq)
-            .order_by(RunEventRow.seq)
-        )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = await QueueStorage(conn).events_after(run_id, after_seq)
         modes_wanted = normalize_modes(modes)
-        events = (StreamEvent(seq, event, bytes(data)) for seq, event, data in rows)
+        events = (StreamEvent(seq, event, data) for seq, event, data in rows)
         return [item for item in events if wanted(item, modes_wanted)]
 
     async def last_seq(self, run_id: uuid.UUID) -> int:
         """The sequence number of the run's last stored event; -1 when none is stored."""
-        stmt = select(func.coalesce(func.max(RunEventRow.seq), -1)).where(RunEventRow.run_id == run_id)
         async with self.engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+            return await QueueStorage(conn).last_event_seq(run_id)
 
     async def insert(self, run_id: uuid.UUID, batch: Sequence[StreamEvent]) -> None:
         """Store a batch and announce it (`run_id:last seq`) in the same transaction."""
         rows = [{"run_id": run_id, "seq": item.seq, "event": item.event, "data": item.data} for item in batch]
-        payload = f"{self.origin}|{run_id}:{batch[-1].seq}"
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(RunEventRow), rows)
-                await conn.execute(text(NOTIFY_STORED), {"channel": self.channel, "payload": payload})
+                storage = QueueStorage(conn)
+                await storage.insert_events(rows)
+                await storage.notify(self.channel, notice(self.origin, f"{run_id}:{batch[-1].seq}"))
         except SQLAlchemyError as exc:
             # Losing replayable history must not fail the run; live subscribers here already have these events.
             logger.warning("could not store run events", run_id=str(run_id), count=len(rows), error=str(exc))

@@ -11,8 +11,8 @@ import langgraph.version
 
 from aegra import __version__
 from aegra.db.models import Run as RunRow
+from aegra.graphs.snapshots import command_from_json
 from aegra.runs.contract import RunKwargs
-from aegra.services.state import command_from_json
 
 # The keys that pin a run to a given checkpoint; a resumed attempt continues from the latest one instead.
 CHECKPOINT_KEYS: Final = ("checkpoint_id", "checkpoint_ns", "checkpoint_map")

@@ -13,15 +13,15 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
-from aegra.auth.filters import Filters, matches, metadata_clause
+from aegra.auth.filters import Filters, matches
 from aegra.db.database import Database
 from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import Run as RunRow
-from aegra.db.models import Thread as ThreadRow
+from aegra.db.repositories.runs import RunRepository
+from aegra.db.repositories.threads import ThreadRepository
 from aegra.errors import NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry
 from aegra.runs import queue
@@ -289,7 +289,7 @@ class RunService:
         """A thread's runs, newest first (404 for an unknown thread)."""
         parsed = parse_uuid(thread_id, "thread")
         filters = await self.auth.authorize("threads", "search", {"thread_id": parsed, "metadata": {}})
-        if not await self.session.scalar(select(exists().where(ThreadRow.thread_id == parsed))) or (
+        if not await ThreadRepository(self.session).exists(thread_id=parsed) or (
             not await self.thread_visible(parsed, filters)
         ):
             raise NotFoundError(f"Thread with ID {parsed} not found")
@@ -308,14 +308,9 @@ class RunService:
         """Whether the auth `filters` let the caller see the thread (no filters: yes)."""
         if not filters:
             return True
-        metadata = await self.session.scalar(select(ThreadRow.metadata_).where(ThreadRow.thread_id == thread_id))
+        metadata = await ThreadRepository(self.session).metadata_of(thread_id)
         return metadata is not None and matches(metadata, filters)
 
     async def _visible_run_ids(self, statuses: Sequence[str], filters: Filters) -> list[uuid.UUID]:
         """Ids of the runs with `statuses` on threads the `filters` let the caller see."""
-        stmt = (
-            select(RunRow.run_id)
-            .join(ThreadRow, ThreadRow.thread_id == RunRow.thread_id)
-            .where(RunRow.status.in_(statuses), metadata_clause(ThreadRow.metadata_, filters))
-        )
-        return list((await self.session.scalars(stmt)).all())
+        return await RunRepository(self.session).ids_on_visible_threads(statuses, filters)

@@ -7,15 +7,13 @@ import uuid
 from typing import Any
 
 from langgraph.types import StateSnapshot
-from sqlalchemy import delete, exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aegra.db.models import Run as RunRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.schemas.status import INFLIGHT
-from aegra.services.state import interrupts_by_task, thread_status_after_run, values_of
+from aegra.db.repositories.runs import RunRepository
+from aegra.db.repositories.threads import ThreadRepository
+from aegra.graphs.snapshots import interrupts_by_task, thread_status_after_run, values_of
 
 
 def run_stamp(graph_id: str, assistant_id: uuid.UUID) -> dict[str, Any]:
@@ -25,31 +23,17 @@ def run_stamp(graph_id: str, assistant_id: uuid.UUID) -> dict[str, Any]:
 
 async def lock_thread(session: AsyncSession, thread_id: uuid.UUID) -> ThreadRow | None:
     """The thread row, locked until the transaction ends (serializes run creation per thread)."""
-    return await session.scalar(select(ThreadRow).where(ThreadRow.thread_id == thread_id).with_for_update())
+    return await ThreadRepository(session).lock(thread_id)
 
 
 async def create_thread(session: AsyncSession, thread_id: uuid.UUID, metadata: dict[str, Any]) -> None:
     """Create the thread a run names (`if_not_exists="create"`, stateless runs); a concurrent create wins."""
-    now = utcnow()
-    await session.execute(
-        pg_insert(ThreadRow)
-        .values(thread_id=thread_id, metadata_=metadata, status="busy", created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=[ThreadRow.thread_id])
-    )
+    await ThreadRepository(session).create_for_run(thread_id, metadata)
 
 
 async def mark_busy(session: AsyncSession, thread_id: uuid.UUID, stamp: dict[str, Any]) -> None:
     """A run was queued on the thread: `busy`, and stamped with the run's graph and assistant."""
-    await session.execute(
-        update(ThreadRow)
-        .where(ThreadRow.thread_id == thread_id)
-        .values(status="busy", metadata_=ThreadRow.metadata_.op("||")(stamp), updated_at=utcnow())
-    )
-
-
-async def _has_inflight_runs(session: AsyncSession, thread_id: uuid.UUID) -> bool:
-    stmt = select(exists().where(RunRow.thread_id == thread_id, RunRow.status.in_(INFLIGHT)))
-    return bool(await session.scalar(stmt))
+    await ThreadRepository(session).mark_busy(thread_id, stamp)
 
 
 async def record_run_end(
@@ -65,37 +49,36 @@ async def record_run_end(
     `error` is the failure (or the cancellation) to show on the thread; `interrupted` marks a run cancelled with
     `action="interrupt"`, which leaves the thread `interrupted` like langgraph-api.
     """
-    values: dict[str, Any] = {"updated_at": utcnow(), "error": error}
+    fields: dict[str, Any] = {"updated_at": utcnow(), "error": error}
     if snapshot is not None:
-        values |= {"values": values_of(snapshot), "interrupts": interrupts_by_task(snapshot)}
-        values["state_updated_at"] = values["updated_at"]
-    if await _has_inflight_runs(session, thread_id):
-        values["status"] = "busy"
+        fields |= {"values": values_of(snapshot), "interrupts": interrupts_by_task(snapshot)}
+        fields["state_updated_at"] = fields["updated_at"]
+    if await RunRepository(session).has_inflight(thread_id):
+        fields["status"] = "busy"
     elif interrupted:
-        values["status"] = "interrupted"
+        fields["status"] = "interrupted"
     else:
-        values["status"] = thread_status_after_run(snapshot, errored=error is not None and not interrupted)
-    await session.execute(update(ThreadRow).where(ThreadRow.thread_id == thread_id).values(**values))
+        fields["status"] = thread_status_after_run(snapshot, errored=error is not None and not interrupted)
+    await ThreadRepository(session).update_fields(thread_id, fields)
 
 
 async def settle(session: AsyncSession, thread_id: uuid.UUID) -> None:
     """Queued runs were cancelled before starting: without runs in flight, fall back to the cached state."""
-    if await _has_inflight_runs(session, thread_id):
+    if await RunRepository(session).has_inflight(thread_id):
         return
-    thread = await session.get(ThreadRow, thread_id)
+    threads = ThreadRepository(session)
+    thread = await threads.get_one_or_none(thread_id=thread_id)
     if thread is None or thread.status != "busy":
         return
     status = "error" if thread.error else "interrupted" if thread.interrupts else "idle"
-    await session.execute(
-        update(ThreadRow).where(ThreadRow.thread_id == thread_id).values(status=status, updated_at=utcnow())
-    )
+    await threads.update_fields(thread_id, {"status": status, "updated_at": utcnow()})
 
 
 async def thread_exists(session: AsyncSession, thread_id: uuid.UUID) -> bool:
     """Whether the thread row is still there (it may be deleted while one of its runs executes)."""
-    return bool(await session.scalar(select(exists().where(ThreadRow.thread_id == thread_id))))
+    return await ThreadRepository(session).exists(thread_id=thread_id)
 
 
 async def delete_thread(session: AsyncSession, thread_id: uuid.UUID) -> None:
     """Remove a stateless run's throwaway thread (its runs and their events go with it)."""
-    await session.execute(delete(ThreadRow).where(ThreadRow.thread_id == thread_id))
+    await ThreadRepository(session).delete_all([thread_id])

@@ -11,8 +11,8 @@ from typing import Any, Final, Literal
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langgraph.types import StateSnapshot
 
+from aegra.graphs.snapshots import checkpoint_from_config
 from aegra.schemas.status import FAILED, RunStatus
-from aegra.services.state import checkpoint_from_config
 
 # How an execution can end: a run status, or `rollback` (the run and its checkpoints are deleted).
 ROLLBACK: Final = "rollback"

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeAlias
+from datetime import datetime
+from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Select, and_, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from advanced_alchemy.service import OffsetPagination
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
-from aegra.auth.filters import Filters, matches, metadata_clause
+from aegra.auth.filters import Filters, matches
 from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import AssistantVersion, utcnow
-from aegra.db.repositories import AssistantRepository
+from aegra.db.repositories.assistants import AssistantRepository, AssistantVersionRepository
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry, system_assistant_id
 from aegra.schemas.assistants import (
@@ -27,17 +27,16 @@ from aegra.schemas.assistants import (
     AssistantVersionsSearch,
 )
 from aegra.schemas.assistants import AssistantVersion as AssistantVersionSchema
-from aegra.services.pagination import Page
+from aegra.services.pagination import convert_page
 from aegra.services.serialization import to_schema as row_schema
-
-# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
-AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 logger = structlog.get_logger(__name__)
 
 SYSTEM_METADATA = {"created_by": "system"}
 # Fields of a PATCH body an `assistants.update` auth handler sees (and may stamp, e.g. `metadata`).
 UPDATABLE_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
+# What a version snapshot keeps of an assistant (and what setting a latest version copies back).
+VERSIONED_FIELDS = ("graph_id", "name", "description", "config", "context", "metadata_")
 
 
 def parse_assistant_id(raw: str, registry: GraphRegistry) -> uuid.UUID:
@@ -78,7 +77,8 @@ class AssistantService:
         self.session = session
         self.registry = registry
         self.auth = auth
-        self.repository = AssistantRepository(session=session, auto_commit=False, auto_expunge=True)
+        self.repository = AssistantRepository(session)
+        self.versions_repository = AssistantVersionRepository(session)
 
     def resolve_id(self, raw: str) -> uuid.UUID:
         return parse_assistant_id(raw, self.registry)
@@ -90,48 +90,29 @@ class AssistantService:
         was not served (nothing reserved the id then): it is removed, not adopted, so its owner cannot hold the
         system assistant of a graph added later.
         """
-        now = utcnow()
         for graph_id in self.registry.graph_ids():
-            await self._remove_planted(graph_id)
-            values = {
-                "assistant_id": system_assistant_id(graph_id),
-                "graph_id": graph_id,
-                "name": self.registry.default_name(graph_id),
-                "description": self.registry.spec(graph_id).description,
-                "config": {},
-                "context": {},
-                "metadata": SYSTEM_METADATA,
-                "created_at": now,
-            }
-            version_values = {key: value for key, value in values.items() if key != "created_at"} | {"version": 1}
-            await self.session.execute(
-                pg_insert(AssistantRow).values(**values, updated_at=now, version=1).on_conflict_do_nothing()
-            )
-            await self.session.execute(
-                pg_insert(AssistantVersion).values(**version_values, created_at=now).on_conflict_do_nothing()
+            assistant_id = system_assistant_id(graph_id)
+            for planted in await self.repository.remove_planted(assistant_id, graph_id, SYSTEM_METADATA):
+                logger.warning(
+                    "removed a client's assistant at a system assistant id",
+                    graph_id=graph_id,
+                    assistant_id=str(assistant_id),
+                    its_graph_id=planted.graph_id,
+                    its_name=planted.name,
+                    its_metadata=planted.metadata,
+                )
+            await self.repository.insert_system(
+                {
+                    "assistant_id": assistant_id,
+                    "graph_id": graph_id,
+                    "name": self.registry.default_name(graph_id),
+                    "description": self.registry.spec(graph_id).description,
+                    "config": {},
+                    "context": {},
+                    "metadata": SYSTEM_METADATA,
+                }
             )
         await self.session.commit()
-
-    async def _remove_planted(self, graph_id: str) -> None:
-        planted = (
-            await self.session.execute(
-                delete(AssistantRow)
-                .where(
-                    AssistantRow.assistant_id == system_assistant_id(graph_id),
-                    ~and_(AssistantRow.graph_id == graph_id, AssistantRow.metadata_.contains(SYSTEM_METADATA)),
-                )
-                .returning(AssistantRow.graph_id, AssistantRow.name, AssistantRow.metadata_)
-            )
-        ).all()
-        for planted_graph, name, metadata in planted:
-            logger.warning(
-                "removed a client's assistant at a system assistant id",
-                graph_id=graph_id,
-                assistant_id=str(system_assistant_id(graph_id)),
-                its_graph_id=planted_graph,
-                its_name=name,
-                its_metadata=metadata,
-            )
 
     def reserved_for(self, assistant_id: uuid.UUID) -> str | None:
         """The served graph whose system assistant has this id, if any (clients may not create or move one there)."""
@@ -186,8 +167,8 @@ class AssistantService:
             created_at=now,
             updated_at=now,
         )
-        self.session.add(row)
-        self.session.add(self._snapshot(row, now))
+        await self.repository.add(row)
+        await self.versions_repository.add(self._snapshot(row, now))
         await self.session.commit()
         return to_schema(row)
 
@@ -218,138 +199,79 @@ class AssistantService:
             row.name = data.name
         if data.description is not msgspec.UNSET:
             row.description = data.description
-        latest = await self.session.scalar(
-            select(func.max(AssistantVersion.version)).where(AssistantVersion.assistant_id == assistant_id)
-        )
         now = utcnow()
-        row.version = (latest or 0) + 1
+        row.version = await self.versions_repository.latest_number(assistant_id) + 1
         row.updated_at = now
-        self.session.add(self._snapshot(row, now))
+        await self.versions_repository.add(self._snapshot(row, now))
         await self.session.commit()
         return to_schema(row)
 
     async def delete(self, raw_id: str) -> uuid.UUID:
         assistant_id = self.resolve_id(raw_id)
         filters = await self.auth.authorize("assistants", "delete", {"assistant_id": assistant_id})
-        result = await self.session.execute(
-            delete(AssistantRow).where(
-                AssistantRow.assistant_id == assistant_id, metadata_clause(AssistantRow.metadata_, filters)
-            )
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not await self.repository.delete_visible(assistant_id, filters):
             raise NotFoundError(f"Assistant {assistant_id} not found")
         await self.session.commit()
         return assistant_id
 
-    async def search(self, query: AssistantSearch) -> Page[Assistant]:
-        value = {
+    async def search(self, query: AssistantSearch) -> OffsetPagination[Assistant]:
+        value: dict[str, Any] = {
             "graph_id": query.graph_id,
             "metadata": query.metadata or {},
             "limit": query.limit,
             "offset": query.offset,
         }
         filters = await self.auth.authorize("assistants", "search", value)
-        query = msgspec.structs.replace(query, metadata=value["metadata"] or None)
-        sort_column = getattr(AssistantRow, query.sort_by or "created_at")
-        order = sort_column.asc() if query.sort_order == "asc" else sort_column.desc()
-        stmt = (
-            self._filtered(select(AssistantRow, func.count().over()), query.metadata, query.graph_id, query.name)
-            .where(metadata_clause(AssistantRow.metadata_, filters))
-            .order_by(order, AssistantRow.assistant_id)
-            .limit(query.limit)
-            .offset(query.offset)
+        conditions = self.repository.conditions(
+            metadata=value["metadata"], graph_id=query.graph_id, name=query.name, filters=filters
         )
-        rows = (await self.session.execute(stmt)).all()
-        total = (
-            rows[0][1]
-            if rows
-            else await self._count(
-                AssistantCount(metadata=query.metadata, graph_id=query.graph_id, name=query.name), filters
-            )
+        sort_by = query.sort_by or "created_at"
+        page = await self.repository.page(
+            *conditions, sort_by=sort_by, sort_order=query.sort_order, limit=query.limit, offset=query.offset
         )
-        return Page(items=[to_schema(row) for row, _ in rows], total=total, offset=query.offset)
+        return convert_page(page, to_schema)
 
     async def count(self, query: AssistantCount) -> int:
-        value = {"graph_id": query.graph_id, "metadata": query.metadata or {}}
+        value: dict[str, Any] = {"graph_id": query.graph_id, "metadata": query.metadata or {}}
         filters = await self.auth.authorize("assistants", "search", value)
-        return await self._count(msgspec.structs.replace(query, metadata=value["metadata"] or None), filters)
-
-    async def _count(self, query: AssistantCount, filters: Filters | None) -> int:
-        stmt = self._filtered(
-            select(func.count()).select_from(AssistantRow), query.metadata, query.graph_id, query.name
-        ).where(metadata_clause(AssistantRow.metadata_, filters))
-        return int(await self.session.scalar(stmt) or 0)
+        conditions = self.repository.conditions(
+            metadata=value["metadata"], graph_id=query.graph_id, name=query.name, filters=filters
+        )
+        return await self.repository.count(*conditions)
 
     async def versions(self, raw_id: str, query: AssistantVersionsSearch) -> list[AssistantVersionSchema]:
         assistant_id = self.resolve_id(raw_id)
         value = {"assistant_id": assistant_id, "metadata": query.metadata or {}}
         filters = await self.auth.authorize("assistants", "search", value)
         await self.get_row(assistant_id, filters=filters)
-        stmt = select(AssistantVersion).where(AssistantVersion.assistant_id == assistant_id)
-        if query.metadata:
-            stmt = stmt.where(AssistantVersion.metadata_.contains(query.metadata))
-        stmt = stmt.order_by(AssistantVersion.version.desc()).limit(query.limit).offset(query.offset)
-        return [version_to_schema(row) for row in (await self.session.scalars(stmt)).all()]
+        rows = await self.versions_repository.list_for(
+            assistant_id, metadata=query.metadata, limit=query.limit, offset=query.offset
+        )
+        return [version_to_schema(row) for row in rows]
 
     async def set_latest(self, raw_id: str, version: int) -> Assistant:
         assistant_id = self.resolve_id(raw_id)
         filters = await self.auth.authorize("assistants", "update", {"assistant_id": assistant_id, "version": version})
         row = await self._lock(assistant_id, filters=filters)
-        snapshot = await self.session.get(AssistantVersion, (assistant_id, version))
+        snapshot = await self.versions_repository.get_version(assistant_id, version)
         if snapshot is None:
             raise NotFoundError(f"Version {version} not found for assistant {assistant_id}")
-        await self.session.execute(
-            update(AssistantRow)
-            .where(AssistantRow.assistant_id == assistant_id)
-            .values(
-                graph_id=snapshot.graph_id,
-                name=snapshot.name,
-                description=snapshot.description,
-                config=snapshot.config,
-                context=snapshot.context,
-                metadata_=snapshot.metadata_,
-                version=version,
-                updated_at=utcnow(),
-            )
-        )
+        for name in VERSIONED_FIELDS:
+            setattr(row, name, getattr(snapshot, name))
+        row.version = version
+        row.updated_at = utcnow()
         await self.session.commit()
-        await self.session.refresh(row)
         return to_schema(row)
 
     async def _lock(self, assistant_id: uuid.UUID, *, filters: Filters | None = None) -> AssistantRow:
-        row = await self.session.scalar(
-            select(AssistantRow).where(AssistantRow.assistant_id == assistant_id).with_for_update()
-        )
+        row = await self.repository.lock(assistant_id)
         if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Assistant {assistant_id} not found")
         return row
 
     @staticmethod
-    def _snapshot(row: AssistantRow, now: Any) -> AssistantVersion:
-        return AssistantVersion(
-            assistant_id=row.assistant_id,
-            version=row.version,
-            graph_id=row.graph_id,
-            name=row.name,
-            description=row.description,
-            config=row.config,
-            context=row.context,
-            metadata_=row.metadata_,
-            created_at=now,
-        )
-
-    @staticmethod
-    def _filtered(
-        stmt: AnySelect, metadata: dict[str, Any] | None, graph_id: str | None, name: str | None
-    ) -> AnySelect:
-        if metadata:
-            stmt = stmt.where(AssistantRow.metadata_.contains(metadata))
-        if graph_id is not None:
-            stmt = stmt.where(AssistantRow.graph_id == graph_id)
-        if name is not None:
-            stmt = stmt.where(AssistantRow.name.ilike(f"%{_escape_like(name)}%", escape="\\"))
-        return stmt
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    def _snapshot(row: AssistantRow, now: datetime) -> AssistantVersion:
+        snapshot = AssistantVersion(assistant_id=row.assistant_id, version=row.version, created_at=now)
+        for name in VERSIONED_FIELDS:
+            setattr(snapshot, name, getattr(row, name))
+        return snapshot

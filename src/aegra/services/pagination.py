@@ -1,24 +1,26 @@
-"""Search pages and the `X-Pagination-*` headers the SDK reads."""
+"""Search pages (Advanced Alchemy's `OffsetPagination`) and the `X-Pagination-*` headers the SDK reads off them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from advanced_alchemy.service import OffsetPagination
+
+R = TypeVar("R")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: Sequence[T]
-    total: int
-    offset: int
+def convert_page(page: OffsetPagination[R], convert: Callable[[R], T]) -> OffsetPagination[T]:
+    """The same page with every item converted (rows to response objects)."""
+    items = [convert(item) for item in page.items]
+    return OffsetPagination(items, limit=page.limit, offset=page.offset, total=page.total)
 
-    def headers(self) -> dict[str, str]:
-        """`X-Pagination-Total` always; `X-Pagination-Next` only when more rows remain."""
-        headers = {"X-Pagination-Total": str(self.total)}
-        next_offset = self.offset + len(self.items)
-        if next_offset < self.total:
-            headers["X-Pagination-Next"] = str(next_offset)
-        return headers
+
+def pagination_headers(page: OffsetPagination[Any]) -> dict[str, str]:
+    """`X-Pagination-Total` always; `X-Pagination-Next` only when more rows remain."""
+    headers = {"X-Pagination-Total": str(page.total)}
+    next_offset = page.offset + len(page.items)
+    if next_offset < page.total:
+        headers["X-Pagination-Next"] = str(next_offset)
+    return headers

@@ -11,13 +11,12 @@ import contextlib
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import DateTime, Interval, delete, func, literal_column, select, update
 
 from aegra.config import AegraConfig
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
-from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
+from aegra.db.repositories.threads import ThreadRepository
 from aegra.errors import ApiError, ConfigError
 from aegra.schemas.threads import ThreadTtl
 from aegra.services.threads import prune_checkpoints
@@ -27,7 +26,6 @@ logger = structlog.get_logger(__name__)
 DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
 DEFAULT_SWEEP_BATCH = 1000
 TTL_STRATEGIES = ("delete", "keep_latest")
-MINUTE = literal_column("interval '1 minute'", type_=Interval())
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +44,7 @@ def default_thread_ttl(config: AegraConfig) -> ThreadTtl | None:
         raise ConfigError(f"checkpointer.ttl.strategy must be one of {list(TTL_STRATEGIES)}, got {ttl.strategy!r}")
     if ttl.default_ttl <= 0:
         raise ConfigError("checkpointer.ttl.default_ttl must be a positive number of minutes")
-    return ThreadTtl(ttl=ttl.default_ttl, strategy=ttl.strategy)  # type: ignore[arg-type]
+    return ThreadTtl(ttl=ttl.default_ttl, strategy=ttl.strategy)  # type: ignore[arg-type]  # a str, checked against TTL_STRATEGIES above
 
 
 def sweep_interval_seconds(config: AegraConfig) -> float:
@@ -60,33 +58,19 @@ def sweep_interval_seconds(config: AegraConfig) -> float:
 async def sweep_expired_threads(database: Database, *, batch: int = DEFAULT_SWEEP_BATCH) -> SweepResult:
     """One sweep: act on up to `batch` expired threads that no run is using."""
     now = utcnow()
-    last_activity_expiry = (ThreadRow.updated_at + ThreadRow.ttl_minutes * MINUTE).cast(DateTime(timezone=True))
     async with database.sessionmaker() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(ThreadRow.thread_id, ThreadRow.ttl_strategy, ThreadRow.ttl_minutes, last_activity_expiry)
-                .where(ThreadRow.expires_at <= now, ThreadRow.ttl_minutes.is_not(None), ThreadRow.status != "busy")
-                .order_by(ThreadRow.expires_at)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        to_delete = [
-            thread_id for thread_id, strategy, _, expiry in rows if expiry <= now and strategy != "keep_latest"
-        ]
-        to_prune = [thread_id for thread_id, strategy, _, expiry in rows if expiry <= now and strategy == "keep_latest"]
-        postponed = [(thread_id, expiry) for thread_id, _, _, expiry in rows if expiry > now]
+        threads = ThreadRepository(session)
+        claimed = await threads.claim_expired(now, batch=batch)
+        due = [thread for thread in claimed if thread.expiry <= now]
+        to_delete = [thread.thread_id for thread in due if thread.strategy != "keep_latest"]
+        to_prune = [thread.thread_id for thread in due if thread.strategy == "keep_latest"]
+        postponed = [thread for thread in claimed if thread.expiry > now]  # active since: expires later
         if to_delete:
-            await session.execute(delete(ThreadRow).where(ThreadRow.thread_id.in_(to_delete)))
-        for thread_id, expiry in postponed:
-            await session.execute(update(ThreadRow).where(ThreadRow.thread_id == thread_id).values(expires_at=expiry))
+            await threads.delete_all(to_delete)
+        for thread in postponed:
+            await threads.postpone_expiry(thread.thread_id, thread.expiry)
         if to_prune:
-            # Pruned threads keep their latest checkpoint and are looked at again one TTL later.
-            await session.execute(
-                update(ThreadRow)
-                .where(ThreadRow.thread_id.in_(to_prune))
-                .values(expires_at=func.now() + ThreadRow.ttl_minutes * MINUTE)
-            )
+            await threads.renew_expiry(to_prune)  # pruned threads keep their latest checkpoint for one more TTL
     if to_delete:
         await prune_checkpoints(database, [str(thread_id) for thread_id in to_delete], strategy="delete")
     if to_prune:

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-import re
+import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgspec
+from advanced_alchemy.service import OffsetPagination
 from langgraph.errors import InvalidUpdateError
+from langgraph.types import StateSnapshot, StateUpdate
 from psycopg import errors as pg_errors
-from sqlalchemy import ColumnElement, Select, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.adapters.langgraph_checkpoint import copy_thread_checkpoints
 from aegra.auth.authorizer import NO_AUTH, Authorizer
-from aegra.auth.filters import Filters, matches, metadata_clause
+from aegra.auth.filters import Filters, matches
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
+from aegra.db.repositories.threads import ThreadRepository
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
-from aegra.graphs.registry import GraphRegistry
+from aegra.graphs.compiled import CompiledGraph
+from aegra.graphs.registry import AccessContext, GraphRegistry
+from aegra.graphs.snapshots import (
+    command_from_json,
+    no_graph_error,
+    refresh_state_cache,
+    thread_config,
+    thread_graph_id,
+)
 from aegra.runs.queue import stop_thread_runs
 from aegra.schemas.threads import (
+    Superstep,
     Thread,
     ThreadCount,
     ThreadCreate,
@@ -35,27 +46,13 @@ from aegra.schemas.threads import (
     ThreadUpdate,
 )
 from aegra.services.ids import parse_uuid
-from aegra.services.pagination import Page
 from aegra.services.serialization import iso
 from aegra.services.serialization import project as project_fields
 from aegra.services.serialization import to_schema as row_schema
-from aegra.services.state import (
-    apply_supersteps,
-    no_graph_error,
-    open_thread_graph,
-    refresh_state_cache,
-    thread_graph_id,
-)
+from aegra.services.thread_extract import parse_extract, with_extract
 
-# Any SELECT, whatever its columns (SQLAlchemy 2.1 types Select by its column types).
-AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
-
-MAX_EXTRACT_PATHS = 10
 # Cancel notices of a thread deletion come from no worker, so every server process acts on them, this one included.
 THREAD_DELETE_ORIGIN = "thread-delete"
-EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
-_PATH_SEGMENT = re.compile(r"^([^\[\]]+)((?:\[-?\d+\])*)$")
-_PATH_INDEX = re.compile(r"\[(-?\d+)\]")
 
 
 def thread_not_found(thread_id: uuid.UUID) -> NotFoundError:
@@ -73,7 +70,7 @@ def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
     thread = row_schema(row, Thread)
     expiry = effective_expiry(row)
     if include_ttl and expiry is not None and row.ttl_strategy is not None and row.ttl_minutes is not None:
-        thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]
+        thread.ttl = ThreadTtlInfo(strategy=row.ttl_strategy, ttl_minutes=row.ttl_minutes, expires_at=iso(expiry))  # type: ignore[arg-type]  # the column holds a TtlStrategy (only validated ones are written)
     return thread
 
 
@@ -87,77 +84,52 @@ def project(thread: Thread, select_fields: Sequence[str] | None) -> Thread | dic
     return projected
 
 
-def parse_extract_path(path: str) -> list[str | int]:
-    """`values.messages[-1].content` → ["values", "messages", -1, "content"]; 422 for anything else."""
-    steps: list[str | int] = []
-    for segment in path.split("."):
-        match = _PATH_SEGMENT.match(segment)
-        if match is None:
-            raise UnprocessableError(f"Invalid extract path {path!r}: use dots for keys and [n] for list indexes")
-        steps.append(match.group(1))
-        steps.extend(int(index) for index in _PATH_INDEX.findall(match.group(2)))
-    if steps[0] not in EXTRACT_ROOTS:
-        raise UnprocessableError(f"Invalid extract path {path!r}: must start with one of {list(EXTRACT_ROOTS)}")
-    return steps
-
-
-def extract_value(document: Mapping[str, Any], steps: Sequence[str | int]) -> Any:
-    """Follow a parsed extract path; None where the path does not exist."""
-    current: Any = document
-    for step in steps:
-        if isinstance(step, int):
-            found = isinstance(current, list) and -len(current) <= step < len(current)
-        else:
-            found = isinstance(current, Mapping) and step in current
-        if not found:
-            return None
-        current = current[step]
-    return current
-
-
+@dataclass
 class ThreadService:
-    """All reads and writes of threads for one request (one session)."""
+    """All reads and writes of threads for one request (one session); each write commits once, at its end."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        registry: GraphRegistry,
-        database: Database,
-        *,
-        default_ttl: ThreadTtl | None = None,
-        auth: Authorizer = NO_AUTH,
-    ) -> None:
-        self.session = session
-        self.registry = registry
-        self.database = database
-        self.default_ttl = default_ttl
-        self.auth = auth
+    session: AsyncSession
+    registry: GraphRegistry
+    database: Database
+    default_ttl: ThreadTtl | None = field(default=None, kw_only=True)
+    auth: Authorizer = field(default=NO_AUTH, kw_only=True)
+    repository: ThreadRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.repository = ThreadRepository(self.session)
 
     async def authorize(self, action: str, raw_id: str | uuid.UUID) -> tuple[uuid.UUID, Filters | None]:
         """The parsed id, and the filters the `threads.<action>` handler puts on that thread."""
         thread_id = parse_uuid(raw_id, "thread") if isinstance(raw_id, str) else raw_id
         return thread_id, await self.auth.authorize("threads", action, {"thread_id": thread_id})
 
-    async def get_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
-        """The thread row; 422 for a malformed id, 404 for an unknown one or one the auth `filters` hide."""
+    async def get_row(
+        self, thread_id: str | uuid.UUID, *, filters: Filters | None = None, lock: bool = False
+    ) -> ThreadRow:
+        """The thread row (with `lock`, locked until the session commits: serialised with run creation); 422 for a
+        malformed id, 404 for an unknown one or one the auth `filters` hide."""
         thread_id = parse_uuid(thread_id, "thread") if isinstance(thread_id, str) else thread_id
-        row = await self.session.get(ThreadRow, thread_id, populate_existing=True)
+        row = await (self.repository.lock(thread_id) if lock else self.repository.get_fresh(thread_id))
         if row is None or not matches(row.metadata_, filters):
             raise thread_not_found(thread_id)
         return row
 
-    async def lock_row(self, thread_id: str | uuid.UUID, *, filters: Filters | None = None) -> ThreadRow:
-        """The thread row, locked until the session commits (serialises with run creation)."""
-        thread_id = parse_uuid(thread_id, "thread") if isinstance(thread_id, str) else thread_id
-        row = await self.session.scalar(
-            select(ThreadRow)
-            .where(ThreadRow.thread_id == thread_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if row is None or not matches(row.metadata_, filters):
-            raise thread_not_found(thread_id)
-        return row
+    @contextlib.asynccontextmanager
+    async def open_graph(self, row: ThreadRow, *, access_context: AccessContext) -> AsyncIterator[CompiledGraph]:
+        """The thread's graph bound to the Postgres checkpointer and store (its factory sees the caller as the
+        `ServerRuntime` user); 400 when the thread has no graph."""
+        graph_id = thread_graph_id(row.metadata_)
+        if graph_id is None:
+            raise no_graph_error(row.thread_id)
+        async with self.registry.get_graph(
+            graph_id,
+            config=thread_config(row),
+            access_context=access_context,
+            checkpointer=self.database.checkpointer,
+            store=self.database.store,
+            user=self.auth.user,
+        ) as graph:
+            yield graph
 
     async def get(self, raw_id: str, *, include: Sequence[str] = ()) -> Thread:
         thread_id, filters = await self.authorize("read", raw_id)
@@ -177,49 +149,50 @@ class ThreadService:
         metadata = value["metadata"]
         if data.supersteps and thread_graph_id(metadata) is None:
             raise no_graph_error(thread_id)
-        now = utcnow()
-        ttl = data.ttl or self.default_ttl
-        inserted = await self.session.scalar(
-            pg_insert(ThreadRow)
-            .values(
-                thread_id=thread_id,
-                metadata=metadata,
-                config={},
-                status="idle",
-                interrupts={},
-                ttl_strategy=ttl.strategy if ttl else None,
-                ttl_minutes=ttl.ttl if ttl else None,
-                expires_at=now + timedelta(minutes=ttl.ttl) if ttl else None,
-                created_at=now,
-                updated_at=now,
-                state_updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[ThreadRow.thread_id])
-            .returning(ThreadRow)
-        )
+        inserted = await self.repository.insert_if_absent(self._new_row(thread_id, metadata, data.ttl))
         if inserted is None:
             await self.session.rollback()
-            existing = await self.session.get(ThreadRow, thread_id, populate_existing=True)
-            if data.if_exists == "do_nothing" and existing is not None and matches(existing.metadata_, filters):
-                # Handing back an existing thread is a read: the caller must be allowed to read it.
-                read_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
-                if matches(existing.metadata_, read_filters):
-                    return to_schema(existing)
-            raise ConflictError(f"Thread with ID {thread_id} already exists")
+            return await self._existing(thread_id, data, filters)
         if data.supersteps:
-            await self._seed(inserted, data)
+            await self._seed(inserted, data.supersteps)
         await self.session.commit()
         return to_schema(inserted)
 
-    async def _seed(self, row: ThreadRow, data: ThreadCreate) -> None:
+    def _new_row(self, thread_id: uuid.UUID, metadata: dict[str, Any], ttl: ThreadTtl | None) -> dict[str, Any]:
+        """The columns of a new, idle thread (with its own TTL, else the configured default)."""
+        now = utcnow()
+        ttl = ttl or self.default_ttl
+        return {
+            "thread_id": thread_id,
+            "metadata": metadata,
+            "config": {},
+            "status": "idle",
+            "interrupts": {},
+            "ttl_strategy": ttl.strategy if ttl else None,
+            "ttl_minutes": ttl.ttl if ttl else None,
+            "expires_at": now + timedelta(minutes=ttl.ttl) if ttl else None,
+            "created_at": now,
+            "updated_at": now,
+            "state_updated_at": now,
+        }
+
+    async def _existing(self, thread_id: uuid.UUID, data: ThreadCreate, filters: Filters | None) -> Thread:
+        """A create found the id taken: the existing thread for `if_exists="do_nothing"` (if the caller may read
+        it), else 409."""
+        existing = await self.repository.get_fresh(thread_id)
+        if data.if_exists == "do_nothing" and existing is not None and matches(existing.metadata_, filters):
+            # Handing back an existing thread is a read: the caller must be allowed to read it.
+            read_filters = await self.auth.authorize("threads", "read", {"thread_id": thread_id})
+            if matches(existing.metadata_, read_filters):
+                return to_schema(existing)
+        raise ConflictError(f"Thread with ID {thread_id} already exists")
+
+    async def _seed(self, row: ThreadRow, supersteps: Sequence[Superstep]) -> None:
         """Apply `supersteps` to a new (uncommitted) thread; on failure nothing of it remains."""
-        assert data.supersteps is not None
-        thread_id = str(row.thread_id)
+        thread_id = str(row.thread_id)  # the rollback below expires `row`
         try:
-            async with open_thread_graph(
-                self.registry, self.database, row, access_context="threads.update", user=self.auth.user
-            ) as graph:
-                snapshot = await apply_supersteps(graph, row, data.supersteps)
+            async with self.open_graph(row, access_context="threads.update") as graph:
+                snapshot = await apply_supersteps(graph, row, supersteps)
         except (InvalidUpdateError, ValueError, NotImplementedError) as exc:
             await self.session.rollback()
             await self.database.checkpointer.adelete_thread(thread_id)
@@ -230,7 +203,7 @@ class ThreadService:
         thread_id = parse_uuid(raw_id, "thread")
         value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(data.metadata or {})}
         filters = await self.auth.authorize("threads", "update", value)
-        row = await self.lock_row(thread_id, filters=filters)
+        row = await self.get_row(thread_id, filters=filters, lock=True)
         now = utcnow()
         if value["metadata"]:
             row.metadata_ = {**row.metadata_, **value["metadata"]}
@@ -247,15 +220,12 @@ class ThreadService:
         in whichever server process executes them."""
         thread_id, filters = await self.authorize("delete", raw_id)
         await stop_thread_runs(self.session, thread_id, origin=THREAD_DELETE_ORIGIN)
-        result = await self.session.execute(
-            delete(ThreadRow).where(ThreadRow.thread_id == thread_id, metadata_clause(ThreadRow.metadata_, filters))
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not await self.repository.delete_visible(thread_id, filters):
             raise thread_not_found(thread_id)
         await self.session.commit()
         await self.database.checkpointer.adelete_thread(str(thread_id))
 
-    async def search(self, query: ThreadSearch) -> Page[Thread]:
+    async def search(self, query: ThreadSearch) -> OffsetPagination[Thread]:
         """One page of threads; like langgraph-api, the total is only exact on the last page."""
         value: dict[str, Any] = {
             "metadata": dict(query.metadata or {}),
@@ -266,25 +236,21 @@ class ThreadService:
             "ids": query.ids,
         }
         filters = await self.auth.authorize("threads", "search", value)
-        query = msgspec.structs.replace(query, metadata=value["metadata"] or None, values=value["values"] or None)
-        extract = self._extract_paths(query.extract)
-        sort_column = getattr(ThreadRow, query.sort_by or "updated_at")
-        descending = query.sort_order != "asc"
-        order = [sort_column.desc() if descending else sort_column.asc()]
-        if sort_column is not ThreadRow.thread_id:
-            order.append(ThreadRow.thread_id.desc())
-        stmt = (
-            self._filtered(select(ThreadRow), query.metadata, query.values, query.status, query.ids)
-            .where(metadata_clause(ThreadRow.metadata_, filters))
-            .order_by(*order)
-            .limit(query.limit + 1)
-            .offset(query.offset)
+        extract = parse_extract(query.extract)
+        conditions = self.repository.conditions(
+            metadata=value["metadata"], values=value["values"], status=query.status, ids=query.ids, filters=filters
         )
-        rows = list((await self.session.scalars(stmt)).all())
+        rows = await self.repository.search(
+            *conditions,
+            sort_by=query.sort_by or "updated_at",
+            sort_order=query.sort_order,
+            limit=query.limit + 1,  # one more tells whether another page follows
+            offset=query.offset,
+        )
         more = len(rows) > query.limit
-        items = [self._with_extract(to_schema(row), extract) for row in rows[: query.limit]]
+        items = [with_extract(to_schema(row), extract) for row in rows[: query.limit]]
         total = query.offset + len(items) + (1 if more else 0)
-        return Page(items=items, total=total, offset=query.offset)
+        return OffsetPagination(items, limit=query.limit, offset=query.offset, total=total)
 
     async def count(self, query: ThreadCount) -> int:
         value: dict[str, Any] = {
@@ -293,10 +259,10 @@ class ThreadService:
             "status": query.status,
         }
         filters = await self.auth.authorize("threads", "search", value)
-        stmt = self._filtered(
-            select(func.count()).select_from(ThreadRow), value["metadata"], value["values"], query.status
-        ).where(metadata_clause(ThreadRow.metadata_, filters))
-        return int(await self.session.scalar(stmt) or 0)
+        conditions = self.repository.conditions(
+            metadata=value["metadata"], values=value["values"], status=query.status, filters=filters
+        )
+        return await self.repository.count(*conditions)
 
     async def copy(self, raw_id: str) -> Thread:
         """A new thread with the same metadata, config, cached state and checkpoints."""
@@ -319,8 +285,7 @@ class ThreadService:
             updated_at=now,
             state_updated_at=now,
         )
-        self.session.add(copied)
-        await self.session.flush()
+        await self.repository.add(copied)
         await copy_thread_checkpoints(self.database.lg_pool, str(source.thread_id), str(copied.thread_id))
         await self.session.commit()
         return to_schema(copied)
@@ -331,60 +296,36 @@ class ThreadService:
         if not ids:
             return 0
         filters = await self.auth.authorize("threads", "delete", {"thread_ids": ids})
-        visible = select(ThreadRow.thread_id).where(
-            ThreadRow.thread_id.in_(ids), metadata_clause(ThreadRow.metadata_, filters)
-        )
-        found = set((await self.session.scalars(visible)).all())
+        found = await self.repository.visible_ids(ids, filters)
         missing = [str(thread_id) for thread_id in ids if thread_id not in found]
         if missing:
             raise NotFoundError(f"At least one thread not found: {', '.join(missing)}")
         if data.strategy == "delete":
             for thread_id in ids:
                 await stop_thread_runs(self.session, thread_id, origin=THREAD_DELETE_ORIGIN)
-            await self.session.execute(delete(ThreadRow).where(ThreadRow.thread_id.in_(ids)))
+            await self.repository.delete_all(ids)
             await self.session.commit()
         await prune_checkpoints(self.database, [str(thread_id) for thread_id in ids], strategy=data.strategy)
         return len(ids)
 
-    @staticmethod
-    def _extract_paths(extract: Mapping[str, str] | None) -> dict[str, list[str | int]]:
-        if not extract:
-            return {}
-        if len(extract) > MAX_EXTRACT_PATHS:
-            raise UnprocessableError(f"Too many extract paths: at most {MAX_EXTRACT_PATHS} are allowed")
-        return {alias: parse_extract_path(path) for alias, path in extract.items()}
 
-    @staticmethod
-    def _with_extract(thread: Thread, extract: Mapping[str, Sequence[str | int]]) -> Thread:
-        if not extract:
-            return thread
-        document = {
-            "values": thread.values,
-            "metadata": thread.metadata,
-            "config": thread.config,
-            "interrupts": thread.interrupts,
-        }
-        thread.extracted = {alias: extract_value(document, steps) for alias, steps in extract.items()}
-        return thread
-
-    @staticmethod
-    def _filtered(
-        stmt: AnySelect,
-        metadata: dict[str, Any] | None,
-        values: dict[str, Any] | None,
-        status: str | None,
-        ids: Sequence[uuid.UUID] | None = None,
-    ) -> AnySelect:
-        conditions: list[ColumnElement[bool]] = []
-        if metadata:
-            conditions.append(ThreadRow.metadata_.contains(metadata))
-        if values:
-            conditions.append(ThreadRow.values.contains(values))
-        if status is not None:
-            conditions.append(ThreadRow.status == status)
-        if ids:
-            conditions.append(ThreadRow.thread_id.in_(list(ids)))
-        return stmt.where(*conditions) if conditions else stmt
+async def apply_supersteps(graph: CompiledGraph, row: ThreadRow, supersteps: Sequence[Superstep]) -> StateSnapshot:
+    """Write `supersteps` to a thread's checkpoints as if the named nodes had run; returns the new state."""
+    config = thread_config(row)
+    await graph.abulk_update_state(
+        config,
+        [
+            [
+                StateUpdate(
+                    command_from_json(update.command) if update.command else update.values,  # type: ignore[arg-type]  # langgraph types `values` as a dict, but a Command is accepted there
+                    update.as_node,
+                )
+                for update in superstep.updates
+            ]
+            for superstep in supersteps
+        ],
+    )
+    return await graph.aget_state(config)
 
 
 async def prune_checkpoints(database: Database, thread_ids: Sequence[str], *, strategy: str) -> None:

@@ -122,27 +122,24 @@ def parse_query_namespace(raw: str | Sequence[str] | None) -> tuple[str, ...]:
     return check_labels(joined.split("."))
 
 
+def _item_fields(item: Item) -> dict[str, Any]:
+    return {
+        "namespace": list(item.namespace),
+        "key": item.key,
+        "value": item.value,
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+    }
+
+
 def to_item(item: Item) -> StoreItem:
     """The wire shape of a stored item."""
-    return StoreItem(
-        namespace=list(item.namespace),
-        key=item.key,
-        value=item.value,
-        created_at=iso(item.created_at),
-        updated_at=iso(item.updated_at),
-    )
+    return StoreItem(**_item_fields(item))
 
 
 def to_search_item(item: SearchItem) -> StoreSearchItem:
     """The wire shape of a search hit (with its score)."""
-    return StoreSearchItem(
-        namespace=list(item.namespace),
-        key=item.key,
-        value=item.value,
-        created_at=iso(item.created_at),
-        updated_at=iso(item.updated_at),
-        score=item.score,
-    )
+    return StoreSearchItem(**_item_fields(item), score=item.score)
 
 
 class StoreService:
@@ -163,13 +160,8 @@ class StoreService:
 
     async def put(self, data: StorePutRequest) -> None:
         """Create or replace an item; `ttl` (minutes) falls back to `store.ttl.default_ttl` when omitted."""
-        operation: dict[str, Any] = {
-            "namespace": check_item_namespace(data.namespace),
-            "key": data.key,
-            "value": data.value,
-            "index": data.index,
-            "ttl": data.ttl,
-        }
+        # namespace, key, value, index, ttl: what a `store.put` auth handler sees (and may change)
+        operation = msgspec.structs.asdict(data) | {"namespace": check_item_namespace(data.namespace)}
         await self.auth.authorize("store", "put", operation)
         namespace = check_item_namespace(operation["namespace"])
         key = check_new_key(operation["key"])
@@ -202,14 +194,9 @@ class StoreService:
 
     async def search(self, data: StoreSearchRequest) -> StoreSearchResponse:
         """Items under a prefix, newest first; with `query` and an index, most similar first (score set)."""
-        operation: dict[str, Any] = {
-            "namespace": check_labels(data.namespace_prefix),
-            "filter": data.filter,
-            "limit": data.limit,
-            "offset": data.offset,
-            "query": data.query,
-            "refresh_ttl": data.refresh_ttl,
-        }
+        # namespace (the prefix), filter, limit, offset, query, refresh_ttl: what a `store.search` handler sees
+        fields = msgspec.structs.asdict(data)
+        operation = {"namespace": check_labels(fields.pop("namespace_prefix")), **fields}
         auth_filter = await self.auth.authorize("store", "search", operation)
         if auth_filter:  # the handler's conditions win over the client's on the same field
             operation["filter"] = {**(operation["filter"] or {}), **auth_filter}

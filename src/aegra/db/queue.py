@@ -1,0 +1,272 @@
+"""Storage of the run queue: every statement the queue executes (claims, leases, the reaper, cancellation,
+NOTIFY, the kept events of runs), named here, and `QueueStorage`, which executes them in the caller's
+transaction. What to do with the rows (multitask rules, what a notice means) is `aegra.runs`' business."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Delete,
+    Executable,
+    Insert,
+    Select,
+    Update,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from aegra.db.models import Run, RunEvent, utcnow
+from aegra.db.repositories.base import AnyResult, affected_rows
+from aegra.schemas.status import INFLIGHT
+
+# The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
+# its thread that is running or was created before it. `reserved_for` names the process a run is reserved for
+# (a client of that process follows it), `worker_id` the one executing it.
+CLAIM_NEXT_RUN: Final = """
+UPDATE runs
+SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = now() + make_interval(secs => :lease_seconds), updated_at = now()
+WHERE run_id = (
+    SELECT r.run_id
+    FROM runs AS r
+    WHERE r.status = 'pending'
+      AND r.available_at <= now()
+      AND (r.reserved_for IS NULL OR r.reserved_for = :worker_id
+           OR r.created_at < now() - make_interval(secs => :affinity_seconds))
+      AND NOT EXISTS (
+        SELECT 1 FROM runs AS o
+        WHERE o.thread_id = r.thread_id
+          AND o.run_id <> r.run_id
+          AND (o.status = 'running' OR (o.status = 'pending' AND (o.created_at, o.run_id) < (r.created_at, r.run_id)))
+      )
+    ORDER BY r.created_at, r.run_id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING runs.*
+"""
+
+# Only the runs the worker still executes: one whose ending it could not record (the database was down) must let
+# its lease expire, so the reaper queues it again instead of it staying `running` for ever.
+EXTEND_LEASES: Final = """
+UPDATE runs SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
+WHERE worker_id = :worker_id AND status = 'running' AND run_id = ANY(:run_ids)
+RETURNING run_id
+"""
+
+# Runs whose process stopped heartbeating: back to the queue (the next attempt resumes from the run's last
+# checkpoint), or `error` once they used their attempts. Several processes may reap at once: SKIP LOCKED.
+REAP_EXPIRED_LEASES: Final = """
+WITH expired AS (
+    SELECT run_id FROM runs
+    WHERE status = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE runs
+SET status = CASE WHEN runs.attempt >= :max_attempts THEN 'error' ELSE 'pending' END,
+    error = CASE WHEN runs.attempt >= :max_attempts
+                 THEN jsonb_build_object('error', 'WorkerLostError', 'message',
+                      'The process executing the run stopped (attempt ' || runs.attempt || ' of ' || :max_attempts
+                      || '); giving up after RUN_MAX_ATTEMPTS')
+                 ELSE NULL END,
+    worker_id = NULL, reserved_for = NULL, lease_expires_at = NULL, available_at = now(), updated_at = now()
+FROM expired
+WHERE runs.run_id = expired.run_id
+RETURNING runs.*
+"""
+
+# Events of runs that ended more than `ttl` seconds ago (or whose run is gone) are dropped, a batch at a time.
+SWEEP_RUN_EVENTS: Final = """
+DELETE FROM run_events
+WHERE ctid = ANY (ARRAY(
+    SELECT e.ctid FROM run_events AS e
+    WHERE e.created_at < now() - make_interval(secs => :ttl_seconds)
+      AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.run_id = e.run_id AND r.status = ANY(:inflight))
+    LIMIT :batch
+))
+"""
+
+NOTIFY: Final = "SELECT pg_notify(:channel, :payload)"
+RUNS_BY_STATUS: Final = "SELECT status, count(*) FROM runs GROUP BY status"
+READY_RUNS: Final = "SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()"
+
+
+def inflight_runs(thread_id: uuid.UUID) -> Select[Run]:
+    """A thread's pending and running runs, oldest first, locked (the multitask rules act on them)."""
+    stmt = select(Run).where(Run.thread_id == thread_id, Run.status.in_(INFLIGHT))
+    return stmt.order_by(Run.created_at).with_for_update()
+
+
+def cancellable_runs(
+    statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+) -> Select[Run]:
+    """The in-flight runs with `statuses` (among `run_ids`, on `thread_id`, when given), oldest first, locked."""
+    stmt = select(Run).where(Run.status.in_([status for status in statuses if status in INFLIGHT]))
+    if run_ids is not None:
+        stmt = stmt.where(Run.run_id.in_(run_ids))
+    if thread_id is not None:
+        stmt = stmt.where(Run.thread_id == thread_id)
+    return stmt.order_by(Run.created_at).with_for_update()
+
+
+def interrupt_pending_run(run_id: uuid.UUID) -> Update:
+    return update(Run).where(Run.run_id == run_id).values(status="interrupted", updated_at=utcnow())
+
+
+def delete_run(run_id: uuid.UUID) -> Delete:
+    return delete(Run).where(Run.run_id == run_id)
+
+
+def held_by(run_id: uuid.UUID, worker_id: str) -> ColumnElement[bool]:
+    """The run is still this worker's: not reaped and claimed elsewhere, not deleted with its thread."""
+    return and_(Run.run_id == run_id, Run.worker_id == worker_id, Run.status == "running")
+
+
+def finish_held_run(run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> Update:
+    """Record how a run ended (`ending`: status, output, error) and release its lease."""
+    values = {**ending, "worker_id": None, "lease_expires_at": None, "updated_at": utcnow()}
+    return update(Run).where(held_by(run_id, worker_id)).values(**values)
+
+
+def delete_held_run(run_id: uuid.UUID, worker_id: str) -> Delete:
+    return delete(Run).where(held_by(run_id, worker_id))
+
+
+def requeue_held_runs(run_ids: Sequence[uuid.UUID], worker_id: str) -> Update:
+    """Back to `pending` (unreserved, unleased): the runs this worker executes among `run_ids`."""
+    return (
+        update(Run)
+        .where(Run.run_id.in_(run_ids), Run.status == "running", Run.worker_id == worker_id)
+        .values(status="pending", worker_id=None, reserved_for=None, lease_expires_at=None, updated_at=utcnow())
+    )
+
+
+def next_available_at() -> Select[datetime | None]:
+    """When the earliest delayed (`after_seconds`) pending run becomes claimable."""
+    return select(func.min(Run.available_at)).where(Run.status == "pending", Run.available_at > func.now())
+
+
+def events_after(run_id: uuid.UUID, after_seq: int) -> Select[int, str, bytes]:
+    return (
+        select(RunEvent.seq, RunEvent.event, RunEvent.data)
+        .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+        .order_by(RunEvent.seq)
+    )
+
+
+def last_event_seq(run_id: uuid.UUID) -> Select[int]:
+    return select(func.coalesce(func.max(RunEvent.seq), -1)).where(RunEvent.run_id == run_id)
+
+
+def insert_events() -> Insert:
+    return insert(RunEvent)
+
+
+class QueueStorage:
+    """Executes the queue's statements on the caller's session (or, for events and counts, a connection) inside
+    the caller's transaction; never commits. `_execute` is the one way in."""
+
+    def __init__(self, conn: AsyncSession | AsyncConnection) -> None:
+        self.conn = conn
+
+    async def _execute(
+        self, statement: Executable | str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> AnyResult:
+        stmt = text(statement) if isinstance(statement, str) else statement
+        return await self.conn.execute(stmt, params)
+
+    async def _runs(self, sql: str, params: Mapping[str, Any], *, fresh: bool = False) -> list[Run]:
+        """Run rows returned by a raw statement (`fresh`: overwrite the session's copies of them)."""
+        stmt = select(Run).from_statement(text(sql))
+        if fresh:
+            stmt = stmt.execution_options(populate_existing=True)
+        return list((await self._execute(stmt, params)).scalars().all())
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """A NOTIFY, delivered when the transaction commits."""
+        await self._execute(NOTIFY, {"channel": channel, "payload": payload})
+
+    async def claim_next(self, worker_id: str, *, lease_seconds: float, affinity_seconds: float) -> Run | None:
+        params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "affinity_seconds": affinity_seconds}
+        rows = await self._runs(CLAIM_NEXT_RUN, params)
+        return rows[0] if rows else None
+
+    async def extend_leases(
+        self, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
+    ) -> set[uuid.UUID]:
+        """The runs among `run_ids` whose lease was extended (those this worker still holds)."""
+        stmt = text(EXTEND_LEASES).bindparams(bindparam("run_ids", type_=ARRAY(Uuid())))
+        params = {"worker_id": worker_id, "run_ids": list(run_ids), "lease_seconds": lease_seconds}
+        return set((await self._execute(stmt, params)).scalars().all())
+
+    async def reap_expired(self, *, max_attempts: int, batch: int) -> list[Run]:
+        return await self._runs(REAP_EXPIRED_LEASES, {"max_attempts": max_attempts, "batch": batch}, fresh=True)
+
+    async def sweep_events(self, *, ttl_seconds: float, batch: int) -> int:
+        params = {"ttl_seconds": ttl_seconds, "batch": batch, "inflight": list(INFLIGHT)}
+        result = await self._execute(SWEEP_RUN_EVENTS, params)
+        return affected_rows(result)
+
+    async def next_available_at(self) -> datetime | None:
+        return (await self._execute(next_available_at())).scalar()
+
+    async def inflight(self, thread_id: uuid.UUID) -> list[Run]:
+        return list((await self._execute(inflight_runs(thread_id))).scalars().all())
+
+    async def cancellable(
+        self, statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+    ) -> list[Run]:
+        stmt = cancellable_runs(statuses, run_ids=run_ids, thread_id=thread_id)
+        return list((await self._execute(stmt)).scalars().all())
+
+    async def interrupt_pending(self, run_id: uuid.UUID) -> None:
+        await self._execute(interrupt_pending_run(run_id))
+
+    async def delete(self, run_id: uuid.UUID) -> None:
+        await self._execute(delete_run(run_id))
+
+    async def finish(self, run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> bool:
+        """False, and nothing recorded, when `worker_id` no longer holds the run."""
+        result = await self._execute(finish_held_run(run_id, worker_id, ending))
+        return affected_rows(result) > 0
+
+    async def delete_held(self, run_id: uuid.UUID, worker_id: str) -> bool:
+        """False, and nothing deleted, when `worker_id` no longer holds the run."""
+        result = await self._execute(delete_held_run(run_id, worker_id))
+        return affected_rows(result) > 0
+
+    async def requeue(self, run_ids: Sequence[uuid.UUID], worker_id: str) -> None:
+        await self._execute(requeue_held_runs(run_ids, worker_id))
+
+    async def runs_by_status(self) -> dict[str, int]:
+        return {status: count for status, count in (await self._execute(RUNS_BY_STATUS)).all()}
+
+    async def ready_runs(self) -> int:
+        """Pending runs ready to start (the queue's depth)."""
+        return int((await self._execute(READY_RUNS)).scalar_one())
+
+    async def events_after(self, run_id: uuid.UUID, after_seq: int) -> list[tuple[int, str, bytes]]:
+        rows = (await self._execute(events_after(run_id, after_seq))).all()
+        return [(seq, event, bytes(data)) for seq, event, data in rows]
+
+    async def last_event_seq(self, run_id: uuid.UUID) -> int:
+        return int((await self._execute(last_event_seq(run_id))).scalar_one())
+
+    async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self._execute(insert_events(), rows)

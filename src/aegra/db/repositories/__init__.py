@@ -1,0 +1,1 @@
+"""Advanced Alchemy repositories over Aegra's metadata tables, one module per resource."""
