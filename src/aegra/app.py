@@ -55,6 +55,7 @@ from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
+from aegra.inspector.routes import inspector_router
 from aegra.interop.routes import mount_interop
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
@@ -161,7 +162,7 @@ def _cors_config(config: AegraConfig) -> CORSConfig:
 
 
 def _route_handlers(config: AegraConfig) -> list[Any]:
-    """The API's controllers, minus the groups `http.disable_*` turns off (crons go with runs, as in langgraph-api)."""
+    """The API's controllers and the inspector page, minus what `http.disable_*` turns off (crons go with runs)."""
     http = config.http or HttpConfig()
     handlers: list[Any] = [ok_only] if http.disable_meta else [SystemController, openapi_json]
     groups = (
@@ -176,6 +177,8 @@ def _route_handlers(config: AegraConfig) -> list[Any]:
     for disabled, controllers in groups:
         if not disabled:
             handlers.extend(controllers)
+    if not http.disable_inspector:
+        handlers.append(inspector_router())
     return handlers
 
 

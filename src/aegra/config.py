@@ -54,6 +54,7 @@ class HttpConfig(msgspec.Struct, kw_only=True):
     disable_meta: bool = False
     disable_mcp: bool = False
     disable_a2a: bool = False
+    disable_inspector: bool = False
 
 
 class TtlConfig(msgspec.Struct, kw_only=True):

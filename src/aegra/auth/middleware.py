@@ -13,17 +13,19 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from aegra.auth.handlers import AuthHandlers, RequestParts
 from aegra.errors import ApiError
+from aegra.inspector.routes import is_inspector_asset
 
 logger = structlog.get_logger(__name__)
 
-# Probes, docs and the server description stay open (Studio and load balancers read them unauthenticated).
+# Probes, docs, the server description and the inspector's static files stay open (Studio and load balancers
+# read them unauthenticated; the inspector page must load before its user can log in).
 PUBLIC_PATHS = frozenset({"/", "/ok", "/info", "/health", "/metrics", "/openapi.json"})
 PUBLIC_PREFIXES = ("/docs",)
 USER_SCOPE_KEY = "aegra_user"
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or is_inspector_asset(path)
 
 
 @dataclass(frozen=True, slots=True)
