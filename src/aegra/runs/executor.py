@@ -315,6 +315,9 @@ class RunExecutor:
         """Store the ending on the run and its thread; False when the run was no longer this process's to end
         (reaped after a lost lease, or deleted with its thread)."""
         async with self.database.sessionmaker() as session:
+            # Thread before run, the order insert_run locks them in: a run queued on this thread as this one ends
+            # would otherwise deadlock with it.
+            await thread_sync.lock_thread(session, plan.thread_id)
             if ending == ROLLBACK:
                 held = await queue.delete_run_row(session, plan.run_id, origin=self.worker_id)
             else:
