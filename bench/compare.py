@@ -73,23 +73,22 @@ async def measure_server(kind: str, results: Results, args: Any) -> None:
             results.notes.setdefault(kind, []).append(f"health = GET {server.health}; first start {cold:.1f} s")
             await asyncio.sleep(args.settle)
             client = workloads.sdk_client(server.url, connections=64)
+            plan: list[tuple[str, tuple[str, ...], Callable[[], Awaitable[Any]]]] = [
+                ("threads", ("threads_create",), lambda: workloads.threads_create(client, args)),
+                ("wait", ("wait_thread",), lambda: _wait_thread(client, results, kind, args)),
+                ("wait", ("wait_stateless",), lambda: workloads.runs_wait(client, "stateless", args)),
+                ("stream", ("stream_rate", "stream_ttft"), lambda: workloads.stream_tokens(client, args)),
+                ("burst", ("burst_wall",), lambda: workloads.burst(client, args)),
+                ("store", ("store_put", "store_get", "store_search"), lambda: workloads.store_ops(client, args)),
+            ]
             try:
-                await _attempt(results, kind, ("threads_create",), lambda: workloads.threads_create(client, args))
-                await _attempt(results, kind, ("wait_thread",), lambda: _wait_thread(client, results, kind, args))
-                await _attempt(
-                    results, kind, ("wait_stateless",), lambda: workloads.runs_wait(client, "stateless", args)
-                )
-                await _attempt(
-                    results, kind, ("stream_rate", "stream_ttft"), lambda: workloads.stream_tokens(client, args)
-                )
-                await _attempt(results, kind, ("burst_wall",), lambda: workloads.burst(client, args))
-                await _attempt(
-                    results, kind, ("store_put", "store_get", "store_search"), lambda: workloads.store_ops(client, args)
-                )
+                for group, keys, body in plan:
+                    if group not in args.skip:
+                        await _attempt(results, kind, keys, body)
             finally:
                 await client.http.client.aclose()
             results.put(kind, "rss", server.rss_mib())
-            if kind in args.streams_on:
+            if kind in args.streams_on and "streams" not in args.skip:
                 await _attempt(
                     results,
                     kind,
@@ -98,7 +97,8 @@ async def measure_server(kind: str, results: Results, args: Any) -> None:
                 )
                 results.notes[kind].append(f"RSS after the {args.streams} streams {server.rss_mib():.0f} MB")
             server.stop()
-            await _attempt(results, kind, ("startup_warm",), lambda: server.start(graphs=False))
+            if "startup" not in args.skip:
+                await _attempt(results, kind, ("startup_warm",), lambda: server.start(graphs=False))
         finally:
             server.stop()
     results.put(kind, "load_end", os.getloadavg()[0])
@@ -159,6 +159,9 @@ def main() -> None:
     parser.add_argument(
         "--streams-on", default="aegra,limit", help="targets that get the concurrent-streams row (default aegra)"
     )
+    parser.add_argument(
+        "--skip", default="", help="comma list of threads,wait,stream,burst,store,streams,startup (servers only)"
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--log-level", default="", help="LOG_LEVEL for the servers (default: unset, their default)")
     parser.add_argument("--startup-timeout", type=float, default=180.0)
@@ -172,6 +175,7 @@ def main() -> None:
     parser.add_argument("--lgdev-jobs", type=int, default=10, help="langgraph dev --n-jobs-per-worker (default 10)")
     args = parser.parse_args()
     args.only = [name for name in args.only.split(",") if name]
+    args.skip = {group for group in args.skip.split(",") if group}
     args.streams_on = {name for name in args.streams_on.split(",") if name}
     unknown = set(args.only) - set(ORDER)
     if unknown:
