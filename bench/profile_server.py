@@ -22,8 +22,8 @@ from typing import Any
 from sidebyside import workloads
 from sidebyside.servers import BENCH, Server, prepare_workdir
 
+ENTRY_POINTS = ("(aegra/cli.py)", "(aegra/__main__.py)")  # under every sample: not worth a line
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
-PACKAGE = re.compile(r"(?:site-packages|src|lib/python3\.\d+)/(?P<package>[A-Za-z_][\w]*)")
 
 
 def _parse(line: str) -> tuple[list[str], int]:
@@ -36,10 +36,9 @@ def _name(frame: str) -> tuple[str, str]:
     match = FRAME.match(frame)
     if match is None:
         return frame, "?"
-    path = match["file"]
-    package = PACKAGE.search(path)
-    short = "/".join(path.split("/")[-2:])
-    return f"{match['function']} ({short})", package["package"] if package else path.split("/")[-1]
+    path = match["file"]  # py-spy names files from their package root: "asyncpg/connection.py"
+    package = path.split("/")[0] if "/" in path else path.removesuffix(".py")
+    return f"{match['function']} ({path})", package
 
 
 def summarize(raw: Path, top: int) -> str:
@@ -57,7 +56,7 @@ def summarize(raw: Path, top: int) -> str:
         leaf, package = names[-1]
         own[leaf] += count
         packages[package] += count
-        for name in {name for name, package in names if package == "aegra"}:
+        for name in {name for name, package in names if package == "aegra" and not name.endswith(ENTRY_POINTS)}:
             under[name] += count
     if not total:
         return "(no samples)"
@@ -78,7 +77,7 @@ async def _profile(
         raise RuntimeError("server not running")
     raw = Path(args.out) / f"{name}.txt"
     command = [args.py_spy, "record", "--pid", str(server.process.pid), "--format", "raw", "--output", str(raw)]
-    command += ["--rate", "200", "--nonblocking"]
+    command += ["--rate", "200", "--gil"]  # only samples holding the GIL (CPU, not waiting); paused per sample
     spy = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await asyncio.sleep(1.0)  # let py-spy attach
     try:
@@ -118,6 +117,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "aegra-profiles"))
     parser.add_argument("--only", type=lambda text: [name for name in text.split(",") if name], default=[])
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--summarize", action="store_true", help="only summarize the raw files already in --out")
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--tokens", type=int, default=1000)
@@ -131,5 +131,9 @@ if __name__ == "__main__":
     parser.add_argument("--aegra-python", default=str(BENCH.parent / ".venv" / "bin" / "python"))
     parser.add_argument("--aegra-db", default="embedded")
     options = parser.parse_args()
-    Path(options.out).mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(options))
+    if options.summarize:
+        for raw in sorted(Path(options.out).glob("*.txt")):
+            print(f"== {raw.stem}", summarize(raw, options.top), sep="\n")
+    else:
+        Path(options.out).mkdir(parents=True, exist_ok=True)
+        asyncio.run(main(options))
