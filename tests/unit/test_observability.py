@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -13,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from typing_extensions import TypedDict
 
 from aegra.errors import ConfigError
-from aegra.observability.logging import configure_logging
+from aegra.observability.logging import configure_logging, render_console, render_json
 from aegra.observability.tracing import (
     RunSpanCallback,
     build_exporters,
@@ -111,3 +113,61 @@ def test_json_logs_carry_exception_tracebacks(capsys: pytest.CaptureFixture[str]
     record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert record["event"] == "run failed"
     assert "ValueError: boom" in record["exception"]
+
+
+def test_console_lines_match_structlogs_console_renderer() -> None:
+    event = {
+        "timestamp": "2026-12-02T00:00:00.000000Z",
+        "level": "info",
+        "event": "aegra ready",
+        "logger": "aegra.app",
+        "database": "postgresql://u:@/db?host=/tmp",
+        "graphs": ["echo", "tokens"],
+        "embedded": False,
+        "path": "/threads",
+    }
+    reference = structlog.dev.ConsoleRenderer(colors=False)
+
+    line = render_console(None, "info", dict(event))
+
+    assert line == reference(None, "info", dict(event))
+
+
+def test_console_lines_carry_tracebacks(capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+    configure_logging("INFO")
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("t").exception("run failed", run_id="r1")
+
+    err = capsys.readouterr().err
+    assert "[error    ] run failed" in err
+    assert "run_id=r1" in err
+    assert "ValueError: boom" in err
+
+
+def test_lines_below_the_level_are_dropped(capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+    configure_logging("WARNING")
+
+    structlog.get_logger("t").info("not shown")
+    structlog.get_logger("t").warning("shown")
+    logging.getLogger("uvicorn.error").info("stdlib not shown")
+
+    err = capsys.readouterr().err
+    assert "shown" in err
+    assert "not shown" not in err
+
+
+def test_json_lines_encode_ids_and_dates() -> None:
+    event = {"event": "e", "run_id": uuid.UUID(int=1), "at": datetime(2026, 1, 2, tzinfo=UTC)}
+
+    record = json.loads(render_json(None, "info", event))
+
+    assert record == {"event": "e", "run_id": str(uuid.UUID(int=1)), "at": "2026-01-02T00:00:00+00:00"}
+
+
+def test_json_lines_keep_integers_orjson_cannot_encode() -> None:
+    record = json.loads(render_json(None, "info", {"event": "e", "n": 2**70}))
+
+    assert record == {"event": "e", "n": 2**70}

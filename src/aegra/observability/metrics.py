@@ -52,6 +52,8 @@ class Metrics:
             ["pool", "state"],
             registry=self.registry,
         )
+        # (method, route template, status) -> its counter and histogram series; bounded like the series themselves
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def track_active_runs(self, read: Callable[[], float]) -> None:
         """Let the run worker report how many runs it is executing."""
@@ -62,8 +64,13 @@ class Metrics:
         self.stream_subscribers.set_function(read)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:  # `labels()` validates and locks on every call: look each series up once
+            children = (self.http_requests.labels(method, route, str(status)), self.http_latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh(self, database: Database) -> None:
         """Read database-wide figures (runs by status, queue depth) and pool usage before a scrape."""
