@@ -4,8 +4,6 @@ read and delete them. Execution itself belongs to the worker pool."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +11,7 @@ from typing import Any, Final
 
 import msgspec
 import structlog
+import uuid_utils.compat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
@@ -45,10 +44,7 @@ NO_RUNS_TO_CANCEL: Final = (
 
 def uuid7() -> uuid.UUID:
     """A time-ordered UUID (version 7), as langgraph-api uses for run ids and stateless threads."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return uuid.UUID(int=value)
+    return uuid_utils.compat.uuid7()
 
 
 @dataclass(frozen=True, slots=True)
