@@ -171,3 +171,19 @@ def test_json_lines_keep_integers_orjson_cannot_encode() -> None:
     record = json.loads(render_json(None, "info", {"event": "e", "n": 2**70}))
 
     assert record == {"event": "e", "n": 2**70}
+
+
+def test_a_line_written_to_a_closed_stream_does_not_fail_the_caller(
+    monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    # Arrange: logging configured on a stream that is closed afterwards (a test harness's capture, a dead pipe)
+    import io
+    import sys
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("INFO")
+    stream.close()
+
+    # Act / Assert: the call returns like a stdlib handler's would
+    structlog.get_logger("t").info("after close", key="value")

@@ -74,6 +74,8 @@ def _write_to(handler: logging.StreamHandler[TextIO]) -> Processor:
         try:
             handler.stream.write(line + "\n")
             handler.flush()
+        except (OSError, ValueError):  # a closed or broken stream: like the stdlib's handlers, never fail the caller
+            pass
         finally:
             handler.release()
         raise structlog.DropEvent
