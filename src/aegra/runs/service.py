@@ -95,7 +95,8 @@ class RunService:
     async def create_and_follow(self, thread_id: str | None, payload: RunCreate, *, events: bool) -> FollowedRun:
         """Queue a run and subscribe to it first, so not even its `metadata` event is missed."""
         new = await self._prepare(thread_id, payload, run_id=uuid7())
-        new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
+        if self.pool.claims:
+            new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
         subscription = self.broker.subscribe(new.run_id, events=events)
         try:
             row = await self._insert(new)

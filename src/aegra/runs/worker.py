@@ -26,6 +26,7 @@ from aegra.runs import queue
 from aegra.runs.broker import RunBroker, RunOutcome
 from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.runs.outbox import enqueue_delivery
 from aegra.runs.webhooks import run_payload
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
@@ -60,18 +61,21 @@ class WorkerPool:
         broker: RunBroker,
         concurrency: int,
         settings: Settings,
+        claims: bool = True,
     ) -> None:
         self.database = database
         self.executor = executor
         self.broker = broker
         self.concurrency = concurrency
         self.settings = settings
+        self.claims = claims  # False: an API-only process, which follows and cancels runs but executes none
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
+        self._claim_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -83,19 +87,22 @@ class WorkerPool:
         if self.broker.relay is not None:
             self.broker.relay.start(on_notice=self._on_notify, on_event=self.broker.relayed_event)
         self._loops = [
-            asyncio.create_task(self._claim_loop(), name="aegra-claim"),
             asyncio.create_task(self._listen_loop(), name="aegra-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="aegra-heartbeat"),
-            asyncio.create_task(self._reaper_loop(), name="aegra-reaper"),
         ]
+        if not self.claims:
+            logger.info("API only: this process executes no runs", worker_id=self.worker_id)
+            return
+        self._claim_task = asyncio.create_task(self._claim_loop(), name="aegra-claim")
+        self._loops.append(asyncio.create_task(self._reaper_loop(), name="aegra-reaper"))
         logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
 
     async def stop(self) -> None:
         """Stop claiming; give runs still executing the shutdown grace to finish, then hand them back: they go
         back in the queue, and whichever process claims them next resumes them from their last checkpoint."""
-        claim, *others = self._loops
-        claim.cancel()
-        await asyncio.gather(claim, return_exceptions=True)
+        if self._claim_task is not None:
+            self._claim_task.cancel()
+            await asyncio.gather(self._claim_task, return_exceptions=True)
         running = [handle.task for handle in self._handles.values() if handle.task is not None]
         if running and self.settings.run_shutdown_grace_seconds > 0:
             logger.info(
@@ -113,9 +120,9 @@ class WorkerPool:
                     await queue.requeue(session, handed_back, origin=self.worker_id)
             except DATABASE_ERRORS as exc:
                 logger.error("could not hand back runs at shutdown; their leases will expire", error=str(exc))
-        for task in others:
+        for task in self._loops:
             task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.gather(*self._loops, return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def wake(self, *, delayed: bool = False) -> None:
@@ -296,23 +303,27 @@ class WorkerPool:
             if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
-                self._send_webhook(row)
+                await self._queue_webhook(row)
             else:
                 logger.warning("run abandoned by its process; queued again", run_id=str(row.run_id))
         if reaped:
             self.wake()
 
-    def _send_webhook(self, row: RunRow) -> None:
+    async def _queue_webhook(self, row: RunRow) -> None:
+        """The webhook of a run the reaper ended `error` (after its own transaction: a crash in between loses it)."""
         try:
             webhook = RunKwargs.decode(row.kwargs).webhook
         except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
             logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
             return
-        sender = self.executor.webhooks
-        if webhook and sender is not None:
-            sender.send(
-                webhook, run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
-            )
+        outbox = self.executor.outbox
+        if not webhook or outbox is None:
+            return
+        payload = run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
+        async with self.database.sessionmaker() as session:
+            await enqueue_delivery(session, run_id=row.run_id, url=webhook, body=serde.dumps(payload))
+            await session.commit()
+        outbox.wake()
 
     async def _listen_loop(self) -> None:
         """Hear the other processes' notices. A lost connection (database restart, network) is retried with a
