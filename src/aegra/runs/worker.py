@@ -74,6 +74,9 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
+        # When each lease executing here runs out at the latest (monotonic clock): set from the moment its claim or
+        # its last successful heartbeat was sent, so it is never later than the database's own expiry.
+        self._lease_deadlines: dict[uuid.UUID, float] = {}
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
         self._claim_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -95,6 +98,7 @@ class WorkerPool:
             return
         self._claim_task = asyncio.create_task(self._claim_loop(), name="aegra-claim")
         self._loops.append(asyncio.create_task(self._reaper_loop(), name="aegra-reaper"))
+        self._loops.append(asyncio.create_task(self._fence_loop(), name="aegra-fence"))
         logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
 
     async def stop(self) -> None:
@@ -200,6 +204,7 @@ class WorkerPool:
         while True:
             await self._slots.acquire()
             self._wake.clear()
+            sent = time.monotonic()
             try:
                 async with self.database.sessionmaker() as session:
                     row = await queue.claim_next_run(
@@ -214,6 +219,7 @@ class WorkerPool:
                 self._slots.release()
                 await self._idle(await self._idle_seconds())
                 continue
+            self._lease_deadlines[row.run_id] = sent + self.settings.run_lease_seconds
             self._launch(row)
 
     async def _idle_seconds(self) -> float:
@@ -247,6 +253,7 @@ class WorkerPool:
             await self.executor.execute(row, handle)
         finally:
             self._handles.pop(row.run_id, None)
+            self._lease_deadlines.pop(row.run_id, None)
             self._slots.release()
             self.wake()
 
@@ -260,6 +267,7 @@ class WorkerPool:
             if not self._handles:
                 continue
             executing = set(self._handles)
+            sent = time.monotonic()
             try:
                 async with self.database.sessionmaker() as session:
                     held = await queue.extend_leases(
@@ -268,10 +276,29 @@ class WorkerPool:
             except DATABASE_ERRORS as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
                 continue
+            for run_id in held & self._lease_deadlines.keys():
+                self._lease_deadlines[run_id] = sent + self.settings.run_lease_seconds
             for run_id in executing - held:
                 handle = self._handles.get(run_id)
                 if handle is not None and handle.phase == "streaming":
                     logger.warning("lost the lease of a run; stopping it here", run_id=str(run_id))
+                    handle.cancel("lost")
+
+    async def _fence_loop(self) -> None:
+        """Stop a run here before its lease can run out: a process that cannot heartbeat (the database is down, or
+        out of its reach) keeps a run only as long as its lease, so the run never executes in two places at once.
+        It goes back to the queue once the lease expires, and resumes from its last checkpoint wherever it is
+        claimed next. Independent of the heartbeat, which may itself wait on an unreachable database."""
+        margin = self.settings.run_heartbeat_seconds
+        while True:
+            await asyncio.sleep(margin / 2)
+            now = time.monotonic()
+            for run_id, deadline in list(self._lease_deadlines.items()):
+                handle = self._handles.get(run_id)
+                if now < deadline - margin or handle is None or handle.phase != "streaming":
+                    continue
+                if handle.cancel_action is None:
+                    logger.warning("could not renew the lease of a run in time; stopping it here", run_id=str(run_id))
                     handle.cancel("lost")
 
     async def _reaper_loop(self) -> None:
