@@ -293,7 +293,10 @@ class RunExecutor:
                 Emitter(self.broker, channel).emit("error", result.error)
             await self.broker.flush(channel)
             webhook = self._webhook(row, plan, ending, result, body)
-            recorded = await self._record(plan, ending, result, snapshot, body, handle, webhook=webhook)
+            throwaway = plan.temporary and row.temporary  # else the process following it deletes its thread
+            recorded = await self._record(
+                plan, ending, result, snapshot, body, handle, webhook=webhook, throwaway=throwaway
+            )
         except SQLAlchemyError as exc:
             logger.error("could not record the end of a run", run_id=str(plan.run_id), error=str(exc))
         finally:
@@ -321,6 +324,7 @@ class RunExecutor:
         handle: RunHandle,
         *,
         webhook: bytes | None,
+        throwaway: bool,
     ) -> bool:
         """Store the ending on the run and its thread, and queue its `webhook` delivery, in one transaction; False
         when the run was no longer this process's to end (reaped after a lost lease, or deleted with its thread)."""
@@ -337,7 +341,7 @@ class RunExecutor:
                 await self._forget_deleted_thread(session, plan)
                 logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
                 return False
-            if plan.temporary:
+            if throwaway:
                 await thread_sync.delete_thread(session, plan.thread_id)
             else:
                 thread_error = result.error

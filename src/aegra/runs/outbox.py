@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
-from aegra.runs.webhooks import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, Outcome, WebhookSender
+from aegra.db.models import Run as RunRow
+from aegra.runs.contract import RunKwargs
+from aegra.runs.webhooks import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, Outcome, WebhookSender, run_payload
 
 logger = structlog.get_logger(__name__)
 
@@ -78,6 +82,23 @@ async def enqueue_delivery(session: AsyncSession, *, run_id: uuid.UUID, url: str
     delivery_id = uuid.uuid4()
     await session.execute(text(ENQUEUE), {"delivery_id": delivery_id, "run_id": run_id, "url": url, "body": body})
     return delivery_id
+
+
+async def queue_reaped_webhook(database: Database, outbox: WebhookOutbox | None, row: RunRow) -> None:
+    """The webhook of a run the reaper ended `error` (after the reaper's own transaction: a crash in between loses
+    it, the one gap in at-least-once)."""
+    try:
+        webhook = RunKwargs.decode(row.kwargs).webhook
+    except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
+        logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
+        return
+    if not webhook or outbox is None:
+        return
+    payload = run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
+    async with database.sessionmaker() as session:
+        await enqueue_delivery(session, run_id=row.run_id, url=webhook, body=serde.dumps(payload))
+        await session.commit()
+    outbox.wake()
 
 
 def backoff_seconds(attempts: int) -> float:

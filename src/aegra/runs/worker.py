@@ -15,19 +15,17 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import msgspec
 import structlog
 
 from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
-from aegra.runs import queue
+from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunOutcome
-from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
-from aegra.runs.outbox import enqueue_delivery
-from aegra.runs.webhooks import run_payload
+from aegra.runs.fence import LeaseFence
+from aegra.runs.outbox import queue_reaped_webhook
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
@@ -74,10 +72,11 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
-        # When each lease executing here runs out at the latest (monotonic clock): set from the moment its claim or
-        # its last successful heartbeat was sent, so it is never later than the database's own expiry.
-        self._lease_deadlines: dict[uuid.UUID, float] = {}
+        self._fence = LeaseFence(
+            lease_seconds=settings.run_lease_seconds, margin_seconds=settings.run_heartbeat_seconds
+        )
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
+        self._throwaway: dict[uuid.UUID, uuid.UUID] = {}  # run id -> its thread, to delete once it ended elsewhere
         self._claim_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -98,7 +97,7 @@ class WorkerPool:
             return
         self._claim_task = asyncio.create_task(self._claim_loop(), name="aegra-claim")
         self._loops.append(asyncio.create_task(self._reaper_loop(), name="aegra-reaper"))
-        self._loops.append(asyncio.create_task(self._fence_loop(), name="aegra-fence"))
+        self._loops.append(asyncio.create_task(self._fence.guard(self._stop_lost), name="aegra-fence"))
         logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
 
     async def stop(self) -> None:
@@ -219,7 +218,7 @@ class WorkerPool:
                 self._slots.release()
                 await self._idle(await self._idle_seconds())
                 continue
-            self._lease_deadlines[row.run_id] = sent + self.settings.run_lease_seconds
+            self._fence.claimed(row.run_id, sent=sent)
             self._launch(row)
 
     async def _idle_seconds(self) -> float:
@@ -253,7 +252,7 @@ class WorkerPool:
             await self.executor.execute(row, handle)
         finally:
             self._handles.pop(row.run_id, None)
-            self._lease_deadlines.pop(row.run_id, None)
+            self._fence.released(row.run_id)
             self._slots.release()
             self.wake()
 
@@ -276,30 +275,20 @@ class WorkerPool:
             except DATABASE_ERRORS as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
                 continue
-            for run_id in held & self._lease_deadlines.keys():
-                self._lease_deadlines[run_id] = sent + self.settings.run_lease_seconds
+            self._fence.renewed(held, sent=sent)
             for run_id in executing - held:
                 handle = self._handles.get(run_id)
                 if handle is not None and handle.phase == "streaming":
                     logger.warning("lost the lease of a run; stopping it here", run_id=str(run_id))
                     handle.cancel("lost")
 
-    async def _fence_loop(self) -> None:
-        """Stop a run here before its lease can run out: a process that cannot heartbeat (the database is down, or
-        out of its reach) keeps a run only as long as its lease, so the run never executes in two places at once.
-        It goes back to the queue once the lease expires, and resumes from its last checkpoint wherever it is
-        claimed next. Independent of the heartbeat, which may itself wait on an unreachable database."""
-        margin = self.settings.run_heartbeat_seconds
-        while True:
-            await asyncio.sleep(margin / 2)
-            now = time.monotonic()
-            for run_id, deadline in list(self._lease_deadlines.items()):
-                handle = self._handles.get(run_id)
-                if now < deadline - margin or handle is None or handle.phase != "streaming":
-                    continue
-                if handle.cancel_action is None:
-                    logger.warning("could not renew the lease of a run in time; stopping it here", run_id=str(run_id))
-                    handle.cancel("lost")
+    def _stop_lost(self, run_id: uuid.UUID) -> bool:
+        """The fence says the run's lease may run out: hand it back (True if that stopped it)."""
+        handle = self._handles.get(run_id)
+        if handle is None or handle.phase != "streaming" or handle.cancel_action is not None:
+            return False
+        handle.cancel("lost")
+        return True
 
     async def _reaper_loop(self) -> None:
         """Re-queue runs whose process died (or end them `error`), and sweep events of long-ended runs."""
@@ -330,27 +319,11 @@ class WorkerPool:
             if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
-                await self._queue_webhook(row)
+                await queue_reaped_webhook(self.database, self.executor.outbox, row)
             else:
                 logger.warning("run abandoned by its process; queued again", run_id=str(row.run_id))
         if reaped:
             self.wake()
-
-    async def _queue_webhook(self, row: RunRow) -> None:
-        """The webhook of a run the reaper ended `error` (after its own transaction: a crash in between loses it)."""
-        try:
-            webhook = RunKwargs.decode(row.kwargs).webhook
-        except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
-            logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
-            return
-        outbox = self.executor.outbox
-        if not webhook or outbox is None:
-            return
-        payload = run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
-        async with self.database.sessionmaker() as session:
-            await enqueue_delivery(session, run_id=row.run_id, url=webhook, body=serde.dumps(payload))
-            await session.commit()
-        outbox.wake()
 
     async def _listen_loop(self) -> None:
         """Hear the other processes' notices. A lost connection (database restart, network) is retried with a
@@ -398,6 +371,25 @@ class WorkerPool:
         elif channel == queue.CHANNEL_FOLLOW:
             self.broker.follow_noticed(run_id)
 
+    def delete_when_ended(self, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+        """A stateless run followed here executes elsewhere: its throwaway thread is deleted here, once its followers
+        have its outcome (the worker would delete the run with it). Kept if this process dies first."""
+        self._throwaway[run_id] = thread_id
+
     def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
-        if self.broker.is_followed_elsewhere(run_id):
+        thread_id = self._throwaway.pop(run_id, None)
+        if thread_id is not None:
+            self.spawn(self._settle_and_delete(run_id, thread_id))
+        elif self.broker.is_followed_elsewhere(run_id):
             self.spawn(self.settle_followers(run_id))
+
+    async def _settle_and_delete(self, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+        try:
+            await self.settle_followers(run_id)
+        finally:
+            try:
+                async with self.database.sessionmaker() as session:
+                    await thread_sync.delete_thread(session, thread_id)
+                    await session.commit()
+            except DATABASE_ERRORS as exc:
+                logger.warning("could not delete a stateless run's thread", thread_id=str(thread_id), error=str(exc))
