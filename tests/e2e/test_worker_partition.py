@@ -36,6 +36,7 @@ class Proxy:
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
         self.port = 0
+        self.broken = False
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -47,10 +48,15 @@ class Proxy:
         else:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         self.writers += [writer, up_writer]
+        if self.broken:  # accepted while the proxy was being cut
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
 
     async def cut(self) -> None:
         assert self.server is not None
+        self.broken = True
         self.server.close()
         for writer in self.writers:
             writer.transport.abort()
@@ -98,7 +104,10 @@ async def test_a_worker_that_cannot_heartbeat_stops_its_run_before_another_takes
             async def fenced() -> bool:
                 return "could not renew the lease of a run in time" in cut_off.text
 
-            await eventually(fenced, within=60, what="the cut-off worker to stop its run")
+            try:
+                await eventually(fenced, within=60, what="the cut-off worker to stop its run")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its log:\n{cut_off.text}") from None
             async with aegra_worker(direct, leases=LEASES) as taking_over:
                 await api.client.runs.join(thread_id, run["run_id"])
                 ended = await api.client.runs.get(thread_id, run["run_id"])
