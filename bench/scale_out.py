@@ -205,9 +205,10 @@ async def configuration(server_url: str, count: int, args: argparse.Namespace, *
                 flush=True,
             )
             if kill:
-                killed = await kill_phase(processes, database_url, args.runs, clients=args.clients)
+                kill_runs = args.kill_runs or args.runs
+                killed = await kill_phase(processes, database_url, kill_runs, clients=args.clients)
                 print(
-                    f"  SIGKILL of the worker mid-batch: {args.runs} runs all success, none lost; "
+                    f"  SIGKILL of the worker mid-batch: {kill_runs} runs all success, none lost; "
                     f"{killed['in_flight_at_kill']} in flight on it, {killed['executed_twice']} executed twice "
                     f"(all of them among those in flight; at most {killed['max_executions']} executions)",
                     flush=True,
@@ -230,11 +231,12 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--processes", default="1,2,3", help="comma-separated process counts, each 1 to 3")
+    parser.add_argument("--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs)")
     parser.add_argument("--clients", type=int, default=4, help="SDK clients creating runs (spread over the APIs)")
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
     args = parser.parse_args()
-    counts = sorted({int(part) for part in args.processes.split(",")})
+    counts = list(dict.fromkeys(int(part) for part in args.processes.split(",")))  # in the order given
     assert all(1 <= count <= len(ROLES) for count in counts), "--processes takes counts from 1 to 3"
     print(f"scale-out: {args.runs} background runs of `count` per configuration, {os.cpu_count()} cores", flush=True)
     for count in counts:

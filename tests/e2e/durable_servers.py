@@ -182,6 +182,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30
         await asyncio.sleep(0.05)
 
 
+def executions_of(database_url: str, run_ids: list[str]) -> list[tuple[str, int]]:
+    """(run id, pid) per execution of the `count` graph's node among `run_ids` (one store item each)."""
+    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT value->>'run_id', (value->>'pid')::int FROM store"
+            " WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)",
+            (run_ids,),
+        ).fetchall()
+    return [(str(run_id), int(pid)) for run_id, pid in rows]
+
+
 async def steps_done(client: LangGraphClient, thread_id: str, at_least: int) -> bool:
     state = await client.threads.get_state(thread_id)
     return len(state["values"].get("steps") or []) >= at_least

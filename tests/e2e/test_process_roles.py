@@ -12,10 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import httpx
-import psycopg
 import pytest
 
-from aegra.db.url import psycopg_conninfo
 from tests.conftest import fresh_database
 from tests.e2e.durable_servers import (
     CONFIG,
@@ -24,6 +22,7 @@ from tests.e2e.durable_servers import (
     Server,
     aegra_serve,
     aegra_worker,
+    executions_of,
     running,
 )
 
@@ -39,16 +38,6 @@ async def roles(database_url: str) -> AsyncIterator[tuple[Server, Server]]:
         yield api, worker
 
 
-def _executions(database_url: str, run_ids: list[str]) -> list[tuple[str, int]]:
-    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
-        rows = conn.execute(
-            "SELECT value->>'run_id', (value->>'pid')::int FROM store"
-            " WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)",
-            (run_ids,),
-        ).fetchall()
-    return [(str(run_id), int(pid)) for run_id, pid in rows]
-
-
 async def test_runs_created_on_an_api_only_process_execute_once_each_on_the_worker(
     roles: tuple[Server, Server], database_url: str
 ) -> None:
@@ -58,7 +47,7 @@ async def test_runs_created_on_an_api_only_process_execute_once_each_on_the_work
         *(api.client.runs.create(str(uuid.uuid4()), "count", input={}, if_not_exists="create") for _ in range(30))
     )
     await asyncio.gather(*(api.client.runs.join(run["thread_id"], run["run_id"]) for run in runs))
-    executions = _executions(database_url, [run["run_id"] for run in runs])
+    executions = executions_of(database_url, [run["run_id"] for run in runs])
     statuses = {(await api.client.runs.get(run["thread_id"], run["run_id"]))["status"] for run in runs}
 
     assert sorted(run_id for run_id, _ in executions) == sorted(run["run_id"] for run in runs)

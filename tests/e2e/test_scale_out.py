@@ -18,7 +18,14 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from aegra.db.url import psycopg_conninfo
-from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, STEADY_LEASES, Server, aegra_serve, aegra_worker
+from tests.e2e.durable_servers import (
+    PROCESS_TEST_TIMEOUT,
+    STEADY_LEASES,
+    Server,
+    aegra_serve,
+    aegra_worker,
+    executions_of,
+)
 
 pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
@@ -67,12 +74,9 @@ async def _join(client: LangGraphClient, database_url: str, run_ids: list[str]) 
 
 
 def _executions(database_url: str, run_ids: list[str]) -> tuple[Counter[str], Counter[str], set[int]]:
+    """Executions per run, runs per status, and the processes that executed them."""
+    executions = executions_of(database_url, run_ids)
     with psycopg.connect(psycopg_conninfo(database_url)) as conn:
-        executions = conn.execute(
-            "SELECT value->>'run_id', (value->>'pid')::int FROM store"
-            " WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)",
-            (run_ids,),
-        ).fetchall()
         statuses = conn.execute("SELECT status FROM runs WHERE run_id = ANY(%s::uuid[])", (run_ids,)).fetchall()
     return (
         Counter(run_id for run_id, _ in executions),

@@ -95,10 +95,14 @@ async def test_a_worker_that_cannot_heartbeat_stops_its_run_before_another_takes
             config = {"configurable": {"first_attempt_delay": 120}}
             run = await api.client.runs.create(thread_id, "count", input={}, config=config)
 
-            async def running_on_the_cut_off_worker() -> bool:
-                return (await api.client.runs.get(thread_id, run["run_id"]))["status"] == "running"
+            def stalling() -> bool:  # in its node's stall, past the checkpoint reads
+                with psycopg.connect(psycopg_conninfo(direct)) as conn:
+                    row = conn.execute(
+                        "SELECT 1 FROM store WHERE prefix = 'stalls' AND key = %s", (run["run_id"],)
+                    ).fetchone()
+                return row is not None
 
-            await eventually(running_on_the_cut_off_worker, within=60, what="the run to start")
+            await eventually(lambda: asyncio.to_thread(stalling), within=60, what="the run to stall in its node")
             await proxy.cut()
 
             async def fenced() -> bool:
