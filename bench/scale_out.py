@@ -196,7 +196,7 @@ async def configuration(server_url: str, count: int, args: argparse.Namespace, *
         processes = [start(ROLES[0], database_url, log, jobs=args.jobs)]  # migrates the database first
         processes += [start(role, database_url, log, jobs=args.jobs) for role in ROLES[1:count]]
         try:
-            await batch(processes, database_url, min(200, args.runs), clients=args.clients)  # warm-up, not reported
+            await batch(processes, database_url, min(100, args.runs), clients=args.clients)  # warm-up, not reported
             result = await batch(processes, database_url, args.runs, clients=args.clients)
             roles = " + ".join(" ".join(process.role) for process in processes)
             print(
