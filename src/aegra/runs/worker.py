@@ -72,9 +72,9 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
-        self._fence = LeaseFence(
-            lease_seconds=settings.run_lease_seconds, margin_seconds=settings.run_heartbeat_seconds
-        )
+        # Stop a run a heartbeat before its lease ends, but never before the next heartbeat is due.
+        lease, heartbeat = settings.run_lease_seconds, settings.run_heartbeat_seconds
+        self._fence = LeaseFence(lease_seconds=lease, margin_seconds=min(heartbeat, (lease - heartbeat) / 2))
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
         self._throwaway: dict[uuid.UUID, uuid.UUID] = {}  # run id -> its thread, to delete once it ended elsewhere
         self._claim_task: asyncio.Task[None] | None = None
