@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -101,8 +102,16 @@ async def create_runs(clients: list[LangGraphClient], count: int, *, at_once: in
     async def one(index: int) -> str:
         async with gate:
             client = clients[index % len(clients)]
-            run = await client.runs.create(str(uuid.uuid4()), "count", input={}, if_not_exists="create")
-            return str(run["run_id"])
+            thread_id = str(uuid.uuid4())
+            for _ in range(5):
+                try:
+                    run = await client.runs.create(thread_id, "count", input={}, if_not_exists="create")
+                    return str(run["run_id"])
+                except httpx.TransportError:  # a connection dropped: the run may exist already (one per thread)
+                    with contextlib.suppress(httpx.HTTPError):
+                        if existing := await client.runs.list(thread_id):
+                            return str(existing[0]["run_id"])
+            raise RuntimeError(f"could not create a run on thread {thread_id}")
 
     return list(await asyncio.gather(*(one(index) for index in range(count))))
 
