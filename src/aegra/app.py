@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 import structlog
-from langgraph.store.base import TTLConfig
-from langgraph.store.postgres.base import PostgresIndexConfig
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
@@ -26,7 +21,6 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.types import ASGIApp
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,29 +37,18 @@ from aegra.api.system import SystemController, ok_only
 from aegra.api.thread_streams import ThreadStreamController
 from aegra.api.threads import ThreadController
 from aegra.auth.handlers import AuthHandlers
-from aegra.auth.loader import load_auth_handlers
 from aegra.auth.middleware import AuthenticationMiddleware
 from aegra.config import AegraConfig, HttpConfig
-from aegra.crons.launcher import CronRunLauncher
-from aegra.crons.scheduler import CronScheduler, serve_crons
-from aegra.custom_routes import app_lifespan, load_custom_app, mount_custom_app
+from aegra.custom_routes import mount_custom_app
 from aegra.db.availability import unavailable
-from aegra.db.database import Database
-from aegra.db.embedded import EmbeddedPostgres
-from aegra.db.url import redact
 from aegra.errors import ApiError
 from aegra.graphs.registry import GraphRegistry
 from aegra.inspector.routes import inspector_router
 from aegra.interop.routes import mount_interop
 from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
-from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
-from aegra.runs.lifespan import serve_runs
-from aegra.services.assistants import AssistantService
-from aegra.services.thread_ttl import ThreadTtlSweeper, default_thread_ttl, sweep_interval_seconds
+from aegra.process import Lifespan, build_lifespan
 from aegra.settings import Settings
-from aegra.store.embeddings import build_index_config
-from aegra.store.ttl import build_ttl_config, ttl_sweeper
 
 logger = structlog.get_logger(__name__)
 
@@ -182,14 +165,6 @@ def _route_handlers(config: AegraConfig) -> list[Any]:
     return handlers
 
 
-def _tracer_provider(settings: Settings, span_exporters: Sequence[SpanExporter] | None) -> TracerProvider | None:
-    """The OpenTelemetry tracer provider when OTEL_TARGETS (or `span_exporters`) names an exporter."""
-    exporters = list(span_exporters) if span_exporters is not None else build_exporters(settings.otel_targets)
-    if not exporters:
-        return None
-    return build_tracer_provider(settings.otel_service_name, exporters, batch=span_exporters is None)
-
-
 def _openapi_config(config: AegraConfig) -> OpenAPIConfig | None:
     """`/docs` and `/openapi.json`, unless `http.disable_meta` turns them off."""
     if (config.http or HttpConfig()).disable_meta:
@@ -211,74 +186,6 @@ def _middleware(metrics: Metrics | None, auth: AuthHandlers | None) -> list[Defi
     return middleware
 
 
-def _warn_without_auth(auth: AuthHandlers | None) -> None:
-    if auth is None:
-        logger.warning(
-            "NO AUTHENTICATION: aegra.json has no `auth.path`, so anyone who can reach this server can read "
-            "and change every assistant, thread, run, cron and store item. Configure `auth` before exposing it."
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lifespan:
-    """What the app runs while it serves: the database (embedded when DATABASE_URL is unset), the system
-    assistants, the run workers, the sweepers, the cron scheduler and the custom app's own lifespan."""
-
-    settings: Settings
-    config: AegraConfig
-    graphs: GraphRegistry
-    auth: AuthHandlers | None
-    custom_app: ASGIApp | None
-    custom_state: dict[str, Any]
-    tracer_provider: TracerProvider | None
-    store_index: PostgresIndexConfig | None
-    store_ttl: TTLConfig | None
-
-    @asynccontextmanager
-    async def __call__(self, app: Litestar) -> AsyncIterator[None]:
-        embedded: EmbeddedPostgres | None = None
-        url = self.settings.database_url
-        if url is None:
-            embedded = EmbeddedPostgres(self.settings.embedded_pgdata)
-            url = embedded.start()
-        database = Database(url, self.settings, store_index=self.store_index, store_ttl=self.store_ttl)
-        try:
-            await database.open()
-            async with database.sessionmaker() as session:
-                await AssistantService(session, self.graphs).ensure_system_assistants()
-            app.state.database = database
-            logger.info("aegra ready", database=redact(url), graphs=self.graphs.graph_ids())
-            _warn_without_auth(self.auth)
-            async with self._background(app, database):
-                yield
-        finally:
-            await database.close()
-            if embedded is not None:
-                embedded.stop()
-            if self.tracer_provider is not None:
-                self.tracer_provider.shutdown()
-
-    @asynccontextmanager
-    async def _background(self, app: Litestar, database: Database) -> AsyncIterator[None]:
-        """The sweepers, run workers, cron scheduler and custom app, for as long as the app serves."""
-        thread_sweeper = ThreadTtlSweeper(database, interval=sweep_interval_seconds(self.config))
-        thread_sweeper.start()
-        try:
-            async with ttl_sweeper(database.store), serve_runs(app.state, database):
-                launcher = CronRunLauncher(
-                    self.graphs, database, app.state.run_broker, app.state.run_workers, auth=self.auth
-                )
-                scheduler = CronScheduler(database.sessionmaker, launcher, poll_seconds=self.settings.cron_poll_seconds)
-                custom = self.custom_app
-                async with (
-                    serve_crons(scheduler),
-                    app_lifespan(custom, self.custom_state) if custom is not None else nullcontext(),
-                ):
-                    yield
-        finally:
-            await thread_sweeper.stop()
-
-
 def _dependencies() -> dict[str, Provide]:
     """What every handler may ask for: the database, the graphs, a session, the caller's authorizer."""
     return {
@@ -287,21 +194,6 @@ def _dependencies() -> dict[str, Provide]:
         "db_session": Provide(provide_db_session),
         "authorizer": Provide(provide_authorizer, sync_to_thread=False),
     }
-
-
-def _app_state(lifespan: Lifespan, metrics: Metrics | None) -> State:
-    """`app.state` at startup; the lifespan adds the database and the run machinery."""
-    tracer_provider = lifespan.tracer_provider
-    return State(
-        {
-            "registry": lifespan.graphs,
-            "settings": lifespan.settings,
-            "config": lifespan.config,
-            "metrics": metrics,
-            "tracer": tracer_provider.get_tracer(TRACER_NAME) if tracer_provider is not None else None,
-            "auth_handlers": lifespan.auth,
-        }
-    )
 
 
 def _mount(app: Litestar, custom_app: ASGIApp, lifespan: Lifespan, *, cors: CORSConfig, http: HttpConfig) -> None:
@@ -328,24 +220,8 @@ def create_app(
 
     `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
     """
-    graphs = registry if registry is not None else GraphRegistry.from_config(config)
-    auth = load_auth_handlers(config)  # after the graphs: `dependencies` are on sys.path by now
-    custom_app = load_custom_app(config)
-    store_index, store_ttl = build_index_config(config), build_ttl_config(config)
-    default_thread_ttl(config)  # a bad `checkpointer.ttl` fails at startup, not on the first request
-    metrics = Metrics() if settings.metrics_enabled else None
-    tracer_provider = _tracer_provider(settings, span_exporters)
-    lifespan = Lifespan(
-        settings=settings,
-        config=config,
-        graphs=graphs,
-        auth=auth,
-        custom_app=custom_app,
-        custom_state={},
-        tracer_provider=tracer_provider,
-        store_index=store_index,
-        store_ttl=store_ttl,
-    )
+    lifespan, state = build_lifespan(settings, config, registry=registry, span_exporters=span_exporters)
+    tracer_provider = lifespan.tracer_provider
     cors = _cors_config(config)
     http = config.http or HttpConfig()
     app = Litestar(
@@ -362,8 +238,8 @@ def create_app(
         cors_config=cors,
         openapi_config=_openapi_config(config),
         lifespan=[lifespan],
-        state=_app_state(lifespan, metrics),
-        middleware=_middleware(metrics, auth),
+        state=state,
+        middleware=_middleware(state.metrics, lifespan.auth),
         before_request=reject_unstorable_input,
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
         request_max_body_size=settings.max_body_bytes,
@@ -371,9 +247,9 @@ def create_app(
         debug=False,
     )
     mount_interop(app, http, max_body_bytes=settings.max_body_bytes)
-    if custom_app is not None:
-        _mount(app, custom_app, lifespan, cors=cors, http=http)
-        app.state.custom_openapi = custom_openapi(custom_app)
+    if lifespan.custom_app is not None:
+        _mount(app, lifespan.custom_app, lifespan, cors=cors, http=http)
+        app.state.custom_openapi = custom_openapi(lifespan.custom_app)
     if not http.disable_meta:
         document_client_errors(app.openapi_schema)
     return app

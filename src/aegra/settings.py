@@ -90,6 +90,9 @@ class Settings:
     allow_unauthenticated: bool = False
     stream_subscriber_queue_max: int = 4096
     run_migrations: bool = True
+    workers_enabled: bool = True  # false: an API-only `aegra serve --no-workers` process
+    health_port: int | None = None  # `aegra worker`'s /ok and /health
+    redis_channel_prefix: str | None = None  # None: named after the database (see `channel_prefix`)
     run_lease_seconds: float = 30.0
     run_heartbeat_seconds: float = 10.0
     run_reaper_seconds: float = 10.0
@@ -169,7 +172,7 @@ class Settings:
             kwargs["allow_unauthenticated"] = _parse_bool("AEGRA_ALLOW_UNAUTHENTICATED", unauthenticated)
         if (queue_max := get("STREAM_SUBSCRIBER_QUEUE_MAX")) is not None:
             kwargs["stream_subscriber_queue_max"] = _parse_int("STREAM_SUBSCRIBER_QUEUE_MAX", queue_max, minimum=1)
-        kwargs |= _run_settings(get)
+        kwargs |= _run_settings(get) | _role_settings(get)
         return _checked(cls(**kwargs))  # type: ignore[arg-type]  # each value is parsed for its field above
 
 
@@ -201,6 +204,18 @@ def _run_settings(get: Callable[[str], str | None]) -> dict[str, object]:
         kwargs["webhook_block_private"] = _parse_bool("WEBHOOK_BLOCK_PRIVATE", private)
     if (concurrency := get("WEBHOOK_MAX_CONCURRENCY")) is not None:
         kwargs["webhook_max_concurrency"] = _parse_int("WEBHOOK_MAX_CONCURRENCY", concurrency, minimum=1)
+    return kwargs
+
+
+def _role_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """What this process does besides the API (`aegra serve --no-workers`, `aegra worker`), and its Redis channels."""
+    kwargs: dict[str, object] = {}
+    if (workers := get("AEGRA_WORKERS")) is not None:
+        kwargs["workers_enabled"] = _parse_bool("AEGRA_WORKERS", workers)
+    if (health_port := get("AEGRA_HEALTH_PORT")) is not None:
+        kwargs["health_port"] = _parse_int("AEGRA_HEALTH_PORT", health_port)
+    if (prefix := get("REDIS_CHANNEL_PREFIX")) is not None:
+        kwargs["redis_channel_prefix"] = prefix
     return kwargs
 
 

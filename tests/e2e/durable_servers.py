@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from aegra.db.url import psycopg_conninfo
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
 READY_LINE = "Application startup complete"
+WORKER_READY_LINE = "aegra worker ready"
 # Heartbeats and reaper passes come often, so work moves quickly between processes. A lease outlives any stall of a
 # busy machine (a process not scheduled for seconds): a run is only executed twice when its process really died.
 STEADY_LEASES = {
@@ -85,28 +86,62 @@ class Server:
 
 @asynccontextmanager
 async def aegra_serve(
-    database_url: str, *, port: int | None = None, leases: Mapping[str, str] | None = None, **env: str
+    database_url: str,
+    *,
+    port: int | None = None,
+    leases: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    **env: str,
 ) -> AsyncIterator[Server]:
-    """`aegra serve` on the durability graphs (on `port`, else a free one); yields once it is ready, killed on the
-    way out if still alive. `leases` defaults to STEADY_LEASES."""
+    """`aegra serve` on the durability graphs (on `port`, else a free one; `args` added, e.g. `--no-workers`);
+    yields once it is ready, killed on the way out if still alive. `leases` defaults to STEADY_LEASES."""
     port = port or _free_port()
+    command = ("serve", "--host", "127.0.0.1", "--port", str(port), *args)
+    url = f"http://127.0.0.1:{port}"
+    async with _aegra(database_url, command, url, READY_LINE, leases=leases, env=env) as server:
+        yield server
+
+
+@asynccontextmanager
+async def aegra_worker(
+    database_url: str, *, health_port: int | None = None, leases: Mapping[str, str] | None = None, **env: str
+) -> AsyncIterator[Server]:
+    """`aegra worker` on the durability graphs, its health endpoint on `health_port` (else a free one); its
+    `client` points at that endpoint (a worker serves no API)."""
+    port = health_port or _free_port()
+    command = ("worker", "--health-port", str(port))
+    async with _aegra(
+        database_url, command, f"http://127.0.0.1:{port}", WORKER_READY_LINE, leases=leases, env=env
+    ) as server:
+        yield server
+
+
+@asynccontextmanager
+async def _aegra(
+    database_url: str,
+    command: Sequence[str],
+    url: str,
+    ready_line: str,
+    *,
+    leases: Mapping[str, str] | None,
+    env: Mapping[str, str],
+) -> AsyncIterator[Server]:
     environment = {key: value for key, value in os.environ.items() if key not in ("AEGRA_CONFIG", "PORT")}
     environment |= {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **(leases or STEADY_LEASES), **env}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "aegra", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(CONFIG)),
+        *("-m", "aegra", *command, "--config", str(CONFIG)),
         cwd=REPO_ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     RUNNING.add(process)
-    url = f"http://127.0.0.1:{port}"
     server = Server(process, url, get_client(url=url, api_key=None))
     assert process.stdout is not None
-    while not server.output or READY_LINE not in server.output[-1]:
+    while not server.output or ready_line not in server.output[-1]:
         line = await process.stdout.readline()
-        assert line, f"aegra serve exited before it was ready:\n{server.text}"
+        assert line, f"aegra {command[0]} exited before it was ready:\n{server.text}"
         server.output.append(line.decode(errors="replace"))
 
     async def drain() -> None:
@@ -145,6 +180,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30
     while not await check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+def executions_of(database_url: str, run_ids: list[str]) -> list[tuple[str, int]]:
+    """(run id, pid) per execution of the `count` graph's node among `run_ids` (one store item each)."""
+    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT value->>'run_id', (value->>'pid')::int FROM store"
+            " WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)",
+            (run_ids,),
+        ).fetchall()
+    return [(str(run_id), int(pid)) for run_id, pid in rows]
 
 
 async def steps_done(client: LangGraphClient, thread_id: str, at_least: int) -> bool:

@@ -40,9 +40,11 @@ pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 # A short connection wait keeps the outage's answers quick: the LangGraph pool waits that long for a connection
 # before the store answers 503, and each checkpoint write a run still has to make waits as long before it fails.
 # Not shorter: once the database is back, opening a connection on a busy machine can itself take over a second.
+# The lease outlives a step plus a failed checkpoint write (the run ends `error` before it is fenced: a process that
+# cannot heartbeat stops its runs just before their leases run out, so a run never executes twice at once).
 SERVER_ENV = {
     "DB_CONNECT_TIMEOUT_SECONDS": "4",
-    "RUN_LEASE_SECONDS": "6",
+    "RUN_LEASE_SECONDS": "15",
     "RUN_HEARTBEAT_SECONDS": "0.5",
     "RUN_REAPER_SECONDS": "0.5",
 }

@@ -59,6 +59,10 @@ async def _count(state: CountState, config: RunnableConfig) -> dict[str, Any]:
     """Records each execution in the store (one item per execution), with the process that ran it."""
     configurable = config.get("configurable") or {}
     await asyncio.sleep(float(configurable.get("delay", 0.0)))
+    stall = float(configurable.get("first_attempt_delay", 0.0))
+    if stall and _attempt(config) <= 1:  # a first attempt that stalls long enough to lose its process
+        await get_store().aput(("stalls",), str(configurable["run_id"]), {"pid": os.getpid()}, index=False)
+        await asyncio.sleep(stall)
     item = {"run_id": str(configurable["run_id"]), "pid": os.getpid()}
     await get_store().aput(("executions",), uuid.uuid4().hex, item, index=False)
     return {"pid": os.getpid()}

@@ -171,7 +171,7 @@ async def test_a_refused_webhook_is_never_sent_nor_retried() -> None:
     sender = _sender(receiver, resolver)
 
     delivered = await sender.deliver("https://hooks.test/hook", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is False
     assert receiver.requests == []
@@ -186,7 +186,7 @@ async def test_opting_out_allows_private_addresses_but_never_cloud_metadata() ->
     local = await sender.deliver("http://local.test:8123/hook", b"{}")
     metadata = await sender.deliver("http://metadata.test/latest/meta-data/", b"{}")
     literal = await sender.deliver("http://[::ffff:169.254.169.254]/latest/meta-data/", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert (local, metadata, literal) == (True, False, False)
     assert receiver.hosts == ["127.0.0.1"]
@@ -202,7 +202,7 @@ async def test_the_connection_goes_to_the_checked_address_with_the_host_name_kep
     sender = _sender(receiver, resolver)
 
     delivered = await sender.deliver("https://hooks.test:8443/hook?token=t", b'{"a":1}')
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is True
     assert resolver.lookups == [("hooks.test", 8443)]  # resolved once: nothing else resolves it again
@@ -219,7 +219,7 @@ async def test_every_attempt_checks_the_address_again() -> None:
     sender = _sender(receiver, resolver)
 
     delivered = await sender.deliver("https://hooks.test/hook", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is False
     assert receiver.hosts == [PUBLIC]  # the retry resolved to loopback and was refused
@@ -231,7 +231,7 @@ async def test_an_ipv6_address_is_pinned_in_brackets() -> None:
     sender = _sender(receiver, FakeResolver({"hooks.test": [[PUBLIC_V6]]}))
 
     assert await sender.deliver("https://hooks.test/hook", b"{}") is True
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert str(receiver.requests[0].url) == f"https://[{PUBLIC_V6}]/hook"
     assert receiver.requests[0].headers["host"] == "hooks.test"
@@ -249,7 +249,7 @@ async def test_the_next_checked_address_is_tried_when_one_refuses_the_connection
     sender = _sender(answer, FakeResolver({"hooks.test": [[PUBLIC_V6, PUBLIC]]}))
 
     assert await sender.deliver("https://hooks.test/hook", b"{}") is True
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert hosts == [PUBLIC_V6, PUBLIC]
 
@@ -264,7 +264,7 @@ async def test_a_redirect_is_not_followed() -> None:
     sender = _sender(answer, FakeResolver({"hooks.test": [[PUBLIC]]}))
 
     assert await sender.deliver("https://hooks.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert receiver.hosts == [PUBLIC]
 
@@ -274,7 +274,7 @@ async def test_an_unresolvable_name_is_retried_then_given_up() -> None:
     sender = _sender(resolver=resolver, webhook_max_attempts=2)
 
     assert await sender.deliver("https://nowhere.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert resolver.lookups == [("nowhere.test", 443)] * 2
 
@@ -287,7 +287,7 @@ async def test_delivery_retries_server_errors_until_accepted() -> None:
     sender = _sender(receiver, FakeResolver({"receiver.test": [[PUBLIC]]}))
 
     delivered = await sender.deliver("http://receiver.test/hook", b'{"status":"success"}')
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is True
     assert [request.content for request in receiver.requests] == [b'{"status":"success"}'] * 3
@@ -298,7 +298,7 @@ async def test_delivery_gives_up_at_once_on_a_client_error() -> None:
     sender = _sender(receiver, FakeResolver({"receiver.test": [[PUBLIC]]}))
 
     delivered = await sender.deliver("http://receiver.test/hook", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is False
     assert len(receiver.requests) == 1
@@ -326,7 +326,7 @@ async def test_the_body_of_an_accepted_answer_is_never_read(status: int) -> None
     sender = _sender(lambda request: httpx.Response(status, content=body), FakeResolver({"r.test": [[PUBLIC]]}))
 
     assert await sender.deliver("http://r.test/hook", b"{}") is True
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert body.pulled == 0
 
@@ -336,7 +336,7 @@ async def test_at_most_an_excerpt_of_an_error_answer_is_read() -> None:
     sender = _sender(lambda request: httpx.Response(400, content=body), FakeResolver({"r.test": [[PUBLIC]]}))
 
     assert await sender.deliver("http://r.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert 0 < body.pulled <= ANSWER_EXCERPT_BYTES + len(body.chunk)
 
@@ -351,7 +351,7 @@ async def test_an_error_answer_that_trickles_forever_ends_at_the_deadline_with_i
     sender = _sender(answer, FakeResolver({"r.test": [[PUBLIC]]}), webhook_timeout_seconds=0.5, webhook_max_attempts=2)
 
     assert await sender.deliver("http://r.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert len(bodies) == 2  # the 503 counted: retried once, then given up
     assert all(body.pulled <= 1 for body in bodies)
@@ -368,7 +368,7 @@ async def test_an_attempt_that_never_answers_ends_at_the_deadline_and_is_retried
     sender = _sender(answer, FakeResolver({"r.test": [[PUBLIC]]}), webhook_timeout_seconds=0.2, webhook_max_attempts=2)
 
     assert await sender.deliver("http://r.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert calls == [PUBLIC, PUBLIC]
 
@@ -386,7 +386,7 @@ async def test_a_slow_resolver_counts_against_the_deadline() -> None:
     )
 
     assert await sender.deliver("http://r.test/hook", b"{}") is False
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert receiver.requests == []
 
@@ -416,7 +416,7 @@ async def test_concurrent_attempts_are_bounded_per_process() -> None:
     )
 
     results = await asyncio.gather(*(sender.deliver("http://r.test/hook", b"{}") for _ in range(5)))
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert results == [False] * 5
     assert calls == 5
@@ -491,7 +491,7 @@ async def test_tls_to_the_pinned_address_names_the_host_and_verifies_its_certifi
     sender = _tls_sender(cert, "hooks.test")
 
     delivered = await sender.deliver(f"https://hooks.test:{receiver.port}/hook", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is True
     assert receiver.server_names == ["hooks.test"]
@@ -505,7 +505,7 @@ async def test_tls_to_the_pinned_address_refuses_a_certificate_for_another_name(
     sender = _tls_sender(cert, "other.test")
 
     delivered = await sender.deliver(f"https://other.test:{receiver.port}/hook", b"{}")
-    await sender.aclose(grace=0)
+    await sender.aclose()
 
     assert delivered is False
     assert receiver.server_names == ["other.test"]

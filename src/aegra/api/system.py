@@ -49,14 +49,14 @@ class SystemController(Controller):
     async def ok(self, database: NamedDependency[Database], check_db: FromQuery[int] = 0) -> Response[Any]:
         """The process is up (never touches the database); `?check_db=1` also pings both pools, as in langgraph-api."""
         if check_db:
-            problem = await _database_problem(database)
+            problem = await database_problem(database)
             if problem is not None:
                 return Response({"ok": False, "detail": problem}, status_code=503)
         return Response(Ok(ok=True))
 
     @get("/health", operation_id="health", summary="Readiness probe (checks the database)")
     async def health(self, database: NamedDependency[Database]) -> Response[Any]:
-        problem = await _database_problem(database)
+        problem = await database_problem(database)
         if problem is not None:
             return Response({"status": "unhealthy", "database": "unreachable", "detail": problem}, status_code=503)
         return Response({"status": "healthy", "database": "ok"})
@@ -106,7 +106,7 @@ class SystemController(Controller):
         }
 
 
-async def _database_problem(database: Database) -> str | None:
+async def database_problem(database: Database) -> str | None:
     """Why the database cannot serve requests now (both pools are pinged), or None when it answers."""
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):

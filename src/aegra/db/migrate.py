@@ -18,6 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aegra.errors import ConfigError
+
 logger = structlog.get_logger(__name__)
 
 # Arbitrary constant shared by every Aegra process: "aegra" in ASCII.
@@ -94,3 +96,16 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None before the first migration."""
     async with engine.connect() as conn:
         return await conn.run_sync(_current)
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    """Raise ConfigError naming the fix when the database is not at the newest revision (a process that does not
+    migrate, such as `aegra worker`, must not run against a schema it does not know)."""
+    current, head = await current_revision(engine), head_revision()
+    if current == head:
+        return
+    at = "has no Aegra tables" if current is None else f"is at revision {current}"
+    raise ConfigError(
+        f"the database {at}, not {head}: it is not migrated. Run `aegra migrate upgrade` (or start `aegra serve` "
+        "with AEGRA_RUN_MIGRATIONS=true) first"
+    )

@@ -31,6 +31,7 @@ from aegra.observability.metrics import Metrics
 from aegra.observability.tracing import RunSpanCallback
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
+from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
 from aegra.runs.plan import RunPlan
 from aegra.runs.translate import ROLLBACK, ChunkTranslator, Ending, RunResult, result_body
 from aegra.runs.webhooks import WebhookSender, run_payload
@@ -105,6 +106,7 @@ class RunExecutor:
     metrics: Metrics | None = None
     tracer: Tracer | None = None
     webhooks: WebhookSender | None = None
+    outbox: WebhookOutbox | None = None
 
     async def execute(self, row: RunRow, handle: RunHandle) -> None:
         """Run the graph, stream its events and record the ending; never raises except on shutdown."""
@@ -290,7 +292,11 @@ class RunExecutor:
             if result.error is not None and ending in FAILED:
                 Emitter(self.broker, channel).emit("error", result.error)
             await self.broker.flush(channel)
-            recorded = await self._record(plan, ending, result, snapshot, body, handle)
+            webhook = self._webhook(row, plan, ending, result, body)
+            throwaway = plan.temporary and row.temporary  # else the process following it deletes its thread
+            recorded = await self._record(
+                plan, ending, result, snapshot, body, handle, webhook=webhook, throwaway=throwaway
+            )
         except SQLAlchemyError as exc:
             logger.error("could not record the end of a run", run_id=str(plan.run_id), error=str(exc))
         finally:
@@ -298,10 +304,15 @@ class RunExecutor:
             if self.metrics is not None:
                 self.metrics.runs_finished.labels(ending).inc()
             logger.info("run finished", run_id=str(plan.run_id), status=ending, attempt=plan.attempt)
-        if recorded and plan.webhook and self.webhooks is not None and ending != ROLLBACK:
-            values = None if ending in FAILED else serde.to_jsonable(body)
-            payload = run_payload(row, status=ending, values=values, error=result.error, ended_at=utcnow())
-            self.webhooks.send(plan.webhook, payload)
+        if recorded and self.outbox is not None:
+            self.outbox.wake()
+
+    def _webhook(self, row: RunRow, plan: RunPlan, ending: Ending, result: RunResult, body: Any) -> bytes | None:
+        """What the run's webhook receives (None: it has none, or was rolled back), queued with its ending."""
+        if not plan.webhook or self.outbox is None or ending == ROLLBACK:
+            return None
+        values = None if ending in FAILED else serde.to_jsonable(body)
+        return serde.dumps(run_payload(row, status=ending, values=values, error=result.error, ended_at=utcnow()))
 
     async def _record(
         self,
@@ -311,9 +322,12 @@ class RunExecutor:
         snapshot: StateSnapshot | None,
         body: Any,
         handle: RunHandle,
+        *,
+        webhook: bytes | None,
+        throwaway: bool,
     ) -> bool:
-        """Store the ending on the run and its thread; False when the run was no longer this process's to end
-        (reaped after a lost lease, or deleted with its thread)."""
+        """Store the ending on the run and its thread, and queue its `webhook` delivery, in one transaction; False
+        when the run was no longer this process's to end (reaped after a lost lease, or deleted with its thread)."""
         async with self.database.sessionmaker() as session:
             # Thread before run, the order insert_run locks them in: a run queued on this thread as this one ends
             # would otherwise deadlock with it.
@@ -330,7 +344,7 @@ class RunExecutor:
                 await self._forget_deleted_thread(session, plan)
                 logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
                 return False
-            if plan.temporary:
+            if throwaway:
                 await thread_sync.delete_thread(session, plan.thread_id)
             else:
                 thread_error = result.error
@@ -342,6 +356,8 @@ class RunExecutor:
                 await thread_sync.record_run_end(
                     session, plan.thread_id, snapshot, error=thread_error, interrupted=ending == RunStatus.INTERRUPTED
                 )
+            if webhook is not None and plan.webhook:
+                await enqueue_delivery(session, run_id=plan.run_id, url=plan.webhook, body=webhook)
             await session.commit()
         return True
 

@@ -1,5 +1,6 @@
 """The run machinery of one process for the app's lifetime: the event broker (with its Redis relay when
-`REDIS_URL` is set), the executor, the webhook sender and the worker pool."""
+`REDIS_URL` is set), the executor, the webhook outbox and the worker pool (which claims runs unless the process is
+API-only)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from aegra.runs import queue
 from aegra.runs.broker import RunBroker
 from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor
-from aegra.runs.relay import RedisRelay
+from aegra.runs.outbox import WebhookOutbox
+from aegra.runs.relay import RedisRelay, channel_prefix
 from aegra.runs.webhooks import WebhookSender
 from aegra.runs.worker import WorkerPool
 from aegra.settings import Settings
@@ -30,13 +32,21 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     settings: Settings = state.settings
     metrics: Metrics | None = state.get("metrics")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    relay = RedisRelay(settings.redis_url) if settings.redis_url else None
+    prefix = channel_prefix(settings.redis_channel_prefix, database.url)
+    relay = RedisRelay(settings.redis_url, prefix=prefix) if settings.redis_url else None
     broker = RunBroker(
         EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS),
         relay=relay,
         subscriber_queue_max=settings.stream_subscriber_queue_max,
     )
     webhooks = WebhookSender(settings)
+    outbox = WebhookOutbox(
+        database,
+        webhooks,
+        owner=worker_id,
+        max_attempts=settings.webhook_max_attempts,
+        keep_seconds=settings.run_events_ttl_seconds,
+    )
     executor = RunExecutor(
         database=database,
         registry=state.registry,
@@ -46,6 +56,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         metrics=metrics,
         tracer=state.get("tracer"),
         webhooks=webhooks,
+        outbox=outbox,
     )
     workers = WorkerPool(
         database=database,
@@ -53,6 +64,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         broker=broker,
         concurrency=settings.n_jobs_per_worker,
         settings=settings,
+        claims=settings.workers_enabled,
     )
     state.run_broker = broker
     state.run_workers = workers
@@ -61,10 +73,12 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         metrics.track_active_runs(lambda: workers.active_count)
         metrics.track_stream_subscribers(lambda: broker.subscriber_count)
     await workers.start()
+    outbox.start()
     try:
         yield
     finally:
         await workers.stop()
-        await webhooks.aclose(grace=settings.webhook_timeout_seconds)
+        await outbox.stop(grace=settings.webhook_timeout_seconds)
+        await webhooks.aclose()
         if relay is not None:
             await relay.aclose()

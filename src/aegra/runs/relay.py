@@ -16,17 +16,31 @@ from typing import Any, Final
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from aegra.runs.events import StreamEvent
 
 logger = structlog.get_logger(__name__)
 
-NOTICES_CHANNEL: Final = "aegra:notices"
-EVENTS_PREFIX: Final = "aegra:events:"
+DEFAULT_PREFIX: Final = "aegra"
 RETRY_SECONDS: Final = 1.0
 
 NoticeHandler = Callable[[str, str], None]
 EventHandler = Callable[[uuid.UUID, StreamEvent], None]
+
+
+def channel_prefix(configured: str | None, database_url: str) -> str:
+    """The prefix of this deployment's Redis channels: REDIS_CHANNEL_PREFIX, else `aegra:<host>:<port>/<database>`
+    of DATABASE_URL, so two deployments sharing one Redis never hear each other (their processes share a database
+    exactly when they share a prefix)."""
+    if configured:
+        return configured
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return DEFAULT_PREFIX
+    return f"{DEFAULT_PREFIX}:{url.host or 'localhost'}:{url.port or 5432}/{url.database or 'postgres'}"
 
 
 def encode_event(item: StreamEvent) -> bytes:
@@ -44,8 +58,10 @@ class RedisRelay:
     """One process's Redis connection: publishes without waiting (one pipelined round trip per burst), listens
     for notices and for the events of the runs followed here."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._redis: Redis = Redis.from_url(url)
+        self.notices_channel = f"{prefix}:notices"
+        self.events_prefix = f"{prefix}:events:"
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._runs: set[uuid.UUID] = set()
         self._pubsub: Any = None
@@ -72,22 +88,22 @@ class RedisRelay:
 
     def notice(self, channel: str, payload: str) -> None:
         """A NOTIFY-style notice (`<channel> <origin>|<body>`) for every other process."""
-        self._outbox.put_nowait((NOTICES_CHANNEL, f"{channel} {payload}".encode()))
+        self._outbox.put_nowait((self.notices_channel, f"{channel} {payload}".encode()))
 
     def event(self, run_id: uuid.UUID, item: StreamEvent) -> None:
         """One event of a run, for processes that follow it."""
-        self._outbox.put_nowait((f"{EVENTS_PREFIX}{run_id}", encode_event(item)))
+        self._outbox.put_nowait((f"{self.events_prefix}{run_id}", encode_event(item)))
 
     def follow(self, run_id: uuid.UUID) -> None:
         """Receive the run's events (they arrive through `on_event`)."""
         if run_id not in self._runs:
             self._runs.add(run_id)
-            self._subscribe_soon(f"{EVENTS_PREFIX}{run_id}", subscribe=True)
+            self._subscribe_soon(f"{self.events_prefix}{run_id}", subscribe=True)
 
     def unfollow(self, run_id: uuid.UUID) -> None:
         if run_id in self._runs:
             self._runs.discard(run_id)
-            self._subscribe_soon(f"{EVENTS_PREFIX}{run_id}", subscribe=False)
+            self._subscribe_soon(f"{self.events_prefix}{run_id}", subscribe=False)
 
     async def settled(self) -> None:
         """Wait until the follow/unfollow requests made so far reached Redis."""
@@ -123,7 +139,9 @@ class RedisRelay:
         while True:
             try:
                 self._pubsub = self._redis.pubsub()
-                await self._pubsub.subscribe(NOTICES_CHANNEL, *(f"{EVENTS_PREFIX}{run_id}" for run_id in self._runs))
+                await self._pubsub.subscribe(
+                    self.notices_channel, *(f"{self.events_prefix}{run_id}" for run_id in self._runs)
+                )
                 self.listening.set()
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
@@ -139,9 +157,9 @@ class RedisRelay:
             await asyncio.sleep(RETRY_SECONDS)
 
     def _dispatch(self, channel: str, data: bytes) -> None:
-        if channel == NOTICES_CHANNEL and self._on_notice is not None:
+        if channel == self.notices_channel and self._on_notice is not None:
             name, _, payload = data.decode().partition(" ")
             self._on_notice(name, payload)
-        elif channel.startswith(EVENTS_PREFIX) and self._on_event is not None:
+        elif channel.startswith(self.events_prefix) and self._on_event is not None:
             with contextlib.suppress(ValueError):
-                self._on_event(uuid.UUID(channel.removeprefix(EVENTS_PREFIX)), decode_event(data))
+                self._on_event(uuid.UUID(channel.removeprefix(self.events_prefix)), decode_event(data))

@@ -91,7 +91,11 @@ class RunService:
     async def create_and_follow(self, thread_id: str | None, payload: RunCreate, *, events: bool) -> FollowedRun:
         """Queue a run and subscribe to it first, so not even its `metadata` event is missed."""
         new = await self._prepare(thread_id, payload, run_id=uuid7())
-        new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
+        if self.pool.claims:
+            new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
+        elif new.temporary:  # its worker must not delete the run with its thread before the outcome is read here
+            new = dataclasses.replace(new, temporary=False)
+            self.pool.delete_when_ended(new.run_id, new.thread_id)
         subscription = self.broker.subscribe(new.run_id, events=events)
         try:
             row = await self._insert(new)

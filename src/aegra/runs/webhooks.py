@@ -1,6 +1,6 @@
 """Webhooks: when a run with a `webhook` URL ends, POST the run (its status, and its final values or its error)
-there, with retries. Deliveries run in the background: a failing receiver is logged, never fails the run or the
-worker.
+there. The ending is queued in the durable outbox (`aegra.runs.outbox`), which retries with backoff from any
+process; this module makes each attempt. A failing receiver is logged, never fails the run or the worker.
 
 A webhook makes the server send a request where a client says, so every attempt is fenced in:
 - the host is resolved once and every address it resolves to is checked: private, loopback, link-local,
@@ -27,15 +27,14 @@ from typing import Any, Final
 import httpx
 import structlog
 
-from aegra import serde
 from aegra.db.models import Run as RunRow
 from aegra.errors import UnprocessableError
+from aegra.runs.webhook_addresses import METADATA, IPAddress, address_class
 from aegra.services.serialization import iso
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """`(host, port) -> addresses`: how a webhook host becomes IP addresses (the system resolver unless a test says)."""
 
@@ -45,90 +44,6 @@ MAX_URL_LENGTH: Final = 2048
 RETRY_BASE_SECONDS: Final = 0.5
 RETRY_CAP_SECONDS: Final = 10.0
 ANSWER_EXCERPT_BYTES: Final = 512  # of an error answer, for the log; a 2xx answer's body is not read at all
-METADATA: Final = "cloud metadata"
-
-# Instance metadata and platform endpoints: refused even with WEBHOOK_BLOCK_PRIVATE=false (some are public addresses).
-METADATA_ADDRESSES: Final[frozenset[IPAddress]] = frozenset(
-    ipaddress.ip_address(address)
-    for address in (
-        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
-        "169.254.170.2",  # AWS ECS task metadata and credentials
-        "169.254.170.23",  # AWS EKS Pod Identity
-        "169.254.0.23",  # Tencent Cloud
-        "100.100.100.200",  # Alibaba Cloud
-        "192.0.0.192",  # Oracle Cloud Infrastructure (classic)
-        "168.63.129.16",  # Azure WireServer
-        "fd00:ec2::254",  # AWS instance metadata over IPv6
-        "fd00:ec2::23",  # AWS EKS Pod Identity over IPv6
-    )
-)
-# What each non-public range is called in a refusal. Anything else Python's `ipaddress` does not call global is
-# refused as "reserved" too, so this table only has to name the ranges, not to be complete.
-BLOCKED_IPV4: Final = tuple(
-    (ipaddress.IPv4Network(network), kind)
-    for network, kind in (
-        ("0.0.0.0/8", "unspecified"),
-        ("10.0.0.0/8", "private"),
-        ("100.64.0.0/10", "shared (CGNAT)"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link-local"),
-        ("172.16.0.0/12", "private"),
-        ("192.0.0.0/24", "reserved"),
-        ("192.0.2.0/24", "reserved"),
-        ("192.88.99.0/24", "reserved"),
-        ("192.168.0.0/16", "private"),
-        ("198.18.0.0/15", "reserved"),
-        ("198.51.100.0/24", "reserved"),
-        ("203.0.113.0/24", "reserved"),
-        ("224.0.0.0/4", "multicast"),
-        ("240.0.0.0/4", "reserved"),
-    )
-)
-BLOCKED_IPV6: Final = tuple(
-    (ipaddress.IPv6Network(network), kind)
-    for network, kind in (
-        ("::/128", "unspecified"),
-        ("::1/128", "loopback"),
-        ("64:ff9b:1::/48", "private"),
-        ("100::/64", "reserved"),
-        ("2001::/23", "reserved"),
-        ("2001:db8::/32", "reserved"),
-        ("3fff::/20", "reserved"),
-        ("5f00::/16", "reserved"),
-        ("fc00::/7", "unique-local"),
-        ("fe80::/10", "link-local"),
-        ("fec0::/10", "private"),
-        ("ff00::/8", "multicast"),
-        ("::/8", "reserved"),
-    )
-)
-NAT64_PREFIX: Final = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def address_class(address: IPAddress) -> str | None:
-    """What kind of non-public address `address` is ("loopback", "cloud metadata", ...); None for a public one."""
-    if address in METADATA_ADDRESSES:
-        return METADATA
-    if isinstance(address, ipaddress.IPv6Address):
-        carried = _carried_ipv4(address)
-        if carried is not None:
-            return address_class(carried)
-        blocked: Sequence[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = BLOCKED_IPV6
-    else:
-        blocked = BLOCKED_IPV4
-    for network, kind in blocked:
-        if address in network:
-            return kind
-    return None if address.is_global else "reserved"
-
-
-def _carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d) or 6to4 address reaches."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in NAT64_PREFIX:
-        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
-    return address.sixtofour
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -183,6 +98,7 @@ class WebhookSender:
         resolver: Resolver = system_resolver,
     ) -> None:
         self.timeout = settings.webhook_timeout_seconds
+        self.max_concurrency = settings.webhook_max_concurrency
         self.max_attempts = settings.webhook_max_attempts
         self.allowed_hosts = settings.webhook_allowed_hosts
         self.require_https = settings.webhook_require_https
@@ -193,7 +109,6 @@ class WebhookSender:
             limits = httpx.Limits(max_connections=settings.webhook_max_concurrency, max_keepalive_connections=0)
             transport = httpx.AsyncHTTPTransport(limits=limits)
         self._client = httpx.AsyncClient(timeout=self.timeout, transport=transport, follow_redirects=False)
-        self._deliveries: set[asyncio.Task[bool]] = set()
 
     def check_url(self, url: str) -> str:
         """The URL if this server may call it; a 422 naming the rule it breaks otherwise."""
@@ -214,14 +129,6 @@ class WebhookSender:
             raise UnprocessableError(f"webhook host {host!r} is not allowed (WEBHOOK_ALLOWED_HOSTS)")
         return url
 
-    def send(self, url: str, payload: Mapping[str, Any]) -> None:
-        """Deliver in the background (the caller never waits for the receiver)."""
-        run_id = payload.get("run_id")
-        delivery = self.deliver(url, serde.dumps(payload), run_id=str(run_id) if run_id is not None else None)
-        task = asyncio.create_task(delivery, name="aegra-webhook")
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
-
     async def deliver(self, url: str, body: bytes, *, run_id: str | None = None) -> bool:
         """POST `body` until the receiver answers 2xx, retrying with backoff what is worth retrying; True if it did."""
         for attempt in range(1, self.max_attempts + 1):
@@ -233,12 +140,20 @@ class WebhookSender:
         logger.error("webhook gave up", **_log_context(url, run_id), attempts=self.max_attempts)
         return False
 
-    async def attempt(self, url: str, body: bytes, *, attempt: int = 1, run_id: str | None = None) -> Outcome:
-        """One POST of `body` to `url` within the rules above, logged; what it came to."""
+    async def attempt(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        attempt: int = 1,
+        run_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        """One POST of `body` (with extra `headers`) to `url` within the rules above, logged; what it came to."""
         log = logger.bind(**_log_context(url, run_id), attempt=attempt)
         async with self._slots:
             try:
-                status, excerpt = await self._post(url, body)
+                status, excerpt = await self._post(url, body, headers or {})
             except WebhookRefused as exc:
                 log.warning("webhook refused", reason=str(exc))
                 return Outcome.FINAL
@@ -259,19 +174,11 @@ class WebhookSender:
             return Outcome.RETRY
         return Outcome.FINAL  # the receiver rejects this payload: sending it again changes nothing
 
-    async def aclose(self, *, grace: float) -> None:
-        """Give deliveries in flight `grace` seconds, then drop them and close the HTTP client."""
-        pending = list(self._deliveries)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=grace) if grace > 0 else (set(), set(pending))
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-            if late:
-                logger.warning("webhooks dropped at shutdown", count=len(late))
+    async def aclose(self) -> None:
+        """Close the HTTP client (deliveries are in the outbox: whatever is unfinished is retried)."""
         await self._client.aclose()
 
-    async def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """Resolve, check, connect to the checked address and POST, all within the deadline: the answer's status and
         the start of an error answer's body (an answer cut short after its status still counts)."""
         status: int | None = None
@@ -280,7 +187,7 @@ class WebhookSender:
             async with asyncio.timeout(self.timeout):
                 target = _parsed(url)
                 addresses = await self.checked_addresses(target)
-                response = await self._send_pinned(target, body, addresses)
+                response = await self._send_pinned(target, body, addresses, headers)
                 try:
                     status = response.status_code
                     if not response.is_success:
@@ -318,17 +225,19 @@ class WebhookSender:
             raise WebhookRefused(f"{named} a {kind} address{opt_out}")
         return addresses
 
-    async def _send_pinned(self, url: httpx.URL, body: bytes, addresses: Sequence[str]) -> httpx.Response:
+    async def _send_pinned(
+        self, url: httpx.URL, body: bytes, addresses: Sequence[str], headers: Mapping[str, str]
+    ) -> httpx.Response:
         """POST to the checked addresses in order until one accepts the connection; the answer, its body unread."""
         *earlier, last = addresses
         for address in earlier:
             try:
-                return await self._send_to(address, url, body)
+                return await self._send_to(address, url, body, headers)
             except httpx.ConnectError:
                 continue  # the next checked address
-        return await self._send_to(last, url, body)
+        return await self._send_to(last, url, body, headers)
 
-    async def _send_to(self, address: str, url: httpx.URL, body: bytes) -> httpx.Response:
+    async def _send_to(self, address: str, url: httpx.URL, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
         """POST to `url` over a connection to `address`, naming the URL's host in the Host header and to TLS."""
         try:
             pinned = url.copy_with(host=address)
@@ -338,7 +247,7 @@ class WebhookSender:
             "POST",
             pinned,
             content=body,
-            headers={"host": url.netloc.decode("ascii"), "content-type": "application/json"},
+            headers={**headers, "host": url.netloc.decode("ascii"), "content-type": "application/json"},
             extensions={"sni_hostname": url.raw_host.decode("ascii")},
         )
         return await self._client.send(request, stream=True)

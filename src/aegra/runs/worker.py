@@ -15,19 +15,18 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import msgspec
 import structlog
 
 from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
-from aegra.runs import queue
+from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunOutcome
-from aegra.runs.contract import RunKwargs
 from aegra.runs.executor import RunExecutor, RunHandle
+from aegra.runs.fence import LeaseFence
+from aegra.runs.outbox import queue_reaped_webhook
 from aegra.runs.queued import QueuedRuns
-from aegra.runs.webhooks import run_payload
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
@@ -61,19 +60,26 @@ class WorkerPool:
         broker: RunBroker,
         concurrency: int,
         settings: Settings,
+        claims: bool = True,
     ) -> None:
         self.database = database
         self.executor = executor
         self.broker = broker
         self.concurrency = concurrency
         self.settings = settings
+        self.claims = claims  # False: an API-only process, which follows and cancels runs but executes none
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self.queued_runs = QueuedRuns()  # thread streams watch for new runs on their thread
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
+        # Stop a run a heartbeat before its lease ends, but never before the next heartbeat is due.
+        lease, heartbeat = settings.run_lease_seconds, settings.run_heartbeat_seconds
+        self._fence = LeaseFence(lease_seconds=lease, margin_seconds=min(heartbeat, (lease - heartbeat) / 2))
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
+        self._throwaway: dict[uuid.UUID, uuid.UUID] = {}  # run id -> its thread, to delete once it ended elsewhere
+        self._claim_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -85,19 +91,23 @@ class WorkerPool:
         if self.broker.relay is not None:
             self.broker.relay.start(on_notice=self._on_notify, on_event=self.broker.relayed_event)
         self._loops = [
-            asyncio.create_task(self._claim_loop(), name="aegra-claim"),
             asyncio.create_task(self._listen_loop(), name="aegra-listen"),
             asyncio.create_task(self._heartbeat_loop(), name="aegra-heartbeat"),
-            asyncio.create_task(self._reaper_loop(), name="aegra-reaper"),
         ]
+        if not self.claims:
+            logger.info("API only: this process executes no runs", worker_id=self.worker_id)
+            return
+        self._claim_task = asyncio.create_task(self._claim_loop(), name="aegra-claim")
+        self._loops.append(asyncio.create_task(self._reaper_loop(), name="aegra-reaper"))
+        self._loops.append(asyncio.create_task(self._fence.guard(self._stop_lost), name="aegra-fence"))
         logger.info("run workers started", worker_id=self.worker_id, concurrency=self.concurrency)
 
     async def stop(self) -> None:
         """Stop claiming; give runs still executing the shutdown grace to finish, then hand them back: they go
         back in the queue, and whichever process claims them next resumes them from their last checkpoint."""
-        claim, *others = self._loops
-        claim.cancel()
-        await asyncio.gather(claim, return_exceptions=True)
+        if self._claim_task is not None:
+            self._claim_task.cancel()
+            await asyncio.gather(self._claim_task, return_exceptions=True)
         running = [handle.task for handle in self._handles.values() if handle.task is not None]
         if running and self.settings.run_shutdown_grace_seconds > 0:
             logger.info(
@@ -115,9 +125,9 @@ class WorkerPool:
                     await queue.requeue(session, handed_back, origin=self.worker_id)
             except DATABASE_ERRORS as exc:
                 logger.error("could not hand back runs at shutdown; their leases will expire", error=str(exc))
-        for task in others:
+        for task in self._loops:
             task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.gather(*self._loops, return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def wake(self, *, delayed: bool = False) -> None:
@@ -196,6 +206,7 @@ class WorkerPool:
         while True:
             await self._slots.acquire()
             self._wake.clear()
+            sent = time.monotonic()
             try:
                 async with self.database.sessionmaker() as session:
                     row = await queue.claim_next_run(
@@ -210,6 +221,7 @@ class WorkerPool:
                 self._slots.release()
                 await self._idle(await self._idle_seconds())
                 continue
+            self._fence.claimed(row.run_id, sent=sent)
             self._launch(row)
 
     async def _idle_seconds(self) -> float:
@@ -243,6 +255,7 @@ class WorkerPool:
             await self.executor.execute(row, handle)
         finally:
             self._handles.pop(row.run_id, None)
+            self._fence.released(row.run_id)
             self._slots.release()
             self.wake()
 
@@ -256,6 +269,7 @@ class WorkerPool:
             if not self._handles:
                 continue
             executing = set(self._handles)
+            sent = time.monotonic()
             try:
                 async with self.database.sessionmaker() as session:
                     held = await queue.extend_leases(
@@ -264,11 +278,20 @@ class WorkerPool:
             except DATABASE_ERRORS as exc:
                 logger.warning("lease heartbeat failed", error=str(exc))
                 continue
+            self._fence.renewed(held, sent=sent)
             for run_id in executing - held:
                 handle = self._handles.get(run_id)
                 if handle is not None and handle.phase == "streaming":
                     logger.warning("lost the lease of a run; stopping it here", run_id=str(run_id))
                     handle.cancel("lost")
+
+    def _stop_lost(self, run_id: uuid.UUID) -> bool:
+        """The fence says the run's lease may run out: hand it back (True if that stopped it)."""
+        handle = self._handles.get(run_id)
+        if handle is None or handle.phase != "streaming" or handle.cancel_action is not None:
+            return False
+        handle.cancel("lost")
+        return True
 
     async def _reaper_loop(self) -> None:
         """Re-queue runs whose process died (or end them `error`), and sweep events of long-ended runs."""
@@ -299,23 +322,11 @@ class WorkerPool:
             if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
-                self._send_webhook(row)
+                await queue_reaped_webhook(self.database, self.executor.outbox, row)
             else:
                 logger.warning("run abandoned by its process; queued again", run_id=str(row.run_id))
         if reaped:
             self.wake()
-
-    def _send_webhook(self, row: RunRow) -> None:
-        try:
-            webhook = RunKwargs.decode(row.kwargs).webhook
-        except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
-            logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
-            return
-        sender = self.executor.webhooks
-        if webhook and sender is not None:
-            sender.send(
-                webhook, run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
-            )
 
     async def _listen_loop(self) -> None:
         """Hear the other processes' notices. A lost connection (database restart, network) is retried with a
@@ -363,6 +374,25 @@ class WorkerPool:
         elif channel == queue.CHANNEL_FOLLOW:
             self.broker.follow_noticed(run_id)
 
+    def delete_when_ended(self, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+        """A stateless run followed here executes elsewhere: its throwaway thread is deleted here, once its followers
+        have its outcome (the worker would delete the run with it). Kept if this process dies first."""
+        self._throwaway[run_id] = thread_id
+
     def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
-        if self.broker.is_followed_elsewhere(run_id):
+        thread_id = self._throwaway.pop(run_id, None)
+        if thread_id is not None:
+            self.spawn(self._settle_and_delete(run_id, thread_id))
+        elif self.broker.is_followed_elsewhere(run_id):
             self.spawn(self.settle_followers(run_id))
+
+    async def _settle_and_delete(self, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+        try:
+            await self.settle_followers(run_id)
+        finally:
+            try:
+                async with self.database.sessionmaker() as session:
+                    await thread_sync.delete_thread(session, thread_id)
+                    await session.commit()
+            except DATABASE_ERRORS as exc:
+                logger.warning("could not delete a stateless run's thread", thread_id=str(thread_id), error=str(exc))

@@ -1,0 +1,256 @@
+"""Scale-out: 1, 2 and 3 Aegra processes of mixed roles on one PostgreSQL execute N background runs each exactly
+once; then a worker is SIGKILLed in the middle of a second batch, and every run still ends `success`.
+
+    .venv/bin/python bench/scale_out.py                                # 10,000 runs per configuration
+    .venv/bin/python bench/scale_out.py --runs 2000 --processes 1,3    # quicker
+
+The processes: 1 = `aegra serve` (API and workers); 2 = that and an `aegra worker`; 3 = those and an API-only
+`aegra serve --no-workers`. Clients create the runs (each on a new thread, of the `count` graph of
+tests/graphs/durable.py, which writes one store item per execution of its node) through every API process, then
+the script counts executions per run in the database: not statuses, node executions. It reports the wall time,
+runs/s and the server processes' CPU-seconds per 1,000 runs (utime + stime from /proc/<pid>/stat, before and after
+the batch). Each configuration gets a database of its own on --database-url's server, dropped afterwards.
+
+The kill phase (with the largest configuration): a second batch; once a third of it has ended, the worker process
+is SIGKILLed. Its runs are reaped after their lease (RUN_LEASE_SECONDS below) and run again elsewhere; a run may
+execute twice only if it was in flight on the killed worker, which the script checks and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LEASES = {"RUN_LEASE_SECONDS": "30", "RUN_HEARTBEAT_SECONDS": "5", "RUN_REAPER_SECONDS": "2"}
+STUCK_SECONDS = 1800  # no run may take longer than this to end
+ROLES = (("serve",), ("worker",), ("serve", "--no-workers"))  # the first N of these, for N processes
+
+
+@dataclass
+class Process:
+    role: tuple[str, ...]
+    popen: subprocess.Popen[bytes]
+    url: str | None  # None: a worker (no API)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, name: str) -> Iterator[str]:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start(role: tuple[str, ...], database_url: str, log: Path, *, jobs: int) -> Process:
+    port = _free_port()
+    args = [*role, "--config", str(CONFIG)]
+    args += ["--health-port", str(port)] if role[0] == "worker" else ["--port", str(port)]
+    env = os.environ | {"DATABASE_URL": database_url, "N_JOBS_PER_WORKER": str(jobs), "LOG_LEVEL": "WARNING", **LEASES}
+    handle = log.open("ab")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "aegra", *args], env=env, cwd=REPO_ROOT, stdout=handle, stderr=handle
+    )
+    url = None if role[0] == "worker" else f"http://127.0.0.1:{port}"
+    probe = f"http://127.0.0.1:{port}/ok"
+    deadline = time.monotonic() + 180
+    while True:  # before any timing: wait for the process to answer its health check
+        assert popen.poll() is None, f"{' '.join(role)} exited; see {log}"
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(probe, timeout=2).close()
+            return Process(role, popen, url)
+        assert time.monotonic() < deadline, f"{' '.join(role)} did not start; see {log}"
+        time.sleep(0.2)
+
+
+async def create_runs(clients: list[LangGraphClient], count: int, *, at_once: int) -> list[str]:
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(index: int) -> str:
+        async with gate:
+            client = clients[index % len(clients)]
+            thread_id = str(uuid.uuid4())
+            for _ in range(5):
+                try:
+                    run = await client.runs.create(thread_id, "count", input={}, if_not_exists="create")
+                    return str(run["run_id"])
+                except httpx.TransportError:  # a connection dropped: the run may exist already (one per thread)
+                    with contextlib.suppress(httpx.HTTPError):
+                        if existing := await client.runs.list(thread_id):
+                            return str(existing[0]["run_id"])
+            raise RuntimeError(f"could not create a run on thread {thread_id}")
+
+    return list(await asyncio.gather(*(one(index) for index in range(count))))
+
+
+def ended(database_url: str, run_ids: list[str]) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM runs WHERE run_id = ANY(%s::uuid[]) AND status NOT IN ('pending', 'running')",
+            (run_ids,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def wait_ended(database_url: str, run_ids: list[str], *, at_least: int) -> None:
+    deadline = time.monotonic() + STUCK_SECONDS
+    while ended(database_url, run_ids) < at_least:
+        assert time.monotonic() < deadline, "runs stuck"
+        await asyncio.sleep(0.5)
+
+
+def check(database_url: str, run_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Executions per run (from the store items the graph wrote) and runs per final status."""
+    with psycopg.connect(database_url) as conn:
+        executions = dict(
+            conn.execute(
+                "SELECT value->>'run_id', count(*) FROM store WHERE prefix = 'executions'"
+                " AND value->>'run_id' = ANY(%s) GROUP BY 1",
+                (run_ids,),
+            ).fetchall()
+        )
+        statuses = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM runs WHERE run_id = ANY(%s::uuid[]) GROUP BY 1", (run_ids,)
+            ).fetchall()
+        )
+    return {key: int(value) for key, value in executions.items()}, {key: int(value) for key, value in statuses.items()}
+
+
+async def batch(processes: list[Process], database_url: str, runs: int, *, clients: int) -> dict[str, float]:
+    apis = [process.url for process in processes if process.url is not None]
+    sdk = [get_client(url=apis[index % len(apis)], api_key=None) for index in range(clients)]
+    cpu_before = sum(process.cpu_seconds() for process in processes)
+    started = time.perf_counter()
+    run_ids = await create_runs(sdk, runs, at_once=25 * clients)
+    await wait_ended(database_url, run_ids, at_least=runs)
+    wall = time.perf_counter() - started
+    cpu = sum(process.cpu_seconds() for process in processes) - cpu_before
+    executions, statuses = check(database_url, run_ids)
+    once = sum(1 for run_id in run_ids if executions.get(run_id) == 1)
+    odd = {run_id: executions.get(run_id, 0) for run_id in run_ids if executions.get(run_id) != 1}
+    assert once == runs, f"{runs - once} runs did not execute exactly once: {odd} ({statuses})"
+    assert statuses == {"success": runs}, statuses
+    return {"wall": wall, "runs_per_s": runs / wall, "cpu_per_1000": cpu / runs * 1000}
+
+
+async def kill_phase(processes: list[Process], database_url: str, runs: int, *, clients: int) -> dict[str, int]:
+    victim = next(process for process in processes if process.role == ("worker",))
+    apis = [process.url for process in processes if process.url is not None]
+    sdk = [get_client(url=apis[index % len(apis)], api_key=None) for index in range(clients)]
+    run_ids = await create_runs(sdk, runs, at_once=25 * clients)
+    await wait_ended(database_url, run_ids, at_least=runs // 3)
+    victim.popen.send_signal(signal.SIGSTOP)  # frozen: it claims nothing between the snapshot and the kill
+    with psycopg.connect(database_url) as conn:
+        in_flight = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT run_id FROM runs WHERE status = 'running' AND split_part(worker_id, ':', 2) = %s",
+                (str(victim.popen.pid),),
+            ).fetchall()
+        }
+    victim.popen.send_signal(signal.SIGKILL)
+    victim.popen.wait()
+    await wait_ended(database_url, run_ids, at_least=runs)
+    executions, statuses = check(database_url, run_ids)
+    twice = {run_id for run_id, count in executions.items() if count > 1}
+    missing = [run_id for run_id in run_ids if run_id not in executions]
+    assert statuses == {"success": runs}, statuses
+    assert not missing, f"{len(missing)} runs never executed"
+    assert twice <= in_flight, f"{len(twice - in_flight)} runs executed twice without being in flight on the victim"
+    return {
+        "in_flight_at_kill": len(in_flight),
+        "executed_twice": len(twice),
+        "max_executions": max(executions.values()),
+    }
+
+
+async def configuration(server_url: str, count: int, args: argparse.Namespace, *, kill: bool) -> None:
+    with fresh_database(server_url, f"aegra_bench_scale_{count}") as database_url:
+        log = Path(args.logs) / f"scale_out_{count}.log"
+        log.unlink(missing_ok=True)
+        processes = [start(ROLES[0], database_url, log, jobs=args.jobs)]  # migrates the database first
+        processes += [start(role, database_url, log, jobs=args.jobs) for role in ROLES[1:count]]
+        try:
+            await batch(processes, database_url, min(100, args.runs), clients=args.clients)  # warm-up, not reported
+            result = await batch(processes, database_url, args.runs, clients=args.clients)
+            roles = " + ".join(" ".join(process.role) for process in processes)
+            print(
+                f"{count} process(es) [{roles}]: {args.runs} runs exactly once, wall {result['wall']:.1f} s, "
+                f"{result['runs_per_s']:.1f} runs/s, {result['cpu_per_1000']:.1f} server CPU-s per 1,000 runs",
+                flush=True,
+            )
+            if kill:
+                kill_runs = args.kill_runs or args.runs
+                killed = await kill_phase(processes, database_url, kill_runs, clients=args.clients)
+                print(
+                    f"  SIGKILL of the worker mid-batch: {kill_runs} runs all success, none lost; "
+                    f"{killed['in_flight_at_kill']} in flight on it, {killed['executed_twice']} executed twice "
+                    f"(all of them among those in flight; at most {killed['max_executions']} executions)",
+                    flush=True,
+                )
+        finally:
+            for process in processes:
+                if process.popen.poll() is None:
+                    process.popen.send_signal(signal.SIGTERM)
+            for process in processes:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.popen.wait(timeout=60)
+                if process.popen.poll() is None:
+                    process.popen.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--processes", default="1,2,3", help="comma-separated process counts, each 1 to 3")
+    parser.add_argument("--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs)")
+    parser.add_argument("--clients", type=int, default=4, help="SDK clients creating runs (spread over the APIs)")
+    parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
+    parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
+    args = parser.parse_args()
+    counts = list(dict.fromkeys(int(part) for part in args.processes.split(",")))  # in the order given
+    assert all(1 <= count <= len(ROLES) for count in counts), "--processes takes counts from 1 to 3"
+    print(f"scale-out: {args.runs} background runs of `count` per configuration, {os.cpu_count()} cores", flush=True)
+    for count in counts:
+        asyncio.run(configuration(args.database_url, count, args, kill=count == max(counts) and count >= 2))
+
+
+if __name__ == "__main__":
+    main()
