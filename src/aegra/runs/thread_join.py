@@ -58,10 +58,9 @@ class ThreadJoin:
         self.runs = runs
         self.thread_id = thread_id
         self.modes = modes
-        # Watched from the request on (not from the body's first step), so no update made after the client got
-        # the response's headers is missed.
-        notices = runs.pool.queued_runs
-        self.states = notices.watch_state(thread_id) if "state_update" in modes else None
+        # Watched from the request on (not from the body's first step): no update made once the client has the
+        # response's headers is missed.
+        self.states = runs.pool.queued_runs.watch_state(thread_id) if "state_update" in modes else None
 
     async def start(self, last_event_id: str | None) -> JoinStart:
         rows = await self.runs.rows_after(self.thread_id, None)
