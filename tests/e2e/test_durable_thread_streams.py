@@ -1,5 +1,6 @@
 """Thread streams across real `aegra serve` processes on one PostgreSQL: a v3 thread stream opened on one process
-follows a run that another process executes (its events reach it through `run_events`, or Redis when set)."""
+follows a run that another process executes (its events reach it through `run_events`, or Redis when set), and a
+join stream on one process gets the state updates made on the other (announced with NOTIFY)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Literal
 import pytest
 
 from tests.e2e.durable_servers import PROCESS_TEST_TIMEOUT, Server, server_pair
+from tests.e2e.join_streams import parts_around_an_update
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(PROCESS_TEST_TIMEOUT)]
 
@@ -50,3 +52,14 @@ async def test_a_thread_stream_follows_a_run_executing_on_another_process(
     assert texts == [TOKEN_TEXT]
     assert output["messages"][-1]["content"] == TOKEN_TEXT
     assert not any("run finished" in line and started["run_id"] in line for line in busy.output), "it ran here"
+
+
+async def test_a_join_stream_gets_a_state_update_made_on_another_process(pair: tuple[Server, Server]) -> None:
+    watcher, writer = pair
+
+    seen = await parts_around_an_update(watcher.client, writer.client, ["state_update"])
+
+    updates = [part for part in seen["parts"] if part.event == "state_update"]
+    assert len(updates) == 1
+    assert updates[0].data["thread_id"] == seen["thread_id"]
+    assert updates[0].data["state"]["values"]["messages"][-1]["content"] == "edited"

@@ -1,10 +1,10 @@
 """The thread join stream through the real SDK (`client.threads.join_stream`): the events of the runs of a thread
-while the client is connected, with `<run_id>:<seq>` ids to resume from with `Last-Event-ID`."""
+while the client is connected, with `<run_id>:<seq>` ids to resume from with `Last-Event-ID`, and its state
+updates for a client that asked for `state_update`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,21 +12,12 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
+from tests.e2e.join_streams import HELLO, WAIT, parts_around_an_update
+from tests.e2e.join_streams import until_done as _until_done
+
 pytestmark = pytest.mark.e2e
 
-WAIT = 60.0
-HELLO = {"messages": [{"role": "user", "content": "hi"}]}
 GATED = {"configurable": {"tokens": 3, "gated": True}}
-
-
-async def _until_done(parts: AsyncIterator[StreamPart], run_id: str) -> list[StreamPart]:
-    """Parts until the `run_done` lifecycle event of `run_id`."""
-    seen: list[StreamPart] = []
-    async for part in parts:
-        seen.append(part)
-        if part.event == "metadata" and part.data.get("status") == "run_done" and part.data["run_id"] == run_id:
-            return seen
-    return seen
 
 
 async def _two_runs(client: LangGraphClient) -> tuple[str, dict[str, Any], list[StreamPart]]:
@@ -104,3 +95,41 @@ async def test_join_stream_refuses_an_unknown_stream_mode(client: LangGraphClien
 
     assert response.status_code == 422
     assert "Invalid stream mode" in response.json()["detail"]
+
+
+async def test_a_state_update_reaches_a_join_stream_that_asked_for_it(client: LangGraphClient) -> None:
+    seen = await parts_around_an_update(client, client, ["state_update"])
+
+    updates = [part for part in seen["parts"] if part.event == "state_update"]
+    assert len(updates) == 1
+    update = updates[0]
+    state = update.data["state"]
+    assert update.data["thread_id"] == seen["thread_id"]
+    assert state["values"]["messages"][-1]["content"] == "edited"
+    checkpoint_id = state["checkpoint"]["checkpoint_id"]
+    assert state == await client.threads.get_state(seen["thread_id"], checkpoint_id=checkpoint_id)
+    assert update.id == f"{seen['before']}:state:{checkpoint_id}"
+    assert seen["parts"][0] is update, "the update comes before the run queued after it"
+
+
+async def test_a_join_stream_without_state_update_does_not_get_state_updates(client: LangGraphClient) -> None:
+    seen = await parts_around_an_update(client, client, ["run_modes"])
+
+    assert [part for part in seen["parts"] if part.event == "state_update"] == []
+    assert seen["parts"][-1].data["run_id"] == seen["after"]
+
+
+async def test_a_state_update_id_resumes_with_the_runs_queued_after_it(client: LangGraphClient) -> None:
+    seen = await parts_around_an_update(client, client, ["state_update"])
+    update = next(part for part in seen["parts"] if part.event == "state_update")
+
+    resumed = await asyncio.wait_for(
+        _until_done(
+            await client.threads.join_stream(seen["thread_id"], last_event_id=update.id, stream_mode="lifecycle"),
+            seen["after"],
+        ),
+        WAIT,
+    )
+
+    assert {part.data["run_id"] for part in resumed} == {seen["after"]}
+    assert [part.event for part in resumed] == ["metadata", "metadata"]

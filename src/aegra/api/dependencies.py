@@ -83,8 +83,8 @@ def provide_thread_service(
     return ThreadService(db_session, registry, database, default_ttl=default_thread_ttl(state.config), auth=authorizer)
 
 
-def provide_thread_state_service(thread_service: NamedDependency[ThreadService]) -> ThreadStateService:
-    return ThreadStateService(thread_service)
+def provide_thread_state_service(state: State, thread_service: NamedDependency[ThreadService]) -> ThreadStateService:
+    return ThreadStateService(thread_service, state.run_workers.queued_runs)
 
 
 def provide_run_service(

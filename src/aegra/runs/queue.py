@@ -28,14 +28,16 @@ from aegra.schemas.status import INFLIGHT
 
 # NOTIFY channels: a run became claimable (body `delayed` when it waits for `after_seconds`); cancel a run (body
 # `run_id:action`); a run ended (body run_id); events of a run were stored (body `run_id:last seq`); a client
-# follows a run's events from another process (body run_id). Payloads are `<origin worker id>|<body>`, so a process
+# follows a run's events from another process (body run_id); a thread's state was updated (body
+# `thread_id:checkpoint_id:last run id`, see `StateUpdated`). Payloads are `<origin worker id>|<body>`, so a process
 # can skip its own notices (it acted on them already).
 CHANNEL_QUEUED: Final = "aegra_run_queued"
 CHANNEL_CANCEL: Final = "aegra_run_cancel"
 CHANNEL_DONE: Final = "aegra_run_done"
 CHANNEL_EVENTS: Final = "aegra_run_events"
 CHANNEL_FOLLOW: Final = "aegra_run_follow"
-CHANNELS: Final = (CHANNEL_QUEUED, CHANNEL_CANCEL, CHANNEL_DONE, CHANNEL_EVENTS, CHANNEL_FOLLOW)
+CHANNEL_STATE: Final = "aegra_thread_state"
+CHANNELS: Final = (CHANNEL_QUEUED, CHANNEL_CANCEL, CHANNEL_DONE, CHANNEL_EVENTS, CHANNEL_FOLLOW, CHANNEL_STATE)
 
 # How long a run queued with a client following it (stream, wait) is reserved for the process serving that client:
 # its events then reach the client straight from memory, without the detour through `run_events`.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing, asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -27,10 +27,14 @@ from aegra.runs.broker import RunBroker
 from aegra.runs.events import StreamEvent
 from aegra.runs.follow import RunFollower
 from aegra.runs.protocol import ProtocolEvent, RunTranslator
+from aegra.runs.queued import StateUpdated, StateWatch
 from aegra.runs.service import RunService
 from aegra.runs.worker import WorkerPool
 from aegra.schemas.status import INFLIGHT
+from aegra.schemas.threads import CheckpointRef
 from aegra.services.ids import parse_uuid
+from aegra.services.state import ThreadStateService
+from aegra.services.threads import ThreadService
 
 # The channels a v3 event stream may ask for (plus `custom:<name>`), as langgraph-api allows them.
 CHANNELS: Final = frozenset(
@@ -101,6 +105,16 @@ class StreamFilter:
         )
 
 
+async def _first_of(events: Sequence[asyncio.Event], within: float) -> None:
+    """Return once one of `events` is set, or after `within` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def _natural(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -162,20 +176,31 @@ class ThreadRuns:
         async with self.database.sessionmaker() as session:
             return list((await session.scalars(stmt.order_by(RunRow.created_at, RunRow.run_id))).all())
 
-    async def runs_of(self, thread_id: uuid.UUID, cursor: RunCursor) -> AsyncGenerator[RunRow | None, None]:
-        """The thread's runs after `cursor`, then each new one once queued (here or elsewhere); None when nothing
-        new came for a keep-alive's time (the look is repeated then: a missed wake-up costs one interval)."""
+    async def runs_of(
+        self, thread_id: uuid.UUID, cursor: RunCursor, *, states: StateWatch | None = None
+    ) -> AsyncGenerator[RunRow | StateUpdated | None, None]:
+        """The thread's runs after `cursor`, then each new one once queued (here or elsewhere), and between runs the
+        state updates `states` caught; None when nothing new came for a keep-alive's time (the look is repeated
+        then: a missed wake-up costs one interval)."""
         while True:
+            for update in states.take() if states is not None else ():
+                yield update
             with self.pool.queued_runs.watch() as queued:
                 rows = await self.rows_after(thread_id, cursor)
+                woken = (queued,) if states is None else (queued, states.arrived)
                 if not rows:
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(queued.wait(), sse.HEARTBEAT_SECONDS)
-            if not rows and not queued.is_set():
+                    await _first_of(woken, sse.HEARTBEAT_SECONDS)
+            if not rows and not any(event.is_set() for event in woken):
                 yield None
             for row in rows:
                 cursor = (row.created_at, row.run_id)
                 yield row
+
+    async def state_at(self, thread_id: uuid.UUID, checkpoint_id: str) -> dict[str, Any]:
+        """The thread's state at a checkpoint, as `GET /threads/{id}/state` answers, under the caller's auth."""
+        async with self.database.sessionmaker() as session:
+            states = ThreadStateService(ThreadService(session, self.registry, self.database, auth=self.auth))
+            return await states.get_state(str(thread_id), CheckpointRef(checkpoint_id=checkpoint_id))
 
     async def run_events(
         self, thread_id: uuid.UUID, run_id: uuid.UUID, *, after: int | None
@@ -215,7 +240,7 @@ class ThreadRuns:
         seq = 0
         async with aclosing(self.runs_of(thread_id, None)) as rows:
             async for row in rows:
-                if row is None:
+                if not isinstance(row, RunRow):  # a keep-alive (this stream watches no state updates)
                     yield None
                     continue
                 translator = RunTranslator(str(row.run_id))

@@ -26,7 +26,7 @@ from aegra.runs.broker import RunBroker, RunOutcome
 from aegra.runs.executor import RunExecutor, RunHandle
 from aegra.runs.fence import LeaseFence
 from aegra.runs.outbox import queue_reaped_webhook
-from aegra.runs.queued import QueuedRuns
+from aegra.runs.queued import QueuedRuns, StateUpdated
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
@@ -71,7 +71,7 @@ class WorkerPool:
         self.worker_id = executor.worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
-        self.queued_runs = QueuedRuns()  # thread streams watch for new runs on their thread
+        self.queued_runs = QueuedRuns(self.worker_id)  # thread streams watch for new runs (and state updates)
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
         # Stop a run a heartbeat before its lease ends, but never before the next heartbeat is due.
@@ -358,6 +358,11 @@ class WorkerPool:
             return  # this process acted on it when it sent it
         if channel == queue.CHANNEL_QUEUED:
             self.wake(delayed=body == "delayed")
+            return
+        if channel == queue.CHANNEL_STATE:
+            update = StateUpdated.decode(body)
+            if update is not None:
+                self.queued_runs.state_updated(update)
             return
         raw_id, _, detail = body.partition(":")
         try:

@@ -22,6 +22,8 @@ from aegra.graphs.snapshots import (
     thread_config,
     thread_graph_id,
 )
+from aegra.runs import queue
+from aegra.runs.queued import QueuedRuns, StateUpdated
 from aegra.schemas.threads import CheckpointRef, HistorySearch
 from aegra.schemas.threads import StateUpdate as StateUpdateBody
 from aegra.serde import to_jsonable
@@ -29,10 +31,13 @@ from aegra.services.threads import ThreadService
 
 
 class ThreadStateService:
-    """Reads and writes of a thread's state (its checkpoints) through the thread's graph."""
+    """Reads and writes of a thread's state (its checkpoints) through the thread's graph. With `notices` (the
+    process's thread-stream wake-ups), each update is announced to the join streams of the thread, here and (by
+    NOTIFY, in the update's transaction) in every other process."""
 
-    def __init__(self, threads: ThreadService) -> None:
+    def __init__(self, threads: ThreadService, notices: QueuedRuns | None = None) -> None:
         self.threads = threads
+        self.notices = notices
         self.session = threads.session
         self.database = threads.database
         self.runs = RunRepository(threads.session)
@@ -80,8 +85,13 @@ class ThreadStateService:
                 raise UnprocessableError(f"Invalid state update: {exc}") from exc
             snapshot = await graph.aget_state(thread_config(row))
         refresh_state_cache(row, snapshot)
-        await self.session.commit()
         configurable = to_jsonable(next_config["configurable"])
+        update = StateUpdated(row.thread_id, str(configurable["checkpoint_id"]), await self.runs.last_id(row.thread_id))
+        if self.notices is not None:
+            await queue.notify(self.session, queue.CHANNEL_STATE, origin=self.notices.origin, body=update.encode())
+        await self.session.commit()
+        if self.notices is not None:
+            self.notices.state_updated(update)
         return {
             "checkpoint": configurable,
             "configurable": configurable,

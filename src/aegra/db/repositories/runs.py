@@ -42,6 +42,11 @@ class RunRepository(Repository[Run]):
         stmt = select(exists().where(Run.thread_id == thread_id, Run.status.in_(INFLIGHT)))
         return bool(await self.session.scalar(stmt))
 
+    async def last_id(self, thread_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of the run last queued on the thread (None: it has none)."""
+        stmt = select(Run.run_id).where(Run.thread_id == thread_id).order_by(Run.created_at.desc(), Run.run_id.desc())
+        return await self.session.scalar(stmt.limit(1))
+
     async def ids_on_visible_threads(self, statuses: Collection[str], filters: Filters) -> list[uuid.UUID]:
         """Ids of the runs with `statuses` on threads the auth `filters` let the caller see."""
         stmt = (
