@@ -60,6 +60,57 @@ def _parse_otel_targets(raw: str) -> tuple[str, ...]:
     return targets
 
 
+def _text(_: str, raw: str) -> str:
+    return raw
+
+
+def _upper(_: str, raw: str) -> str:
+    return raw.upper()
+
+
+def _path(_: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    return lambda name, raw: _parse_int(name, raw, minimum=minimum)
+
+
+def _float_at_least(minimum: float) -> Callable[[str, str], float]:
+    return lambda name, raw: _parse_float(name, raw, minimum=minimum)
+
+
+# (environment variable, Settings field, parser) for the settings that need no more than one variable each; the
+# later of two entries for the same field wins (LOG_FORMAT over LOG_JSON).
+_GENERAL: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
+    ("DATABASE_URL", "database_url", _text),
+    ("REDIS_URL", "redis_url", _text),
+    ("AEGRA_CONFIG", "config_path", _text),
+    ("HOST", "host", _text),
+    ("PORT", "port", _int_at_least(1)),
+    ("AEGRA_DATA_DIR", "data_dir", _path),
+    ("AEGRA_PGDATA", "pgdata", _path),
+    ("N_JOBS_PER_WORKER", "n_jobs_per_worker", _int_at_least(1)),
+    ("CRON_POLL_SECONDS", "cron_poll_seconds", _float_at_least(0.05)),
+    ("BG_JOB_TIMEOUT_SECS", "bg_job_timeout_secs", _int_at_least(1)),
+    ("LOG_LEVEL", "log_level", _upper),
+    ("LOG_JSON", "log_json", _parse_bool),
+    ("LOG_FORMAT", "log_json", lambda _, raw: _parse_log_format(raw)),
+    ("ENABLE_PROMETHEUS_METRICS", "metrics_enabled", _parse_bool),
+    ("OTEL_TARGETS", "otel_targets", lambda _, raw: _parse_otel_targets(raw)),
+    ("OTEL_SERVICE_NAME", "otel_service_name", _text),
+    ("SQLALCHEMY_POOL_SIZE", "db_pool_size", _int_at_least(1)),
+    ("SQLALCHEMY_MAX_OVERFLOW", "db_max_overflow", _int_at_least(0)),
+    ("LANGGRAPH_MAX_POOL_SIZE", "langgraph_pool_max_size", _int_at_least(1)),
+    ("DB_CONNECT_TIMEOUT_SECONDS", "db_connect_timeout_seconds", _float_at_least(0.1)),
+    ("DB_POOL_PRE_PING", "db_pool_pre_ping", _parse_bool),
+    ("MAX_BODY_BYTES", "max_body_bytes", _int_at_least(1024)),
+    ("AEGRA_RUN_MIGRATIONS", "run_migrations", _parse_bool),
+    ("AEGRA_ALLOW_UNAUTHENTICATED", "allow_unauthenticated", _parse_bool),
+    ("STREAM_SUBSCRIBER_QUEUE_MAX", "stream_subscriber_queue_max", _int_at_least(1)),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Process-wide settings taken from the environment."""
@@ -121,57 +172,9 @@ class Settings:
             value = source.get(name)
             return value if value not in (None, "") else None
 
-        kwargs: dict[str, object] = {}
-        if (url := get("DATABASE_URL")) is not None:
-            kwargs["database_url"] = url
-        if (url := get("REDIS_URL")) is not None:
-            kwargs["redis_url"] = url
-        if (path := get("AEGRA_CONFIG")) is not None:
-            kwargs["config_path"] = path
-        if (host := get("HOST")) is not None:
-            kwargs["host"] = host
-        if (port := get("PORT")) is not None:
-            kwargs["port"] = _parse_int("PORT", port, minimum=1)
-        if (data_dir := get("AEGRA_DATA_DIR")) is not None:
-            kwargs["data_dir"] = Path(data_dir)
-        if (pgdata := get("AEGRA_PGDATA")) is not None:
-            kwargs["pgdata"] = Path(pgdata)
-        if (jobs := get("N_JOBS_PER_WORKER")) is not None:
-            kwargs["n_jobs_per_worker"] = _parse_int("N_JOBS_PER_WORKER", jobs, minimum=1)
-        if (poll := get("CRON_POLL_SECONDS")) is not None:
-            kwargs["cron_poll_seconds"] = _parse_float("CRON_POLL_SECONDS", poll, minimum=0.05)
-        if (timeout := get("BG_JOB_TIMEOUT_SECS")) is not None:
-            kwargs["bg_job_timeout_secs"] = _parse_int("BG_JOB_TIMEOUT_SECS", timeout, minimum=1)
-        if (level := get("LOG_LEVEL")) is not None:
-            kwargs["log_level"] = level.upper()
-        if (log_json := get("LOG_JSON")) is not None:
-            kwargs["log_json"] = _parse_bool("LOG_JSON", log_json)
-        if (log_format := get("LOG_FORMAT")) is not None:
-            kwargs["log_json"] = _parse_log_format(log_format)
-        if (metrics := get("ENABLE_PROMETHEUS_METRICS")) is not None:
-            kwargs["metrics_enabled"] = _parse_bool("ENABLE_PROMETHEUS_METRICS", metrics)
-        if (targets := get("OTEL_TARGETS")) is not None:
-            kwargs["otel_targets"] = _parse_otel_targets(targets)
-        if (service := get("OTEL_SERVICE_NAME")) is not None:
-            kwargs["otel_service_name"] = service
-        if (size := get("SQLALCHEMY_POOL_SIZE")) is not None:
-            kwargs["db_pool_size"] = _parse_int("SQLALCHEMY_POOL_SIZE", size, minimum=1)
-        if (overflow := get("SQLALCHEMY_MAX_OVERFLOW")) is not None:
-            kwargs["db_max_overflow"] = _parse_int("SQLALCHEMY_MAX_OVERFLOW", overflow)
-        if (lg_size := get("LANGGRAPH_MAX_POOL_SIZE")) is not None:
-            kwargs["langgraph_pool_max_size"] = _parse_int("LANGGRAPH_MAX_POOL_SIZE", lg_size, minimum=1)
-        if (db_timeout := get("DB_CONNECT_TIMEOUT_SECONDS")) is not None:
-            kwargs["db_connect_timeout_seconds"] = _parse_float("DB_CONNECT_TIMEOUT_SECONDS", db_timeout, minimum=0.1)
-        if (pre_ping := get("DB_POOL_PRE_PING")) is not None:
-            kwargs["db_pool_pre_ping"] = _parse_bool("DB_POOL_PRE_PING", pre_ping)
-        if (body := get("MAX_BODY_BYTES")) is not None:
-            kwargs["max_body_bytes"] = _parse_int("MAX_BODY_BYTES", body, minimum=1024)
-        if (migrate := get("AEGRA_RUN_MIGRATIONS")) is not None:
-            kwargs["run_migrations"] = _parse_bool("AEGRA_RUN_MIGRATIONS", migrate)
-        if (unauthenticated := get("AEGRA_ALLOW_UNAUTHENTICATED")) is not None:
-            kwargs["allow_unauthenticated"] = _parse_bool("AEGRA_ALLOW_UNAUTHENTICATED", unauthenticated)
-        if (queue_max := get("STREAM_SUBSCRIBER_QUEUE_MAX")) is not None:
-            kwargs["stream_subscriber_queue_max"] = _parse_int("STREAM_SUBSCRIBER_QUEUE_MAX", queue_max, minimum=1)
+        kwargs: dict[str, object] = {
+            field: parse(name, raw) for name, field, parse in _GENERAL if (raw := get(name)) is not None
+        }
         kwargs |= _run_settings(get) | _role_settings(get)
         return _checked(cls(**kwargs))  # type: ignore[arg-type]  # each value is parsed for its field above
 

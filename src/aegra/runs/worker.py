@@ -1,9 +1,6 @@
-"""The worker pool of one process: up to N_JOBS_PER_WORKER runs at once, claimed from the queue as soon as
-PostgreSQL NOTIFYs that one is ready (or this process queued it), leases heartbeated while they execute.
-
-It also listens for what other processes say: cancel requests, runs ending, events stored for runs followed here,
-clients elsewhere following runs executed here. And it reaps: runs whose process died go back to the queue (or end
-`error` after their last attempt), and kept events of long-ended runs are swept."""
+"""The worker pool of one process: up to N_JOBS_PER_WORKER runs at once, claimed as soon as PostgreSQL NOTIFYs
+that one is ready, leases heartbeated while they execute; it hears the other processes' notices (cancels, endings,
+stored events, followers) and reaps runs whose process died (and events of long-ended runs)."""
 
 from __future__ import annotations
 
