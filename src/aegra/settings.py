@@ -6,9 +6,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from aegra.errors import ConfigError
 
+_N = TypeVar("_N", int, float)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -22,24 +24,23 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"Environment variable {name}={raw!r} is not a boolean (use true/false).")
 
 
-def _parse_float(name: str, raw: str, *, minimum: float) -> float:
+def _parse_number(name: str, raw: str, kind: type[_N], *, minimum: _N) -> _N:
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError as exc:
-        raise ConfigError(f"Environment variable {name}={raw!r} is not a number.") from exc
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"Environment variable {name}={raw!r} is not {what}.") from exc
     if value < minimum:
         raise ConfigError(f"Environment variable {name}={value} must be >= {minimum}.")
     return value
+
+
+def _parse_float(name: str, raw: str, *, minimum: float) -> float:
+    return _parse_number(name, raw, float, minimum=minimum)
 
 
 def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"Environment variable {name}={raw!r} is not an integer.") from exc
-    if value < minimum:
-        raise ConfigError(f"Environment variable {name}={value} must be >= {minimum}.")
-    return value
+    return _parse_number(name, raw, int, minimum=minimum)
 
 
 OTEL_TARGETS = ("OTLP", "CONSOLE", "LANGFUSE", "PHOENIX")
