@@ -135,7 +135,7 @@ def _cors_config(config: AegraConfig) -> CORSConfig:
         )
     return CORSConfig(
         allow_origins=cors.allow_origins,
-        allow_methods=cors.allow_methods,  # type: ignore[arg-type]
+        allow_methods=cors.allow_methods,  # type: ignore[arg-type]  # validated method names; Litestar wants its Literal
         allow_headers=cors.allow_headers,
         allow_credentials=cors.allow_credentials,
         allow_origin_regex=cors.allow_origin_regex,

@@ -352,6 +352,6 @@ class A2AEndpoint:
         return answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)  # type: ignore[arg-type]
+        request = Request(scope, receive)  # type: ignore[arg-type]  # Litestar's ASGI types vs Starlette's: the same dicts
         response = await self.dispatcher.handle_requests(request)
-        await response(scope, receive, send)  # type: ignore[arg-type]
+        await response(scope, receive, send)  # type: ignore[arg-type]  # Starlette's ASGI types vs Litestar's: the same dicts

@@ -198,7 +198,7 @@ class McpEndpoint:
         json_manager, sse_manager = await self._started()
         accept = dict(scope.get("headers") or ()).get(b"accept", b"").decode("latin-1").lower()
         manager = sse_manager if SSE_MEDIA_TYPE in accept else json_manager
-        await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+        await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]  # Litestar's vs Starlette's ASGI types
 
     async def _started(self) -> tuple[StreamableHTTPSessionManager, StreamableHTTPSessionManager]:
         async with self._ready:

@@ -24,7 +24,7 @@ from aegra.services.threads import ThreadService
 
 def scope_authorizer(scope: Scope | dict[str, Any]) -> Authorizer:
     """The caller of this request, as `AuthenticationMiddleware` left it in the scope, with the app's handlers."""
-    handlers = Litestar.from_scope(scope).state.get("auth_handlers")  # type: ignore[arg-type]
+    handlers = Litestar.from_scope(scope).state.get("auth_handlers")  # type: ignore[arg-type]  # a raw ASGI scope dict
     if handlers is None:
         return NO_AUTH
     return Authorizer(handlers, scope.get("state", {}).get(USER_SCOPE_KEY))
@@ -42,7 +42,7 @@ class InteropServices:
 @asynccontextmanager
 async def request_services(scope: Scope | dict[str, Any]) -> AsyncIterator[InteropServices]:
     """Services bound to the request's caller; the session closes when the block ends."""
-    state = Litestar.from_scope(scope).state  # type: ignore[arg-type]
+    state = Litestar.from_scope(scope).state  # type: ignore[arg-type]  # a raw ASGI scope dict
     auth = scope_authorizer(scope)
     async with state.database.sessionmaker() as session:
         yield InteropServices(

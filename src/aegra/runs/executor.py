@@ -183,7 +183,7 @@ class RunExecutor:
     async def _checkpointed(self, plan: RunPlan) -> bool:
         """Whether the thread's latest checkpoint is this run's: an earlier attempt got that far."""
         config = {"configurable": {"thread_id": str(plan.thread_id), "checkpoint_ns": ""}}
-        saved = await self.database.checkpointer.aget_tuple(config)  # type: ignore[arg-type]
+        saved = await self.database.checkpointer.aget_tuple(config)  # type: ignore[arg-type]  # a plain dict is a RunnableConfig
         return saved is not None and saved.metadata.get("run_id") == str(plan.run_id)
 
     async def _hand_back(self, plan: RunPlan, channel: RunChannel, handle: RunHandle) -> None:

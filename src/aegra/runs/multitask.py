@@ -18,5 +18,5 @@ def plan_multitask(strategy: str, *, has_inflight: bool) -> MultitaskAction | No
     if not has_inflight or strategy == "enqueue":
         return None
     if strategy in ("reject", "interrupt", "rollback"):
-        return strategy  # type: ignore[return-value]
+        return strategy  # type: ignore[return-value]  # narrowed by the membership test above
     raise ValueError(f"Unknown multitask strategy {strategy!r}")
