@@ -113,16 +113,30 @@ def inflight_runs(thread_id: uuid.UUID) -> Select[Run]:
     return stmt.order_by(Run.created_at).with_for_update()
 
 
-def cancellable_runs(
-    statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
-) -> Select[Run]:
-    """The in-flight runs with `statuses` (among `run_ids`, on `thread_id`, when given), oldest first, locked."""
-    stmt = select(Run).where(Run.status.in_([status for status in statuses if status in INFLIGHT]))
+def _cancellable(
+    stmt: Select[Any], statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+) -> Select[Any]:
+    stmt = stmt.where(Run.status.in_([status for status in statuses if status in INFLIGHT]))
     if run_ids is not None:
         stmt = stmt.where(Run.run_id.in_(run_ids))
     if thread_id is not None:
         stmt = stmt.where(Run.thread_id == thread_id)
+    return stmt
+
+
+def cancellable_runs(
+    statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+) -> Select[Any]:
+    """The in-flight runs with `statuses` (among `run_ids`, on `thread_id`, when given), oldest first, locked."""
+    stmt = _cancellable(select(Run), statuses, run_ids=run_ids, thread_id=thread_id)
     return stmt.order_by(Run.created_at).with_for_update()
+
+
+def cancellable_threads(
+    statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+) -> Select[Any]:
+    """The threads of those runs, unlocked: the caller locks them first, the order run creation locks them in."""
+    return _cancellable(select(Run.thread_id).distinct(), statuses, run_ids=run_ids, thread_id=thread_id)
 
 
 def interrupt_pending_run(run_id: uuid.UUID) -> Update:
@@ -234,6 +248,12 @@ class QueueStorage:
     ) -> list[Run]:
         stmt = cancellable_runs(statuses, run_ids=run_ids, thread_id=thread_id)
         return list((await self._execute(stmt)).scalars().all())
+
+    async def cancellable_threads(
+        self, statuses: Collection[str], *, run_ids: Sequence[uuid.UUID] | None, thread_id: uuid.UUID | None
+    ) -> list[uuid.UUID]:
+        stmt = cancellable_threads(statuses, run_ids=run_ids, thread_id=thread_id)
+        return sorted((await self._execute(stmt)).scalars().all())
 
     async def interrupt_pending(self, run_id: uuid.UUID) -> None:
         await self._execute(interrupt_pending_run(run_id))

@@ -175,6 +175,9 @@ async def cancel_runs(
 ) -> list[CancelledRun]:
     """Cancel the in-flight runs matching the filters; commits. Threads left without runs are settled."""
     storage = QueueStorage(session)
+    # Threads before runs (sorted), the order run creation and a run's ending lock them in.
+    for affected in await storage.cancellable_threads(statuses, run_ids=run_ids, thread_id=thread_id):
+        await thread_sync.lock_thread(session, affected)
     rows = await storage.cancellable(statuses, run_ids=run_ids, thread_id=thread_id)
     cancelled = await _cancel_rows(storage, rows, action, origin=origin)
     for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
