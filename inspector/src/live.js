@@ -83,10 +83,14 @@ class LiveView {
   async cancelRun() {
     if (!this.runId) return;
     this.cancel.disabled = true;
+    const before = this.status.textContent;
+    // Before the request: the stream may end (and read the status) before the cancel's answer arrives.
+    this.setStatus("cancelling");
     try {
       await request("POST", `/threads/${this.threadId}/runs/${this.runId}/cancel`);
-      this.setStatus("cancelling");
     } catch (error) {
+      if (this.status.textContent === "cancelling") this.setStatus(before);
+      this.cancel.disabled = false;
       mount(this.problem, errorBox(error.message));
     }
   }

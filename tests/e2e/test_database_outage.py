@@ -40,11 +40,13 @@ pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 # A short connection wait keeps the outage's answers quick: the LangGraph pool waits that long for a connection
 # before the store answers 503, and each checkpoint write a run still has to make waits as long before it fails.
 # Not shorter: once the database is back, opening a connection on a busy machine can itself take over a second.
-# The lease outlives a step plus a failed checkpoint write (the run ends `error` before it is fenced: a process that
-# cannot heartbeat stops its runs just before their leases run out, so a run never executes twice at once).
+# The lease outlives the streamed run's remaining steps plus its failed checkpoint write (the LangGraph pool waits up
+# to 30 s for a connection before that write fails), so that run ends `error`, which its stream must show, before
+# the fence would stop it: a process that cannot heartbeat stops its runs just before their leases run out (a run
+# never executes twice at once), and a stopped run's stream is cut for the client to reconnect elsewhere.
 SERVER_ENV = {
     "DB_CONNECT_TIMEOUT_SECONDS": "4",
-    "RUN_LEASE_SECONDS": "15",
+    "RUN_LEASE_SECONDS": "60",
     "RUN_HEARTBEAT_SECONDS": "0.5",
     "RUN_REAPER_SECONDS": "0.5",
 }
@@ -70,9 +72,7 @@ class Cluster:
     async def listeners(self) -> int:
         """Sessions whose last statement was one of the run queue's LISTENs."""
         async with await psycopg.AsyncConnection.connect(psycopg_conninfo(self.url), autocommit=True) as conn:
-            cursor = await conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN aegra\\_run\\_%'"
-            )
+            cursor = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN aegra\\_%'")
             row = await cursor.fetchone()
         return int(row[0]) if row is not None else 0
 
@@ -228,7 +228,7 @@ async def test_open_stream_gets_an_error_event_and_its_run_resumes_once_the_data
         run = await server.client.runs.get(thread["thread_id"], run_id)
         return run["status"] not in ("pending", "running")
 
-    await eventually(run_ended, within=90, what="the interrupted run to be resumed and finished")
+    await eventually(run_ended, within=180, what="the interrupted run to be resumed and finished")
     run = await server.client.runs.get(thread["thread_id"], run_id)
     state = await server.client.threads.get_state(thread["thread_id"])
     await server.client.runs.cancel(other["thread_id"], bystander["run_id"])
