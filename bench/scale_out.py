@@ -245,6 +245,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
     args = parser.parse_args()
+    # SIGTERM ends the script the way Ctrl-C does, so the `finally` blocks stop the servers it started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     counts = list(dict.fromkeys(int(part) for part in args.processes.split(",")))  # in the order given
     assert all(1 <= count <= len(ROLES) for count in counts), "--processes takes counts from 1 to 3"
     print(f"scale-out: {args.runs} background runs of `count` per configuration, {os.cpu_count()} cores", flush=True)
