@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, asgi, get, post
 from litestar.handlers import ASGIRouteHandler
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -74,7 +74,7 @@ async def card_response(scope: Scope, assistant_id: str | None) -> Response[Any]
 
 def _a2a_routes(lazy: LazyA2A) -> list[Any]:
     @post("/a2a/{assistant_id:str}", name="a2a", include_in_schema=False)
-    async def a2a_rpc(request: Request[Any, Any, Any], assistant_id: str) -> ASGIApp:
+    async def a2a_rpc(request: Request[Any, Any, Any], assistant_id: FromPath[str]) -> ASGIApp:
         return (await lazy.endpoint()).app(await request.body())
 
     @get(
@@ -82,7 +82,7 @@ def _a2a_routes(lazy: LazyA2A) -> list[Any]:
         name="a2a_agent_card",
         include_in_schema=False,
     )
-    async def assistant_card(scope: Scope, assistant_id: str) -> Response[Any]:
+    async def assistant_card(scope: Scope, assistant_id: FromPath[str]) -> Response[Any]:
         return await card_response(scope, assistant_id)  # the agent's own URL answers GET with it too
 
     @get(CARD_PATHS[0], name="a2a_root_agent_card", include_in_schema=False)
