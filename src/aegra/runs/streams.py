@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Final
 
 import structlog
 
@@ -15,6 +16,10 @@ from aegra.runs.worker import WorkerPool
 from aegra.schemas.status import RunStatus
 
 logger = structlog.get_logger(__name__)
+
+# Events already queued when a stream's writer wakes up go out in one write (one `send`, one syscall) rather than
+# one each; at most this many at a time, so a reader far behind still gets its bytes in bounded pieces.
+COALESCE_MAX: Final = 256
 
 
 class RunHandedBackError(Exception):
@@ -68,14 +73,25 @@ class RunStreams:
         )
 
         async def body() -> AsyncIterator[bytes]:
+            frames: list[bytes] = []
             try:
                 async for item in events:
                     if item is None:
-                        yield sse.HEARTBEAT
+                        frames.append(sse.HEARTBEAT)
                     elif isinstance(item, bytes):
-                        yield item
+                        frames.append(item)
                     else:
-                        yield frame(item, resumable)
+                        frames.append(frame(item, resumable))
+                    if subscription.pending and len(frames) < COALESCE_MAX:
+                        continue  # more events are queued already: taking them does not wait
+                    yield frames[0] if len(frames) == 1 else b"".join(frames)
+                    frames.clear()
+                if frames:
+                    yield b"".join(frames)
+            except StreamReaderDroppedError:
+                if frames:
+                    yield b"".join(frames)  # what the reader was handed before the drop
+                raise
             finally:
                 await events.aclose()  # stops following at once, not when the generator is collected
 
