@@ -4,6 +4,7 @@ The API app runs it as its lifespan; `aegra worker` runs it alone."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -95,6 +96,9 @@ class Lifespan:
             state.database = database
             logger.info("aegra ready", database=redact(url), graphs=self.graphs.graph_ids())
             _warn_without_auth(self.auth)
+            # What startup built (modules, graphs, pools) lives as long as the process: out of the collector's
+            # sight, full collections stop re-scanning those ~10^5 objects (they halved a token stream's rate).
+            gc.freeze()
             async with self._background(state, database):
                 yield
         finally:
