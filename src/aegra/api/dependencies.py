@@ -69,8 +69,11 @@ def provide_cron_service(
     return CronService(db_session, registry, auth=authorizer)
 
 
-def provide_store_service(database: NamedDependency[Database], authorizer: NamedDependency[Authorizer]) -> StoreService:
-    return StoreService(database.store, auth=authorizer)
+def provide_store_service(request: Request[Any, Any, Any]) -> StoreService:
+    """Built from the request alone: a provider with two dependencies makes Litestar resolve them in an anyio task
+    group on every request (~10 % of a store request's CPU)."""
+    database: Database = request.app.state.database
+    return StoreService(database.store, auth=authorizer_of(request))
 
 
 def provide_thread_service(
