@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 from aegra.runs import sse
+from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs.streams import RunStreams
 
 
 def test_event_is_event_then_data_then_blank_line_with_crlf() -> None:
@@ -31,3 +36,36 @@ def test_subgraph_event_names_keep_their_namespace() -> None:
 
 def test_heartbeat_is_an_sse_comment() -> None:
     assert sse.HEARTBEAT == b": heartbeat\r\n\r\n"
+
+
+async def test_events_queued_before_the_writer_wakes_go_out_in_one_chunk_in_order() -> None:
+    broker = RunBroker()
+    run_id = uuid.uuid4()
+    subscription = broker.subscribe(run_id)
+    channel = broker.start(run_id, keep_events=False)
+    streams = RunStreams(broker, None)  # type: ignore[arg-type]  # the pool is only used to cancel on disconnect
+    body = streams.sse_body(subscription, resumable=True, cancel_on_disconnect=False)
+    published = [broker.publish(channel, "messages", f'["t{index}"]'.encode()) for index in range(5)]
+    broker.finish(run_id, RunOutcome("success", b"{}"))
+
+    chunks = [chunk async for chunk in body]
+
+    assert chunks == [b"".join(sse.encode_event(item.event, item.data, str(item.seq)) for item in published)]
+
+
+async def test_a_stream_writer_sends_each_event_that_arrives_while_it_waits() -> None:
+    broker = RunBroker()
+    run_id = uuid.uuid4()
+    subscription = broker.subscribe(run_id)
+    channel = broker.start(run_id, keep_events=False)
+    streams = RunStreams(broker, None)  # type: ignore[arg-type]  # the pool is only used to cancel on disconnect
+    body = streams.sse_body(subscription, resumable=False, cancel_on_disconnect=False)
+    reading = asyncio.create_task(anext(body))
+
+    broker.publish(channel, "custom", b"1")
+    first = await reading
+    broker.finish(run_id, RunOutcome("success", b"{}"))
+    rest = [chunk async for chunk in body]
+
+    assert first == sse.encode_event("custom", b"1")
+    assert rest == []
