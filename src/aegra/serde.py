@@ -15,6 +15,16 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    SystemMessageChunk,
+)
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.pregel import Pregel
@@ -28,9 +38,27 @@ SaverT = TypeVar("SaverT", bound=BaseCheckpointSaver[Any])
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
+# Messages whose fields are plain data with no aliases, exclusions or serializers: their `__dict__` (fields in
+# declaration order) encodes to what `model_dump(mode="json")` gives, without a pydantic round trip per token.
+# Not ToolMessage: its `artifact` may hold anything.
+_PLAIN_MESSAGES: frozenset[type[BaseModel]] = frozenset(
+    {
+        AIMessage,
+        AIMessageChunk,
+        ChatMessage,
+        ChatMessageChunk,
+        HumanMessage,
+        HumanMessageChunk,
+        SystemMessage,
+        SystemMessageChunk,
+    }
+)
+
 
 def _default(obj: Any) -> Any:
     """Fallback for types orjson does not know; mirrors how langgraph-api serializes state."""
+    if type(obj) in _PLAIN_MESSAGES and not obj.__pydantic_extra__:
+        return obj.__dict__
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
     if isinstance(obj, Send):
