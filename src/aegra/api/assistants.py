@@ -9,10 +9,9 @@ from typing import Annotated, Any
 import msgspec
 from langgraph.pregel import Pregel
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from aegra.api.dependencies import provide_assistant_service
 from aegra.errors import UnprocessableError
 from aegra.graphs.introspection import drawable_graph, graph_schemas, subgraph_schemas
 from aegra.graphs.registry import GraphRegistry
@@ -82,7 +81,6 @@ Assistants = NamedDependency[AssistantService]
 class AssistantController(Controller):
     path = "/assistants"
     tags = ["Assistants"]
-    dependencies = {"assistant_service": Provide(provide_assistant_service, sync_to_thread=False)}
 
     @post("/", operation_id="create_assistant_assistants_post", status_code=200, summary="Create Assistant")
     async def create(self, assistant_service: Assistants, data: JSONBody[AssistantCreate]) -> Assistant:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from aegra.api.dependencies import provide_cron_service
 from aegra.crons.service import CronService
 from aegra.schemas.crons import Cron, CronCount, CronCreate, CronSearch, CronUpdate
 from aegra.services.ids import parse_uuid
@@ -19,7 +18,6 @@ from aegra.services.serialization import project
 class CronController(Controller):
     path = "/runs/crons"
     tags = ["Crons"]
-    dependencies = {"cron_service": Provide(provide_cron_service, sync_to_thread=False)}
 
     @post("/", operation_id="create_cron_runs_crons_post", status_code=200, summary="Create a stateless cron")
     async def create(self, cron_service: NamedDependency[CronService], data: JSONBody[CronCreate]) -> Cron:
@@ -54,7 +52,6 @@ class CronController(Controller):
 class ThreadCronController(Controller):
     path = "/threads/{thread_id:str}/runs/crons"
     tags = ["Crons"]
-    dependencies = {"cron_service": Provide(provide_cron_service, sync_to_thread=False)}
 
     @post("/", operation_id="create_thread_cron_threads__thread_id__runs_crons_post", status_code=200)
     async def create(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
-from aegra.api.dependencies import provide_store_service
 from aegra.schemas.store import (
     StoreDeleteRequest,
     StoreItem,
@@ -22,7 +21,6 @@ from aegra.store.service import StoreService
 class StoreController(Controller):
     path = "/store"
     tags = ["Store"]
-    dependencies = {"store_service": Provide(provide_store_service, sync_to_thread=False)}
 
     @put("/items", operation_id="put_item_store_items_put", status_code=204, summary="Store or update an item")
     async def put_item(self, store_service: NamedDependency[StoreService], data: JSONBody[StorePutRequest]) -> None:

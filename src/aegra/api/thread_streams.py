@@ -15,14 +15,14 @@ import msgspec
 import structlog
 from litestar import Controller, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST
 
 from aegra import serde
-from aegra.api.dependencies import authorizer_of, provide_run_service
+from aegra.api.dependencies import authorizer_of
 from aegra.errors import ApiError, BadRequestError
 from aegra.runs import sse
 from aegra.runs.service import RunService
@@ -75,7 +75,6 @@ class ThreadStreamController(Controller):
 
     path = "/threads/{thread_id:str}"
     tags = ["Thread Streams"]
-    dependencies = {"run_service": Provide(provide_run_service, sync_to_thread=False)}
 
     @post("/commands", operation_id="thread_command_threads__thread_id__commands_post", status_code=HTTP_200_OK)
     async def command(

@@ -10,7 +10,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromHeader, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from aegra.api.dependencies import provide_thread_service, provide_thread_state_service
 from aegra.errors import UnprocessableError
 from aegra.schemas.threads import (
     CheckpointRef,
@@ -70,8 +69,6 @@ class ThreadController(Controller):
     path = "/threads"
     tags = ["Threads"]
     dependencies = {
-        "thread_service": Provide(provide_thread_service, sync_to_thread=False),
-        "thread_state_service": Provide(provide_thread_state_service, sync_to_thread=False),
         "state_query": Provide(provide_state_query, sync_to_thread=False),
         "history_search": Provide(provide_history_search, sync_to_thread=False),
     }
