@@ -12,6 +12,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from aegra.api.dependencies import Assistants
 from aegra.errors import UnprocessableError
 from aegra.graphs.introspection import drawable_graph, graph_schemas, subgraph_schemas
 from aegra.graphs.registry import GraphRegistry
@@ -73,9 +74,6 @@ async def read_subgraphs(
     async with assistant_graph(assistant_service, registry, assistant_id) as (_, graph):
         found = await subgraph_schemas(graph, namespace=namespace, recurse=recurse)
     return msgspec.convert(found, type=dict[str, SubgraphSchemas])
-
-
-Assistants = NamedDependency[AssistantService]
 
 
 class AssistantController(Controller):

@@ -24,6 +24,15 @@ from aegra.services.thread_ttl import default_thread_ttl
 from aegra.services.threads import ThreadService
 from aegra.store.service import StoreService
 
+# How a handler asks for a service `request_dependencies` registers: `async def get(self, run_service: Runs, ...)`.
+Assistants = NamedDependency[AssistantService]
+Crons = NamedDependency[CronService]
+Store = NamedDependency[StoreService]
+Threads = NamedDependency[ThreadService]
+ThreadStates = NamedDependency[ThreadStateService]
+Runs = NamedDependency[RunService]
+Follower = NamedDependency[RunFollower]
+
 
 def provide_database(state: State) -> Database:
     database: Database = state.database

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from aegra.api.dependencies import Follower, Runs
 from aegra.db.models import Run as RunRow
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
@@ -123,8 +124,6 @@ async def join_run_stream(follower: RunFollower, thread_id: str | None, run_id: 
 
 
 JOIN_DEPENDENCIES = {"join": Provide(provide_join_options, sync_to_thread=False)}
-Runs = NamedDependency[RunService]
-Follower = NamedDependency[RunFollower]
 Join = NamedDependency[JoinOptions]
 
 
