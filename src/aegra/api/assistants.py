@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from langgraph.pregel import Pregel
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from aegra.api.dependencies import Assistants
@@ -76,6 +76,17 @@ async def read_subgraphs(
     return msgspec.convert(found, type=dict[str, SubgraphSchemas])
 
 
+def provide_chosen_version(
+    data: JSONBody[AssistantSetLatest | None] = None,
+    version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
+) -> int:
+    """`POST …/latest`: the version named by the JSON body, else by the `version` query parameter."""
+    chosen = data.version if data is not None else version
+    if chosen is None:
+        raise UnprocessableError("version is required (JSON body or query parameter)")
+    return chosen
+
+
 class AssistantController(Controller):
     path = "/assistants"
     tags = ["Assistants"]
@@ -99,10 +110,7 @@ class AssistantController(Controller):
 
     @patch("/{assistant_id:str}", operation_id="patch_assistant_assistants__assistant_id__patch")
     async def update(
-        self,
-        assistant_service: Assistants,
-        assistant_id: FromPath[str],
-        data: JSONBody[AssistantUpdate],
+        self, assistant_service: Assistants, assistant_id: FromPath[str], data: JSONBody[AssistantUpdate]
     ) -> Assistant:
         return await assistant_service.update(assistant_id, data)
 
@@ -119,18 +127,16 @@ class AssistantController(Controller):
     ) -> list[AssistantVersion]:
         return await assistant_service.versions(assistant_id, data or AssistantVersionsSearch())
 
-    @post("/{assistant_id:str}/latest", operation_id="set_latest_assistant_version", status_code=200)
+    @post(
+        "/{assistant_id:str}/latest",
+        operation_id="set_latest_assistant_version",
+        status_code=200,
+        dependencies={"chosen_version": Provide(provide_chosen_version, sync_to_thread=False)},
+    )
     async def set_latest(
-        self,
-        assistant_service: Assistants,
-        assistant_id: FromPath[str],
-        data: JSONBody[AssistantSetLatest | None] = None,
-        version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
+        self, assistant_service: Assistants, assistant_id: FromPath[str], chosen_version: NamedDependency[int]
     ) -> Assistant:
-        chosen = data.version if data is not None else version
-        if chosen is None:
-            raise UnprocessableError("version is required (JSON body or query parameter)")
-        return await assistant_service.set_latest(assistant_id, chosen)
+        return await assistant_service.set_latest(assistant_id, chosen_version)
 
     @get("/{assistant_id:str}/schemas", operation_id="get_assistant_schemas")
     async def schemas(
