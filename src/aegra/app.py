@@ -9,7 +9,6 @@ import psycopg
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -28,7 +27,7 @@ from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.custom_openapi import custom_openapi, merge_openapi
-from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
+from aegra.api.dependencies import request_dependencies
 from aegra.api.inputs import client_data_error, reject_unstorable_input
 from aegra.api.openapi import document_client_errors
 from aegra.api.runs import RunController, ThreadRunController
@@ -186,16 +185,6 @@ def _middleware(metrics: Metrics | None, auth: AuthHandlers | None) -> list[Defi
     return middleware
 
 
-def _dependencies() -> dict[str, Provide]:
-    """What every handler may ask for: the database, the graphs, a session, the caller's authorizer."""
-    return {
-        "database": Provide(provide_database, sync_to_thread=False),
-        "registry": Provide(provide_registry, sync_to_thread=False),
-        "db_session": Provide(provide_db_session),
-        "authorizer": Provide(provide_authorizer, sync_to_thread=False),
-    }
-
-
 def _mount(app: Litestar, custom_app: ASGIApp, lifespan: Lifespan, *, cors: CORSConfig, http: HttpConfig) -> None:
     """Serve `http.app`'s routes next to the API's (behind auth when `enable_custom_route_auth`)."""
     mount_custom_app(
@@ -226,7 +215,7 @@ def create_app(
     http = config.http or HttpConfig()
     app = Litestar(
         route_handlers=_route_handlers(config),
-        dependencies=_dependencies(),
+        dependencies=request_dependencies(),
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
