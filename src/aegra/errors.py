@@ -57,3 +57,11 @@ class ServiceUnavailableError(ApiError):
     """The server cannot answer right now (its database is unreachable); the client may retry."""
 
     status_code = 503
+
+
+class OverloadedError(ServiceUnavailableError):
+    """The server executes all the runs it can and its queue is full; the client retries after `Retry-After`."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_seconds)}

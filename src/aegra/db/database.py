@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aegra.db import migrate
 from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
+from aegra.db.queueing_pool import QueueingConnectionPool
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -62,7 +63,7 @@ class Database:
         if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
             event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        self.lg_pool: AsyncConnectionPool[Any] = QueueingConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
             max_size=settings.langgraph_pool_max_size,
