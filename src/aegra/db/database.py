@@ -30,6 +30,9 @@ logger = structlog.get_logger(__name__)
 # The LangGraph pool retries a lost connection with a doubling delay; after this long it starts over at one second
 # (see `_keep_reconnecting`), so it notices a database that came back within a few seconds, however long it was down.
 LANGGRAPH_RECONNECT_SECONDS: Final = 10.0
+# How long a statement waits for a pooled metadata connection while all of them are in use: thousands of runs in
+# one process share a few dozen connections, and a run must queue for one, not fail (connecting keeps its timeout).
+METADATA_POOL_WAIT_SECONDS: Final = 300.0
 # libpq's smallest meaningful connect_timeout.
 LIBPQ_MIN_CONNECT_TIMEOUT: Final = 2
 
@@ -54,7 +57,7 @@ class Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_pre_ping=self.pre_ping,
-            pool_timeout=timeout,
+            pool_timeout=max(timeout, METADATA_POOL_WAIT_SECONDS),
             connect_args={"timeout": timeout},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,

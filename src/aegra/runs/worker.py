@@ -196,10 +196,12 @@ class WorkerPool:
         if self.broker.is_followed_elsewhere(run_id):
             self.broker.finish(run_id, outcome_of(row))
 
-    async def _notify(self, channel: str, body: str) -> None:
+    async def _notify(self, channel: str, *bodies: str) -> None:
+        """Send notices, all in one transaction (one pooled connection however many runs they name)."""
         try:
             async with self.database.sessionmaker() as session:
-                await queue.notify(session, channel, origin=self.worker_id, body=body)
+                for body in bodies:
+                    await queue.notify(session, channel, origin=self.worker_id, body=body)
                 await session.commit()
         except DATABASE_ERRORS as exc:
             logger.warning("could not send a notice", channel=channel, error=str(exc))
@@ -267,8 +269,10 @@ class WorkerPool:
         enough for another process to reap them); repeat follow notices for runs followed here."""
         while True:
             await asyncio.sleep(self.settings.run_heartbeat_seconds)
-            for run_id in self.broker.followed_remotely():
-                self.follow(run_id)
+            if followed := [str(run_id) for run_id in self.broker.followed_remotely()]:
+                self.spawn(self._notify(queue.CHANNEL_FOLLOW, *followed))  # one transaction, not one per run
+                for body in followed:
+                    self._relay(queue.CHANNEL_FOLLOW, body)
             if not self._handles:
                 continue
             executing = set(self._handles)
