@@ -62,10 +62,24 @@ class Database:
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
-        event.listen(self.engine.sync_engine, "do_connect", report_connect_failures)
-        if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
-            event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The worker pool's claims and lease heartbeats, on connections of their own: thousands of runs queueing for
+        # the metadata pool must not delay a heartbeat past its lease.
+        self.control_engine: AsyncEngine = create_async_engine(
+            asyncpg_url(url),
+            pool_size=2,
+            max_overflow=0,
+            pool_pre_ping=self.pre_ping,
+            pool_timeout=timeout,
+            connect_args={"timeout": timeout},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
+        self.control_sessionmaker = async_sessionmaker(self.control_engine, expire_on_commit=False)
+        for engine in (self.engine, self.control_engine):
+            event.listen(engine.sync_engine, "do_connect", report_connect_failures)
+            if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
+                event.listen(engine.sync_engine, "checkout", discard_closed_connection)
         self.lg_pool: AsyncConnectionPool[Any] = QueueingConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
@@ -142,6 +156,7 @@ class Database:
     async def close(self) -> None:
         await self.lg_pool.close()
         await self.engine.dispose()
+        await self.control_engine.dispose()
 
     async def ping(self) -> None:
         """Raise if the database does not answer through either pool."""

@@ -216,7 +216,7 @@ class WorkerPool:
                 continue
             sent = time.monotonic()
             try:
-                async with self.database.sessionmaker() as session:
+                async with self.database.control_sessionmaker() as session:
                     rows = await queue.claim_runs(
                         session, self.worker_id, limit=room, lease_seconds=self.settings.run_lease_seconds
                     )
@@ -278,7 +278,7 @@ class WorkerPool:
             executing = set(self._handles)
             sent = time.monotonic()
             try:
-                async with self.database.sessionmaker() as session:
+                async with self.database.control_sessionmaker() as session:
                     held = await queue.extend_leases(
                         session, self.worker_id, executing, lease_seconds=self.settings.run_lease_seconds
                     )
