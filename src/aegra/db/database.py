@@ -52,29 +52,18 @@ class Database:
         timeout = settings.db_connect_timeout_seconds
         self.libpq_connect_timeout = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout))
         self.pre_ping = settings.db_pool_pre_ping
-        self.engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url),
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=self.pre_ping,
+        self.engine = _engine(
+            url,
+            settings.db_pool_size,
+            settings.db_max_overflow,
+            self.pre_ping,
             pool_timeout=max(timeout, METADATA_POOL_WAIT_SECONDS),
-            connect_args={"timeout": timeout},
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            connect_timeout=timeout,
         )
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
         # The worker pool's claims and lease heartbeats, on connections of their own: thousands of runs queueing for
         # the metadata pool must not delay a heartbeat past its lease.
-        self.control_engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url),
-            pool_size=2,
-            max_overflow=0,
-            pool_pre_ping=self.pre_ping,
-            pool_timeout=timeout,
-            connect_args={"timeout": timeout},
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
-        )
+        self.control_engine = _engine(url, 2, 0, self.pre_ping, pool_timeout=timeout, connect_timeout=timeout)
         self.control_sessionmaker = async_sessionmaker(self.control_engine, expire_on_commit=False)
         for engine in (self.engine, self.control_engine):
             event.listen(engine.sync_engine, "do_connect", report_connect_failures)
@@ -193,3 +182,19 @@ async def _keep_reconnecting(pool: AsyncConnectionPool[Any]) -> None:
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _engine(
+    url: str, pool_size: int, max_overflow: int, pre_ping: bool, *, pool_timeout: float, connect_timeout: float
+) -> AsyncEngine:
+    """A SQLAlchemy/asyncpg engine on the database, JSON through orjson."""
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=pre_ping,
+        pool_timeout=pool_timeout,
+        connect_args={"timeout": connect_timeout},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
