@@ -40,7 +40,7 @@ from aegra.auth.middleware import AuthenticationMiddleware
 from aegra.config import AegraConfig, HttpConfig
 from aegra.custom_routes import mount_custom_app
 from aegra.db.availability import unavailable
-from aegra.errors import ApiError
+from aegra.errors import ApiError, OverloadedError
 from aegra.graphs.registry import GraphRegistry
 from aegra.inspector.routes import inspector_router
 from aegra.interop.routes import mount_interop
@@ -77,7 +77,8 @@ def _validation_detail(exc: ValidationException) -> str:
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    return Response({"detail": exc.detail}, status_code=exc.status_code)
+    headers = exc.headers if isinstance(exc, OverloadedError) else None
+    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -59,3 +59,11 @@ class HttpStatusError(ApiError):
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(detail)
         self.status_code = status_code
+
+
+class OverloadedError(ServiceUnavailableError):
+    """The server executes all the runs it can and its queue is full; the client retries after `Retry-After`."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_seconds)}

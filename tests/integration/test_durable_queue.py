@@ -117,13 +117,12 @@ async def test_a_reserved_run_waits_for_its_process_during_the_affinity_window(d
     run_id = await _run(database, status="pending", attempt=0, reserved_for="worker-a")
 
     async with database.sessionmaker() as session:
-        by_other = await queue.claim_next_run(session, "worker-b", lease_seconds=30)
+        by_other = await queue.claim_runs(session, "worker-b", limit=10, lease_seconds=30)
     async with database.sessionmaker() as session:
-        by_owner = await queue.claim_next_run(session, "worker-a", lease_seconds=30)
+        by_owner = await queue.claim_runs(session, "worker-a", limit=10, lease_seconds=30)
 
-    assert by_other is None or by_other.run_id != run_id
-    assert by_owner is not None and by_owner.run_id == run_id
-    assert by_owner.attempt == 1
+    assert run_id not in {row.run_id for row in by_other}
+    assert [(row.run_id, row.attempt) for row in by_owner] == [(run_id, 1)]
 
 
 async def test_sweep_drops_old_events_of_ended_runs_only(database: Database) -> None:

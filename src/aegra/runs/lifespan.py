@@ -16,6 +16,7 @@ from aegra.db.database import Database
 from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker
+from aegra.runs.capacity import runs_per_process
 from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor
 from aegra.runs.outbox import WebhookOutbox
@@ -62,7 +63,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         database=database,
         executor=executor,
         broker=broker,
-        concurrency=settings.n_jobs_per_worker,
+        concurrency=runs_per_process(settings),
         settings=settings,
         claims=settings.workers_enabled,
     )

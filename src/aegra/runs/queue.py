@@ -9,7 +9,7 @@ and each operation owns its transaction (it commits, unless its docstring says t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -197,36 +197,48 @@ async def stop_thread_runs(session: AsyncSession, thread_id: uuid.UUID, *, origi
         await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
 
 
-async def claim_next_run(session: AsyncSession, worker_id: str, *, lease_seconds: float) -> RunRow | None:
-    """Take the oldest claimable run for this worker (`running`, leased, attempt + 1); commits."""
-    row = await QueueStorage(session).claim_next(
-        worker_id, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
+async def claim_runs(session: AsyncSession, worker_id: str, *, limit: int, lease_seconds: float) -> list[RunRow]:
+    """Take up to `limit` of the oldest claimable runs for this worker (`running`, leased, attempt + 1), in one
+    statement; commits. Oldest first."""
+    rows = await QueueStorage(session).claim(
+        worker_id, limit=limit, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
     )
     await session.commit()
-    return row
+    return rows
 
 
 async def reap_expired_leases(
-    session: AsyncSession, *, origin: str, max_attempts: int, batch: int = 100
+    session: AsyncSession,
+    *,
+    origin: str,
+    max_attempts: int,
+    batch: int = 100,
+    on_ended: Callable[[AsyncSession, RunRow], Awaitable[None]] | None = None,
 ) -> list[RunRow]:
     """Put runs whose lease expired back in the queue, or end them `error` after `max_attempts`; commits.
 
-    Threads of the runs that ended are settled (or deleted, for throwaway threads); returns the reaped rows.
+    Threads of the runs that ended are settled (or deleted, for throwaway threads), and `on_ended` (their webhook)
+    runs in the same transaction; returns the reaped rows.
     """
     storage = QueueStorage(session)
-    rows = await storage.reap_expired(max_attempts=max_attempts, batch=batch)
-    if not rows:
-        await session.commit()
-        return rows
+    expired = await storage.expired_leases(batch=batch)
+    # Threads before runs (sorted), the order run creation, a run's ending and cancel lock them in; only the runs
+    # ending here touch their thread.
+    for thread_id in sorted({thread_id for _, thread_id, attempt in expired if attempt >= max_attempts}):
+        await thread_sync.lock_thread(session, thread_id)
+    rows = await storage.reap_expired([run_id for run_id, _, _ in expired], max_attempts=max_attempts)
     for row in rows:
         if row.status != "error":
             continue
         await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
+        if on_ended is not None:
+            await on_ended(session, row)
         if row.temporary:
             await thread_sync.delete_thread(session, row.thread_id)
         else:
             await thread_sync.record_run_end(session, row.thread_id, None, error=row.error)
-    await storage.notify(CHANNEL_QUEUED, notice(origin))
+    if rows:
+        await storage.notify(CHANNEL_QUEUED, notice(origin))
     await session.commit()
     return rows
 

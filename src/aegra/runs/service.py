@@ -85,11 +85,13 @@ class RunService:
 
     async def create(self, thread_id: str | None, payload: RunCreate) -> RunRow:
         """Queue a background run (stateless when `thread_id` is None)."""
+        await self.pool.admission.admit()
         new = await self._prepare(thread_id, payload, run_id=uuid7())
         return await self._insert(new)
 
     async def create_and_follow(self, thread_id: str | None, payload: RunCreate, *, events: bool) -> FollowedRun:
         """Queue a run and subscribe to it first, so not even its `metadata` event is missed."""
+        await self.pool.admission.admit()
         new = await self._prepare(thread_id, payload, run_id=uuid7())
         if self.pool.claims:
             new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
@@ -105,8 +107,9 @@ class RunService:
         return FollowedRun(row, subscription)
 
     async def create_batch(self, payloads: Sequence[RunCreateStateless]) -> list[RunRow]:
-        """Queue several stateless background runs."""
-        return [await self.create(None, payload) for payload in payloads]
+        """Queue several stateless background runs (all or none, when the server is at capacity)."""
+        await self.pool.admission.admit(len(payloads))
+        return [await self._insert(await self._prepare(None, payload, run_id=uuid7())) for payload in payloads]
 
     async def _insert(self, new: queue.NewRun) -> RunRow:
         row, cancelled = await queue.insert_run(self.session, new, origin=self.pool.worker_id)
