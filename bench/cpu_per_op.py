@@ -30,7 +30,7 @@ from sidebyside import workloads
 from sidebyside.servers import BENCH, Server, prepare_workdir
 
 TICKS = os.sysconf("SC_CLK_TCK")
-# A statement in PostgreSQL's log with `log_statement = 'all'`: simple protocol, or the execute step of the extended one.
+# A statement in PostgreSQL's log with `log_statement = 'all'` (simple protocol, or the extended one's execute).
 LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*):\s*(?:/\*.*?\*/\s*)?\(?(\w+)")
 
 
@@ -53,9 +53,7 @@ async def sessions(pgdata: Path) -> int | None:
     return int(total) if total is not None else None
 
 
-async def count_statements(
-    pgdata: Path, ops: int, operation: Callable[[int], Awaitable[Any]], *, keep: Path
-) -> str:
+async def count_statements(pgdata: Path, ops: int, operation: Callable[[int], Awaitable[Any]], *, keep: Path) -> str:
     """Statements per operation (by first keyword), `ops` operations one at a time under `log_statement = 'all'`;
     the log of the window is kept in `keep`."""
     log = pgdata / "log"
@@ -68,15 +66,21 @@ async def count_statements(
     finally:
         await admin(pgdata, "ALTER SYSTEM RESET log_statement")
         await admin(pgdata, "SELECT pg_reload_conf()")
-    with log.open("rb") as handle:
-        handle.seek(start)
-        text = handle.read().decode(errors="replace")
-    keep.write_text(text)
+    text = await asyncio.to_thread(logged_since, log, start, keep)
     kinds = collections.Counter(match.group(1).upper() for match in LOGGED.finditer(text))
     kinds -= collections.Counter({"ALTER": 1, "SELECT": 1})  # the RESET and its reload
     total = sum(kinds.values())
     detail = " ".join(f"{kind} {count / ops:.1f}" for kind, count in kinds.most_common())
     return f"{total / ops:5.1f} statements/op ({detail})"
+
+
+def logged_since(log: Path, start: int, keep: Path) -> str:
+    """What PostgreSQL logged past byte `start`, also written to `keep`."""
+    with log.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode(errors="replace")
+    keep.write_text(text)
+    return text
 
 
 def cpu_seconds(pid: int) -> float:

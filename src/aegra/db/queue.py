@@ -16,6 +16,7 @@ from sqlalchemy import (
     Executable,
     Insert,
     Select,
+    TextClause,
     Update,
     Uuid,
     and_,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
@@ -102,9 +104,101 @@ WHERE ctid = ANY (ARRAY(
 ))
 """
 
+# Queue a run and announce it in one statement. `mark_busy`: the thread existed, so it becomes `busy` and takes
+# the run's `stamp` (a thread this transaction created was inserted `busy` and stamped).
+INSERT_RUN: Final = """
+WITH queued AS (
+    INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy, temporary,
+                      reserved_for, available_at, created_at, updated_at)
+    VALUES (:run_id, :thread_id, :assistant_id, 'pending', CAST(:metadata AS jsonb), CAST(:kwargs AS jsonb),
+            :multitask_strategy, :temporary, :reserved_for, :available_at, :created_at, :created_at)
+    RETURNING run_id
+), busy AS (
+    UPDATE threads SET status = 'busy', metadata = threads.metadata || CAST(:stamp AS jsonb), updated_at = :created_at
+    WHERE thread_id = :thread_id AND :mark_busy
+)
+SELECT pg_notify(:channel, :payload) FROM queued
+"""
+
+# A stateless run: its new thread (nobody else can see it yet), the run and its announcement in one statement.
+INSERT_RUN_ON_NEW_THREAD: Final = """
+WITH thread AS (
+    INSERT INTO threads (thread_id, metadata, status, created_at, updated_at, state_updated_at)
+    VALUES (:thread_id, CAST(:thread_metadata AS jsonb), 'busy', :created_at, :created_at, :created_at)
+    RETURNING thread_id
+), queued AS (
+    INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy, temporary,
+                      reserved_for, available_at, created_at, updated_at)
+    SELECT :run_id, thread.thread_id, :assistant_id, 'pending', CAST(:metadata AS jsonb), CAST(:kwargs AS jsonb),
+           :multitask_strategy, :temporary, :reserved_for, :available_at, :created_at, :created_at
+    FROM thread
+    RETURNING run_id
+)
+SELECT pg_notify(:channel, :payload) FROM queued
+"""
+
+# How a run ended, its thread's cached state (or, `throwaway`, its deletion) and the notices to its followers
+# (`done`) and the workers (`queued`: the thread's next run may be claimable), in one statement; nothing happens when
+# this worker no longer holds the run, or its thread is gone. The thread is locked before the run row, the order run
+# creation locks them in (the uncorrelated EXISTS is evaluated before the run row is touched). The thread stays
+# `busy` while other runs are in flight on it (this run is still `running` in the statement's snapshot, hence
+# `run_id <>`): a run queued while this statement waited for the thread's lock is not in that snapshot, so unless the
+# thread is deleted, the caller locks the thread in a statement of its own first.
+FINISH_RUN: Final = """
+WITH thread AS (
+    SELECT thread_id FROM threads WHERE thread_id = :thread_id FOR UPDATE
+), ended AS (
+    UPDATE runs SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+                    worker_id = NULL, lease_expires_at = NULL, updated_at = :now
+    WHERE run_id = :run_id AND worker_id = :worker_id AND status = 'running' AND EXISTS (SELECT 1 FROM thread)
+    RETURNING run_id
+), synced AS (
+    UPDATE threads SET
+        status = CASE WHEN EXISTS (
+            SELECT 1 FROM runs AS o
+            WHERE o.thread_id = :thread_id AND o.run_id <> :run_id AND o.status IN ('pending', 'running')
+        ) THEN 'busy' ELSE :thread_status END,
+        "values" = CASE WHEN :has_snapshot THEN CAST(:values AS jsonb) ELSE threads."values" END,
+        interrupts = CASE WHEN :has_snapshot THEN CAST(:interrupts AS jsonb) ELSE threads.interrupts END,
+        state_updated_at = CASE WHEN :has_snapshot THEN :now ELSE threads.state_updated_at END,
+        error = CAST(:thread_error AS jsonb), updated_at = :now
+    WHERE thread_id = :thread_id AND NOT :throwaway AND EXISTS (SELECT 1 FROM ended)
+), gone AS (
+    DELETE FROM threads WHERE thread_id = :thread_id AND :throwaway AND EXISTS (SELECT 1 FROM ended)
+)
+SELECT pg_notify(:done_channel, :done), pg_notify(:queued_channel, :queued) FROM ended
+"""
+
 NOTIFY: Final = "SELECT pg_notify(:channel, :payload)"
 RUNS_BY_STATUS: Final = "SELECT status, count(*) FROM runs GROUP BY status"
 READY_RUNS: Final = "SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()"
+
+
+def _json_params(sql: str, *names: str) -> TextClause:
+    """A statement built once, its JSON parameters encoded like the ORM's (Python None as JSON null)."""
+    return text(sql).bindparams(*(bindparam(name, type_=JSONB) for name in names))
+
+
+RUN_JSON: Final = ("metadata", "kwargs")
+INSERT_RUN_STMT: Final = _json_params(INSERT_RUN, *RUN_JSON, "stamp")
+INSERT_RUN_ON_NEW_THREAD_STMT: Final = _json_params(INSERT_RUN_ON_NEW_THREAD, *RUN_JSON, "thread_metadata")
+FINISH_RUN_STMT: Final = _json_params(FINISH_RUN, "output", "error", "values", "interrupts", "thread_error")
+
+
+def run_values(run: Run) -> dict[str, Any]:
+    """The parameters INSERT_RUN and INSERT_RUN_ON_NEW_THREAD take from the new run's row."""
+    return {
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "assistant_id": run.assistant_id,
+        "metadata": run.metadata_,
+        "kwargs": run.kwargs,
+        "multitask_strategy": run.multitask_strategy,
+        "temporary": run.temporary,
+        "reserved_for": run.reserved_for,
+        "available_at": run.available_at,
+        "created_at": run.created_at,
+    }
 
 
 def inflight_runs(thread_id: uuid.UUID) -> Select[Run]:
@@ -150,12 +244,6 @@ def delete_run(run_id: uuid.UUID) -> Delete:
 def held_by(run_id: uuid.UUID, worker_id: str) -> ColumnElement[bool]:
     """The run is still this worker's: not reaped and claimed elsewhere, not deleted with its thread."""
     return and_(Run.run_id == run_id, Run.worker_id == worker_id, Run.status == "running")
-
-
-def finish_held_run(run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> Update:
-    """Record how a run ended (`ending`: status, output, error) and release its lease."""
-    values = {**ending, "worker_id": None, "lease_expires_at": None, "updated_at": utcnow()}
-    return update(Run).where(held_by(run_id, worker_id)).values(**values)
 
 
 def delete_held_run(run_id: uuid.UUID, worker_id: str) -> Delete:
@@ -261,10 +349,21 @@ class QueueStorage:
     async def delete(self, run_id: uuid.UUID) -> None:
         await self._execute(delete_run(run_id))
 
-    async def finish(self, run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> bool:
-        """False, and nothing recorded, when `worker_id` no longer holds the run."""
-        result = await self._execute(finish_held_run(run_id, worker_id, ending))
-        return affected_rows(result) > 0
+    async def insert_run(self, run: Run, *, stamp: Mapping[str, Any] | None, channel: str, payload: str) -> None:
+        """Queue `run` with a NOTIFY; `stamp`: the thread existed, mark it busy with the stamp."""
+        params = run_values(run) | {"stamp": dict(stamp or {}), "mark_busy": stamp is not None}
+        await self._execute(INSERT_RUN_STMT, params | {"channel": channel, "payload": payload})
+
+    async def insert_run_on_new_thread(
+        self, run: Run, thread_metadata: Mapping[str, Any], *, channel: str, payload: str
+    ) -> None:
+        """Create the run's (new, `busy`) thread, queue the run, NOTIFY."""
+        params = run_values(run) | {"thread_metadata": dict(thread_metadata), "channel": channel, "payload": payload}
+        await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, params)
+
+    async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
+        """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""
+        return (await self._execute(FINISH_RUN_STMT, params)).first() is not None
 
     async def delete_held(self, run_id: uuid.UUID, worker_id: str) -> bool:
         """False, and nothing deleted, when `worker_id` no longer holds the run."""
