@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aegra.db import migrate
 from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
+from aegra.db.repositories.assistants import AssistantRowCache
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -82,6 +83,7 @@ class Database:
                 "connect_timeout": self.libpq_connect_timeout,
             },
         )
+        self.assistant_rows = AssistantRowCache()  # for run creation, which checks a copy is current
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)

@@ -104,27 +104,37 @@ WHERE ctid = ANY (ARRAY(
 ))
 """
 
-# Queue a run and announce it in one statement. `mark_busy`: the thread existed, so it becomes `busy` and takes
-# the run's `stamp` (a thread this transaction created was inserted `busy` and stamped).
-INSERT_RUN: Final = """
+# The assistant a run was built from is still as it was read (a process may build runs from its cached copy).
+ASSISTANT_CURRENT: Final = """EXISTS (
+    SELECT 1 FROM assistants
+    WHERE assistant_id = :assistant_id AND version = :assistant_version AND updated_at = :assistant_updated_at
+)"""
+
+# Queue a run and announce it in one statement, unless its assistant changed since it was read (no row then).
+# `mark_busy`: the thread existed, so it becomes `busy` and takes the run's `stamp` (a thread this transaction
+# created was inserted `busy` and stamped).
+INSERT_RUN: Final = f"""
 WITH queued AS (
     INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy, temporary,
                       reserved_for, available_at, created_at, updated_at)
-    VALUES (:run_id, :thread_id, :assistant_id, 'pending', CAST(:metadata AS jsonb), CAST(:kwargs AS jsonb),
-            :multitask_strategy, :temporary, :reserved_for, :available_at, :created_at, :created_at)
+    SELECT :run_id, :thread_id, :assistant_id, 'pending', CAST(:metadata AS jsonb), CAST(:kwargs AS jsonb),
+           :multitask_strategy, :temporary, :reserved_for, :available_at, :created_at, :created_at
+    WHERE {ASSISTANT_CURRENT}
     RETURNING run_id
 ), busy AS (
     UPDATE threads SET status = 'busy', metadata = threads.metadata || CAST(:stamp AS jsonb), updated_at = :created_at
-    WHERE thread_id = :thread_id AND :mark_busy
+    WHERE thread_id = :thread_id AND :mark_busy AND EXISTS (SELECT 1 FROM queued)
 )
 SELECT pg_notify(:channel, :payload) FROM queued
 """
 
-# A stateless run: its new thread (nobody else can see it yet), the run and its announcement in one statement.
-INSERT_RUN_ON_NEW_THREAD: Final = """
+# A stateless run: its new thread (nobody else can see it yet), the run and its announcement in one statement;
+# nothing at all when the run's assistant changed since it was read.
+INSERT_RUN_ON_NEW_THREAD: Final = f"""
 WITH thread AS (
     INSERT INTO threads (thread_id, metadata, status, created_at, updated_at, state_updated_at)
-    VALUES (:thread_id, CAST(:thread_metadata AS jsonb), 'busy', :created_at, :created_at, :created_at)
+    SELECT :thread_id, CAST(:thread_metadata AS jsonb), 'busy', :created_at, :created_at, :created_at
+    WHERE {ASSISTANT_CURRENT}
     RETURNING thread_id
 ), queued AS (
     INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy, temporary,
@@ -185,9 +195,12 @@ INSERT_RUN_ON_NEW_THREAD_STMT: Final = _json_params(INSERT_RUN_ON_NEW_THREAD, *R
 FINISH_RUN_STMT: Final = _json_params(FINISH_RUN, "output", "error", "values", "interrupts", "thread_error")
 
 
-def run_values(run: Run) -> dict[str, Any]:
-    """The parameters INSERT_RUN and INSERT_RUN_ON_NEW_THREAD take from the new run's row."""
+def run_values(run: Run, assistant: tuple[int, datetime]) -> dict[str, Any]:
+    """The parameters INSERT_RUN and INSERT_RUN_ON_NEW_THREAD take from the new run's row, and the `version` and
+    `updated_at` of the assistant it was built from."""
     return {
+        "assistant_version": assistant[0],
+        "assistant_updated_at": assistant[1],
         "run_id": run.run_id,
         "thread_id": run.thread_id,
         "assistant_id": run.assistant_id,
@@ -349,17 +362,19 @@ class QueueStorage:
     async def delete(self, run_id: uuid.UUID) -> None:
         await self._execute(delete_run(run_id))
 
-    async def insert_run(self, run: Run, *, stamp: Mapping[str, Any] | None, channel: str, payload: str) -> None:
-        """Queue `run` with a NOTIFY; `stamp`: the thread existed, mark it busy with the stamp."""
-        params = run_values(run) | {"stamp": dict(stamp or {}), "mark_busy": stamp is not None}
-        await self._execute(INSERT_RUN_STMT, params | {"channel": channel, "payload": payload})
+    async def insert_run(self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]) -> bool:
+        """Queue `run` with a NOTIFY (`params`: stamp, mark_busy, channel, payload); False, and nothing done, when
+        the assistant (`version`, `updated_at`) changed since it was read."""
+        result = await self._execute(INSERT_RUN_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
 
     async def insert_run_on_new_thread(
-        self, run: Run, thread_metadata: Mapping[str, Any], *, channel: str, payload: str
-    ) -> None:
-        """Create the run's (new, `busy`) thread, queue the run, NOTIFY."""
-        params = run_values(run) | {"thread_metadata": dict(thread_metadata), "channel": channel, "payload": payload}
-        await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, params)
+        self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]
+    ) -> bool:
+        """Create the run's (new, `busy`) thread, queue the run, NOTIFY (`params`: thread_metadata, channel,
+        payload); False, and nothing done, when the assistant changed since it was read."""
+        result = await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
 
     async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
         """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""

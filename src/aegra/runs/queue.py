@@ -53,6 +53,7 @@ class NewRun:
     run_id: uuid.UUID
     thread_id: uuid.UUID
     assistant_id: uuid.UUID
+    assistant_version: tuple[int, datetime]  # the `version` and `updated_at` of the assistant it was built from
     graph_id: str
     metadata: dict[str, Any]
     kwargs: dict[str, Any]
@@ -64,6 +65,14 @@ class NewRun:
     reserved_for: str | None = None
     thread_metadata: dict[str, Any] = field(default_factory=dict)  # a thread created for the run starts with it
     thread_filters: Filters | None = None  # auth: the thread must match them, else it does not exist
+
+
+class StaleAssistant(ConflictError):
+    """The run's assistant changed (or was deleted) after the run was built from it: nothing was inserted (the
+    caller rolls back and builds the run again from the assistant as stored now)."""
+
+    def __init__(self, assistant_id: uuid.UUID) -> None:
+        super().__init__(f"Assistant {assistant_id} changed while the run was being created; try again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +113,10 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
         metadata = {**stamp, **new.thread_metadata}
         if not matches(metadata, new.thread_filters):
             raise NotFoundError(f"Thread {new.thread_id} not found")
+        on_new_thread = {"thread_metadata": metadata, "channel": CHANNEL_QUEUED, "payload": payload}
         async with autocommit(session):  # one statement: atomic on its own
-            await storage.insert_run_on_new_thread(row, metadata, channel=CHANNEL_QUEUED, payload=payload)
+            if not await storage.insert_run_on_new_thread(row, new.assistant_version, on_new_thread):
+                raise StaleAssistant(new.assistant_id)
         await session.commit()  # a transaction the session had open already
         return row, []
     created = await _lock_thread(session, new, stamp)
@@ -116,7 +127,9 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
             "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
         )
     cancelled = await _cancel_rows(storage, inflight, action, origin=origin) if action is not None else []
-    await storage.insert_run(row, stamp=None if created else stamp, channel=CHANNEL_QUEUED, payload=payload)
+    params = {"stamp": stamp, "mark_busy": not created, "channel": CHANNEL_QUEUED, "payload": payload}
+    if not await storage.insert_run(row, new.assistant_version, params):
+        raise StaleAssistant(new.assistant_id)
     await session.commit()
     return row, cancelled
 
