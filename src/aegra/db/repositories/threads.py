@@ -29,6 +29,17 @@ from aegra.db.models import Thread, utcnow
 from aegra.db.repositories.base import FRESH, Repository, affected_rows
 
 MINUTE: Final = literal_column("interval '1 minute'", type_=Interval())
+# A new thread unless its id is taken; built once (the ORM's insert would be built and cache-keyed per request).
+INSERT_IF_ABSENT: Final = text(
+    """
+    INSERT INTO threads (thread_id, metadata, config, status, interrupts, ttl_strategy, ttl_minutes, expires_at,
+                         created_at, updated_at, state_updated_at)
+    VALUES (:thread_id, CAST(:metadata AS jsonb), CAST(:config AS jsonb), :status, CAST(:interrupts AS jsonb),
+            :ttl_strategy, :ttl_minutes, :expires_at, :created_at, :updated_at, :state_updated_at)
+    ON CONFLICT (thread_id) DO NOTHING
+    RETURNING thread_id
+    """
+).bindparams(*(bindparam(name, type_=JSONB) for name in ("metadata", "config", "interrupts")))
 LOCK_ONLY: Final = text("SELECT 1 FROM threads WHERE thread_id = :thread_id FOR UPDATE")
 CREATE_FOR_RUN: Final = text(
     """
@@ -63,6 +74,11 @@ class ThreadRepository(Repository[Thread]):
     async def lock_only(self, thread_id: uuid.UUID) -> None:
         """Lock the thread without loading it (serialises with run creation, like `lock`)."""
         await self.session.execute(LOCK_ONLY, {"thread_id": thread_id})
+
+    async def insert_new(self, values: Mapping[str, Any]) -> bool:
+        """Insert a thread (`values`: every column but `values` and `error`, by column name); False, and nothing
+        inserted, when one with its id exists."""
+        return (await self.session.execute(INSERT_IF_ABSENT, values)).first() is not None
 
     async def insert_if_absent(self, values: Mapping[str, Any]) -> Thread | None:
         """Insert a thread; None (and nothing inserted) when one with its id exists."""
