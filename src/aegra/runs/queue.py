@@ -73,6 +73,7 @@ class StaleAssistant(ConflictError):
 
     def __init__(self, assistant_id: uuid.UUID) -> None:
         super().__init__(f"Assistant {assistant_id} changed while the run was being created; try again")
+        self.assistant_id = assistant_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,18 +103,20 @@ class RunService:
     async def _queue(self, thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID, followed: bool) -> RunRow:
         """Build the run and insert it; built again from the assistant as stored now when the copy it was built
         from turns out stale (another process changed the assistant)."""
-        for attempt in range(STALE_ASSISTANT_ATTEMPTS):
-            new = await self._prepare(thread_id, payload, run_id=run_id)
-            if followed:
-                new = self._followed_here(new)
+        for _ in range(STALE_ASSISTANT_ATTEMPTS - 1):
             try:
-                return await self._insert(new)
-            except queue.StaleAssistant:
+                return await self._insert(await self._build(thread_id, payload, run_id=run_id, followed=followed))
+            except queue.StaleAssistant as stale:
                 await self.session.rollback()
-                self.database.assistant_rows.forget(new.assistant_id)
-                if attempt + 1 == STALE_ASSISTANT_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                self.database.assistant_rows.forget(stale.assistant_id)
+        return await self._insert(await self._build(thread_id, payload, run_id=run_id, followed=followed))
+
+    async def _build(
+        self, thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID, followed: bool
+    ) -> queue.NewRun:
+        """The run to insert, from the assistant as this process knows it."""
+        new = await self._prepare(thread_id, payload, run_id=run_id)
+        return self._followed_here(new) if followed else new
 
     def _followed_here(self, new: queue.NewRun) -> queue.NewRun:
         """A run whose client follows it from this process."""
