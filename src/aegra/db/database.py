@@ -65,8 +65,6 @@ class Database:
         if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
             event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
-        # The same pool without BEGIN/COMMIT round trips: for single statements, each its own transaction.
-        self.autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
