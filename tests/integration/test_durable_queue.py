@@ -13,7 +13,7 @@ from aegra.db.models import Run as RunRow
 from aegra.db.models import RunEvent as RunEventRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.runs import queue
+from aegra.runs import queue, thread_sync
 
 
 async def _run(
@@ -100,11 +100,21 @@ async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Dat
         await session.execute(update(RunRow).where(RunRow.run_id == run_id).values(worker_id="worker-b"))
         await session.commit()
 
+    run, _ = await _row(database, run_id)
+    ending = queue.RunEnding(
+        run_id=run_id,
+        thread_id=run.thread_id,
+        status="success",
+        output={},
+        error=None,
+        thread=thread_sync.ending_fields(None, error=None),
+    )
+
     async with database.sessionmaker() as session:
-        lost = await queue.finish_run(session, run_id, "success", origin="worker-a", output={}, error=None)
+        lost = await queue.finish_run(session, ending, origin="worker-a")
         await session.commit()
     async with database.sessionmaker() as session:
-        held = await queue.finish_run(session, run_id, "success", origin="worker-b", output={}, error=None)
+        held = await queue.finish_run(session, ending, origin="worker-b")
         await session.commit()
 
     assert (lost, held) == (False, True)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from aegra.db import migrate
 from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
 from aegra.db.queueing_pool import QueueingConnectionPool
+from aegra.db.repositories.assistants import AssistantRowCache
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -52,10 +53,12 @@ class Database:
         timeout = settings.db_connect_timeout_seconds
         self.libpq_connect_timeout = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout))
         self.pre_ping = settings.db_pool_pre_ping
+        # One cap, opened on demand and kept open: an overflow connection would be closed at check-in and
+        # reopened by the next burst (a PostgreSQL backend forked, and ~1 ms of client CPU, each time).
         self.engine = _engine(
             url,
-            settings.db_pool_size,
-            settings.db_max_overflow,
+            settings.db_pool_size + settings.db_max_overflow,
+            0,
             self.pre_ping,
             pool_timeout=max(timeout, METADATA_POOL_WAIT_SECONDS),
             connect_timeout=timeout,
@@ -85,6 +88,7 @@ class Database:
                 "connect_timeout": self.libpq_connect_timeout,
             },
         )
+        self.assistant_rows = AssistantRowCache()  # for run creation, which checks a copy is current
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)

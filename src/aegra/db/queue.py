@@ -1,6 +1,7 @@
 """Storage of the run queue: every statement the queue executes (claims, leases, the reaper, cancellation,
-NOTIFY, the kept events of runs), named here, and `QueueStorage`, which executes them in the caller's
-transaction. What to do with the rows (multitask rules, what a notice means) is `aegra.runs`' business."""
+NOTIFY, the kept events of runs), named here (a run's insert and ending in `aegra.db.run_lifecycle`), and
+`QueueStorage`, which executes them in the caller's transaction. What to do with the rows (multitask rules, what a
+notice means) is `aegra.runs`' business."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
 from aegra.db.repositories.base import AnyResult, affected_rows
+from aegra.db.run_lifecycle import FINISH_RUN_STMT, INSERT_RUN_ON_NEW_THREAD_STMT, INSERT_RUN_STMT, run_values
 from aegra.schemas.status import INFLIGHT
 
 # The oldest claimable runs, up to `:limit` of them in one statement (a worker claims as many as it has room for).
@@ -162,12 +164,6 @@ def held_by(run_id: uuid.UUID, worker_id: str) -> ColumnElement[bool]:
     return and_(Run.run_id == run_id, Run.worker_id == worker_id, Run.status == "running")
 
 
-def finish_held_run(run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> Update:
-    """Record how a run ended (`ending`: status, output, error) and release its lease."""
-    values = {**ending, "worker_id": None, "lease_expires_at": None, "updated_at": utcnow()}
-    return update(Run).where(held_by(run_id, worker_id)).values(**values)
-
-
 def delete_held_run(run_id: uuid.UUID, worker_id: str) -> Delete:
     return delete(Run).where(held_by(run_id, worker_id))
 
@@ -287,10 +283,23 @@ class QueueStorage:
     async def delete(self, run_id: uuid.UUID) -> None:
         await self._execute(delete_run(run_id))
 
-    async def finish(self, run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> bool:
-        """False, and nothing recorded, when `worker_id` no longer holds the run."""
-        result = await self._execute(finish_held_run(run_id, worker_id, ending))
-        return affected_rows(result) > 0
+    async def insert_run(self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]) -> bool:
+        """Queue `run` with a NOTIFY (`params`: stamp, mark_busy, channel, payload); False, and nothing done, when
+        the assistant (`version`, `updated_at`) changed since it was read."""
+        result = await self._execute(INSERT_RUN_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
+
+    async def insert_run_on_new_thread(
+        self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]
+    ) -> bool:
+        """Create the run's (new, `busy`) thread, queue the run, NOTIFY (`params`: thread_metadata, channel,
+        payload); False, and nothing done, when the assistant changed since it was read."""
+        result = await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
+
+    async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
+        """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""
+        return (await self._execute(FINISH_RUN_STMT, params)).first() is not None
 
     async def delete_held(self, run_id: uuid.UUID, worker_id: str) -> bool:
         """False, and nothing deleted, when `worker_id` no longer holds the run."""
