@@ -6,6 +6,6 @@ from aegra.db import migrate
 def test_head_revision_constant_is_the_newest_migration_script() -> None:
     head = migrate.head_revision()
 
-    assert migrate.HEAD_REVISION == head, (
+    assert head == migrate.HEAD_REVISION, (
         f"a migration script was added: set HEAD_REVISION in src/aegra/db/migrate.py to {head!r}"
     )
