@@ -45,7 +45,7 @@ logger = structlog.get_logger(__name__)
 
 def _tracer_provider(settings: Settings, span_exporters: Sequence[SpanExporter] | None) -> TracerProvider | None:
     """The OpenTelemetry tracer provider when OTEL_TARGETS (or `span_exporters`) names an exporter; without one,
-    the OpenTelemetry SDK is never imported."""
+    neither `aegra.observability.tracing` nor an exporter is imported."""
     if span_exporters is None and not settings.otel_targets:
         return None
     from aegra.observability.tracing import build_exporters, build_tracer_provider
