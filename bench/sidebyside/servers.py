@@ -25,7 +25,19 @@ BENCH = Path(__file__).resolve().parent.parent
 GRAPHS = BENCH / "graphs"
 DATABASE_PROCESSES = ("postgres", "pg_ctl", "initdb")
 # The harness's own settings for every server: no tracing to LangSmith. Everything else stays at its default.
-SCRUBBED = ("DATABASE_URL", "AEGRA_CONFIG", "PORT", "HOST", "LOG_LEVEL", "N_JOBS_PER_WORKER", "AEGRA_DATA_DIR")
+# PYTHONDONTWRITEBYTECODE goes too: with it set (as in some sandboxes) and a venv installed without compiled
+# bytecode (uv's default), every start compiles every module from source (~2x the import time), so the "warm"
+# start would not be warm; pip-installed venvs (the peers') ship compiled bytecode either way.
+SCRUBBED = (
+    "DATABASE_URL",
+    "AEGRA_CONFIG",
+    "PORT",
+    "HOST",
+    "LOG_LEVEL",
+    "N_JOBS_PER_WORKER",
+    "AEGRA_DATA_DIR",
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 # The ports handed out in this process: servers started at once must not all get the first free one.

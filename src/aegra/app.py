@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
@@ -13,14 +13,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.types import ASGIApp
-from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__
@@ -48,6 +46,11 @@ from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.process import Lifespan, build_lifespan
 from aegra.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar.plugins import PluginProtocol
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = structlog.get_logger(__name__)
 
@@ -186,6 +189,15 @@ def _middleware(metrics: Metrics | None, auth: AuthHandlers | None) -> list[Defi
     return middleware
 
 
+def _plugins(tracer_provider: TracerProvider | None) -> list[PluginProtocol]:
+    """HTTP spans through Litestar's OpenTelemetry plugin when tracing is on (it imports the instrumentation)."""
+    if tracer_provider is None:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return [OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))]
+
+
 def _mount(app: Litestar, custom_app: ASGIApp, lifespan: Lifespan, *, cors: CORSConfig, http: HttpConfig) -> None:
     """Serve `http.app`'s routes next to the API's (behind auth when `enable_custom_route_auth`)."""
     mount_custom_app(
@@ -211,7 +223,6 @@ def create_app(
     `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
     """
     lifespan, state = build_lifespan(settings, config, registry=registry, span_exporters=span_exporters)
-    tracer_provider = lifespan.tracer_provider
     cors = _cors_config(config)
     http = config.http or HttpConfig()
     app = Litestar(
@@ -231,7 +242,7 @@ def create_app(
         state=state,
         middleware=_middleware(state.metrics, lifespan.auth),
         before_request=reject_unstorable_input,
-        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
+        plugins=_plugins(lifespan.tracer_provider),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,

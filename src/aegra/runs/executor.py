@@ -11,12 +11,11 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import structlog
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from opentelemetry.trace import Span, Tracer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,6 @@ from aegra.db.models import utcnow
 from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
-from aegra.observability.tracing import RunSpanCallback
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
@@ -37,6 +35,9 @@ from aegra.runs.plan import RunPlan
 from aegra.runs.translate import ROLLBACK, ChunkTranslator, Ending, RunResult, result_body
 from aegra.runs.webhooks import WebhookSender, run_payload
 from aegra.schemas.status import FAILED, RunStatus
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
 
 logger = structlog.get_logger(__name__)
 
@@ -163,6 +164,8 @@ class RunExecutor:
         snapshot: StateSnapshot | None = None
         with self._span(plan) as span:
             if span is not None and self.tracer is not None:
+                from aegra.observability.tracing import RunSpanCallback  # OpenTelemetry: only a traced process
+
                 plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
             async with self.registry.get_graph(
                 plan.graph_id,
