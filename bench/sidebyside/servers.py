@@ -1,10 +1,17 @@
-"""Start each server as a user would (default settings), time its warm startup, read its memory, stop it."""
+"""Start each server as a user would (default settings), time its warm startup, read its memory, stop it.
+
+Every process starts in a session of its own, so a Ctrl-C in the terminal reaches the harness only, and the
+harness stops each one, with what it started: `stop()` signals the whole process group, and
+`stop_postmasters` then ends any PostgreSQL left running under a folder the harness made (`pg_ctl` detaches the
+embedded one from its parent's session, so only its owner's shutdown, or this, stops it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,16 +25,36 @@ BENCH = Path(__file__).resolve().parent.parent
 GRAPHS = BENCH / "graphs"
 DATABASE_PROCESSES = ("postgres", "pg_ctl", "initdb")
 # The harness's own settings for every server: no tracing to LangSmith. Everything else stays at its default.
-SCRUBBED = ("DATABASE_URL", "AEGRA_CONFIG", "PORT", "HOST", "LOG_LEVEL", "N_JOBS_PER_WORKER", "AEGRA_DATA_DIR")
+# PYTHONDONTWRITEBYTECODE goes too: with it set (as in some sandboxes) and a venv installed without compiled
+# bytecode (uv's default), every start compiles every module from source (~2x the import time), so the "warm"
+# start would not be warm; pip-installed venvs (the peers') ship compiled bytecode either way.
+SCRUBBED = (
+    "DATABASE_URL",
+    "AEGRA_CONFIG",
+    "PORT",
+    "HOST",
+    "LOG_LEVEL",
+    "N_JOBS_PER_WORKER",
+    "AEGRA_DATA_DIR",
+    "PYTHONDONTWRITEBYTECODE",
+)
+
+
+# The ports handed out in this process: servers started at once must not all get the first free one.
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 that no other server of this process was given."""
     for port in range(21000 + os.getpid() % 4000, 30000):
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free port in 21000-29999")
 
@@ -98,21 +125,19 @@ class Server:
         log = (Path(self.args.log_dir) / f"bench-{self.kind}.log").open("ab")
         print(f"starting {self.kind}: {' '.join(command)} (log {log.name})", flush=True)
         started = time.perf_counter()
-        self.process = subprocess.Popen(command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+            command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.health = await wait_until_up(self.url, self.process, self.args.startup_timeout, graphs=graphs)
         return time.perf_counter() - started
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
+        """SIGTERM to the server's process group (SIGKILL after 30 s), then any PostgreSQL it left behind."""
+        if self.process is not None:
+            stop_process_group(self.process, grace=30.0)
+            self.process = None
+        stop_postmasters(self.workdir)
 
     def rss_mib(self) -> float:
         """RSS of the server's process tree, database processes (an embedded PostgreSQL) not counted."""
@@ -120,6 +145,49 @@ class Server:
             raise RuntimeError("not running")
         tree = [self.process.pid, *_descendants(self.process.pid)]
         return sum(_vmrss_kib(pid) for pid in tree if _comm(pid) not in DATABASE_PROCESSES) / 1024
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    """SIGTERM to the group `process` leads (started with `start_new_session`), SIGKILL if it outlives `grace`."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    with suppress(ProcessLookupError):  # children that ignored the SIGTERM of their leader
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def stop_postmasters(root: Path, *, grace: float = 20.0) -> list[int]:
+    """Fast-shutdown (SIGINT) every PostgreSQL still running on a data folder under `root`; their pids."""
+    stopped = []
+    for pidfile in root.glob("**/postmaster.pid"):
+        with suppress(OSError, ValueError, IndexError):
+            pid = int(pidfile.read_text().splitlines()[0])
+            if os.readlink(f"/proc/{pid}/cwd") == str(pidfile.parent.resolve()):  # PostgreSQL runs in its folder
+                os.kill(pid, signal.SIGINT)
+                stopped.append(pid)
+    deadline = time.monotonic() + grace
+    for pid in stopped:
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return stopped
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database `url` names on its server unless it exists; whether it was created."""
+    import psycopg  # the harness's virtualenv (this repository's) has it; only aegra-api 0.11 needs this
+    from psycopg import sql
+
+    server, _, name = url.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
 
 
 def _comm(pid: int) -> str:

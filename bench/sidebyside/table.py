@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 OURS = "aegra"
@@ -10,15 +11,20 @@ LIMIT = "limit"
 
 @dataclass
 class Cell:
-    """One measured value, or the reason it could not be measured."""
+    """The samples of one cell (one per round), and why a round could not measure it."""
 
-    value: float | None = None
-    na: str | None = None
+    samples: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def value(self) -> float | None:
+        """The median over the rounds that measured the cell."""
+        return statistics.median(self.samples) if self.samples else None
 
     def text(self, fmt: str) -> str:
         if self.value is not None:
             return fmt.format(self.value)
-        return f"n/a ({self.na})" if self.na else "—"
+        return f"n/a ({self.failures[0]})" if self.failures else "—"
 
 
 @dataclass(frozen=True)
@@ -56,29 +62,39 @@ ROWS: list[Row] = [
         (False, False),
     ),
     Row("warm startup to /ok, s", ("startup_warm",), ("{:.1f}",), (False,)),
-    Row("machine load average 1 min (start → end)", ("load_start", "load_end"), ("{:.2f}", "{:.2f}"), (False, False)),
+    Row("machine load average 1 min as this column's cells began (median)", ("load",), ("{:.2f}",), (False,)),
 ]
-NO_RATIO = {"load_start", "load_end"}
+NO_RATIO = {"load"}
 
 
 @dataclass
 class Results:
-    """Cells by target name, then by row key; notes by target."""
+    """Cells by target name, then by row key; notes by target; the load average seen during each row."""
 
     cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    loads: dict[str, list[float]] = field(default_factory=dict)
 
-    def target(self, name: str) -> dict[str, Cell]:
-        return self.cells.setdefault(name, {})
+    def cell(self, name: str, key: str) -> Cell:
+        return self.cells.setdefault(name, {}).setdefault(key, Cell())
 
     def put(self, name: str, key: str, value: float) -> None:
-        self.target(name)[key] = Cell(value=value)
+        self.cell(name, key).samples.append(value)
 
     def fail(self, name: str, key: str, reason: str) -> None:
-        self.target(name)[key] = Cell(na=reason)
+        self.cell(name, key).failures.append(reason)
+
+    def note(self, name: str, text: str) -> None:
+        if text not in self.notes.setdefault(name, []):
+            self.notes[name].append(text)
+
+    def load(self, key: str, value: float) -> None:
+        """A 1-minute load average sampled while the row of `key` was being measured."""
+        self.loads.setdefault(key, []).append(value)
 
     def value(self, name: str, key: str) -> float | None:
-        return self.cells.get(name, {}).get(key, Cell()).value
+        cell = self.cells.get(name, {}).get(key)
+        return cell.value if cell else None
 
 
 def _ratio(ours: float | None, other: float | None) -> str:
@@ -95,11 +111,16 @@ def _best_peer(results: Results, key: str, higher: bool, peers: list[str]) -> fl
     return max(values) if higher else min(values)
 
 
+def _load_range(results: Results, row: Row) -> str:
+    samples = [value for key in row.keys for value in results.loads.get(key, [])]
+    return f"{min(samples):.1f}-{max(samples):.1f}" if samples else ""
+
+
 def render(results: Results, order: list[str]) -> str:
-    """The Markdown table: the targets in `order` (ours first), the limit, and the two ratio columns."""
+    """The Markdown table: the targets in `order` (ours first), the limit, the two ratio columns, the load."""
     names = [name for name in order if name in results.cells]
     peers = [name for name in names if name not in (OURS, LIMIT)]
-    header = ["workload", *names, f"{OURS} / best peer", f"{OURS} / limit"]
+    header = ["workload", *names, f"{OURS} / best peer", f"{OURS} / limit", "load 1 min during the row"]
     lines = [header, ["---", *(["---:"] * (len(header) - 1))]]
     for row in ROWS:
         line = [row.label]
@@ -115,8 +136,14 @@ def render(results: Results, order: list[str]) -> str:
                 other = _best_peer(results, key, higher, peers) if reference == "peer" else results.value(LIMIT, key)
                 ratios.append(_ratio(results.value(OURS, key), other))
             line.append(" · ".join(ratios) if ratios else "")
+        line.append(_load_range(results, row))
         lines.append(line)
     out = "\n".join("| " + " | ".join(row) + " |" for row in lines)
     for name, notes in results.notes.items():
         out += f"\n- {name}: " + "; ".join(notes)
+    for name, cells in results.cells.items():
+        for key, cell in cells.items():
+            if cell.samples and cell.failures:
+                out += f"\n- {name} {key}: the median of {len(cell.samples)} rounds; failed in "
+                out += f"{len(cell.failures)} ({cell.failures[0]})"
     return out

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.types import ASGIApp
-from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra import __version__
 from aegra.api.assistants import AssistantController
 from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.custom_openapi import custom_openapi, merge_openapi
-from aegra.api.dependencies import provide_authorizer, provide_database, provide_db_session, provide_registry
+from aegra.api.dependencies import request_dependencies
 from aegra.api.inputs import client_data_error, reject_unstorable_input
 from aegra.api.openapi import document_client_errors
 from aegra.api.runs import RunController, ThreadRunController
@@ -41,7 +38,7 @@ from aegra.auth.middleware import AuthenticationMiddleware
 from aegra.config import AegraConfig, HttpConfig
 from aegra.custom_routes import mount_custom_app
 from aegra.db.availability import unavailable
-from aegra.errors import ApiError
+from aegra.errors import ApiError, OverloadedError
 from aegra.graphs.registry import GraphRegistry
 from aegra.inspector.routes import inspector_router
 from aegra.interop.routes import mount_interop
@@ -49,6 +46,11 @@ from aegra.observability.metrics import Metrics
 from aegra.observability.middleware import RequestObservabilityMiddleware, record_unrouted
 from aegra.process import Lifespan, build_lifespan
 from aegra.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar.plugins import PluginProtocol
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = structlog.get_logger(__name__)
 
@@ -78,7 +80,8 @@ def _validation_detail(exc: ValidationException) -> str:
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    return Response({"detail": exc.detail}, status_code=exc.status_code)
+    headers = exc.headers if isinstance(exc, OverloadedError) else None
+    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -186,14 +189,13 @@ def _middleware(metrics: Metrics | None, auth: AuthHandlers | None) -> list[Defi
     return middleware
 
 
-def _dependencies() -> dict[str, Provide]:
-    """What every handler may ask for: the database, the graphs, a session, the caller's authorizer."""
-    return {
-        "database": Provide(provide_database, sync_to_thread=False),
-        "registry": Provide(provide_registry, sync_to_thread=False),
-        "db_session": Provide(provide_db_session),
-        "authorizer": Provide(provide_authorizer, sync_to_thread=False),
-    }
+def _plugins(tracer_provider: TracerProvider | None) -> list[PluginProtocol]:
+    """HTTP spans through Litestar's OpenTelemetry plugin when tracing is on (it imports the instrumentation)."""
+    if tracer_provider is None:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return [OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))]
 
 
 def _mount(app: Litestar, custom_app: ASGIApp, lifespan: Lifespan, *, cors: CORSConfig, http: HttpConfig) -> None:
@@ -221,12 +223,11 @@ def create_app(
     `span_exporters` replaces the exporters OTEL_TARGETS would choose (tests pass an in-memory one).
     """
     lifespan, state = build_lifespan(settings, config, registry=registry, span_exporters=span_exporters)
-    tracer_provider = lifespan.tracer_provider
     cors = _cors_config(config)
     http = config.http or HttpConfig()
     app = Litestar(
         route_handlers=_route_handlers(config),
-        dependencies=_dependencies(),
+        dependencies=request_dependencies(),
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
@@ -241,7 +242,7 @@ def create_app(
         state=state,
         middleware=_middleware(state.metrics, lifespan.auth),
         before_request=reject_unstorable_input,
-        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider))] if tracer_provider else [],
+        plugins=_plugins(lifespan.tracer_provider),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         debug=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AegraError(Exception):
     """Base of every error Aegra raises on purpose."""
@@ -12,37 +14,43 @@ class ConfigError(AegraError):
 
 
 class ApiError(AegraError):
-    """An error that reaches the client as `{"detail": message}` with `status_code`."""
+    """An error that reaches the client as `{"detail": message}` with `status_code`.
+
+    A subclass names its status once, in its class line: `class NotFoundError(ApiError, status_code=404)`.
+    """
 
     status_code: int = 400
+
+    def __init_subclass__(cls, *, status_code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
-class BadRequestError(ApiError):
-    status_code = 400
+class BadRequestError(ApiError, status_code=400): ...
 
 
-class UnauthorizedError(ApiError):
-    status_code = 401
+class UnauthorizedError(ApiError, status_code=401): ...
 
 
-class ForbiddenError(ApiError):
-    status_code = 403
+class ForbiddenError(ApiError, status_code=403): ...
 
 
-class NotFoundError(ApiError):
-    status_code = 404
+class NotFoundError(ApiError, status_code=404): ...
 
 
-class ConflictError(ApiError):
-    status_code = 409
+class ConflictError(ApiError, status_code=409): ...
 
 
-class UnprocessableError(ApiError):
-    status_code = 422
+class UnprocessableError(ApiError, status_code=422): ...
+
+
+class ServiceUnavailableError(ApiError, status_code=503):
+    """The server cannot answer right now (its database is unreachable); the client may retry."""
 
 
 class HttpStatusError(ApiError):
@@ -53,7 +61,9 @@ class HttpStatusError(ApiError):
         self.status_code = status_code
 
 
-class ServiceUnavailableError(ApiError):
-    """The server cannot answer right now (its database is unreachable); the client may retry."""
+class OverloadedError(ServiceUnavailableError):
+    """The server executes all the runs it can and its queue is full; the client retries after `Retry-After`."""
 
-    status_code = 503
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_seconds)}

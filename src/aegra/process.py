@@ -8,7 +8,7 @@ import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from langgraph.store.base import TTLConfig
@@ -16,8 +16,6 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.types import ASGIApp
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.loader import load_auth_handlers
@@ -31,7 +29,6 @@ from aegra.db.embedded import EmbeddedPostgres
 from aegra.db.url import redact
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
-from aegra.observability.tracing import TRACER_NAME, build_exporters, build_tracer_provider
 from aegra.runs.lifespan import serve_runs
 from aegra.services.assistants import AssistantService
 from aegra.services.thread_ttl import ThreadTtlSweeper, default_thread_ttl, sweep_interval_seconds
@@ -39,15 +36,33 @@ from aegra.settings import Settings
 from aegra.store.embeddings import build_index_config
 from aegra.store.ttl import build_ttl_config, ttl_sweeper
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Tracer
+
 logger = structlog.get_logger(__name__)
 
 
 def _tracer_provider(settings: Settings, span_exporters: Sequence[SpanExporter] | None) -> TracerProvider | None:
-    """The OpenTelemetry tracer provider when OTEL_TARGETS (or `span_exporters`) names an exporter."""
+    """The OpenTelemetry tracer provider when OTEL_TARGETS (or `span_exporters`) names an exporter; without one,
+    neither `aegra.observability.tracing` nor an exporter is imported."""
+    if span_exporters is None and not settings.otel_targets:
+        return None
+    from aegra.observability.tracing import build_exporters, build_tracer_provider
+
     exporters = list(span_exporters) if span_exporters is not None else build_exporters(settings.otel_targets)
     if not exporters:
         return None
     return build_tracer_provider(settings.otel_service_name, exporters, batch=span_exporters is None)
+
+
+def _tracer(provider: TracerProvider | None) -> Tracer | None:
+    if provider is None:
+        return None
+    from aegra.observability.tracing import TRACER_NAME
+
+    return provider.get_tracer(TRACER_NAME)
 
 
 def _warn_without_auth(auth: AuthHandlers | None) -> None:
@@ -138,14 +153,13 @@ class Lifespan:
 
 def app_state(lifespan: Lifespan, metrics: Metrics | None) -> State:
     """`app.state` at startup; the lifespan adds the database and the run machinery."""
-    tracer_provider = lifespan.tracer_provider
     return State(
         {
             "registry": lifespan.graphs,
             "settings": lifespan.settings,
             "config": lifespan.config,
             "metrics": metrics,
-            "tracer": tracer_provider.get_tracer(TRACER_NAME) if tracer_provider is not None else None,
+            "tracer": _tracer(lifespan.tracer_provider),
             "auth_handlers": lifespan.auth,
         }
     )

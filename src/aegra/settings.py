@@ -92,6 +92,7 @@ _GENERAL: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("AEGRA_DATA_DIR", "data_dir", _path),
     ("AEGRA_PGDATA", "pgdata", _path),
     ("N_JOBS_PER_WORKER", "n_jobs_per_worker", _int_at_least(1)),
+    ("RUN_QUEUE_MAX", "run_queue_max", _int_at_least(0)),
     ("CRON_POLL_SECONDS", "cron_poll_seconds", _float_at_least(0.05)),
     ("BG_JOB_TIMEOUT_SECS", "bg_job_timeout_secs", _int_at_least(1)),
     ("LOG_LEVEL", "log_level", _upper),
@@ -124,8 +125,10 @@ class Settings:
     data_dir: Path = Path(".aegra")
     pgdata: Path | None = None
     # Runs mostly wait on models and tools (async I/O), so one process can keep many in flight; lower it for
-    # CPU-heavy graphs. langgraph-api's default is 10.
-    n_jobs_per_worker: int = 50
+    # CPU-heavy graphs. None: derived from the process's memory (`aegra.runs.capacity`). langgraph-api's default is 10.
+    n_jobs_per_worker: int | None = None
+    # Ready pending runs beyond which a process that executes all it can answers new runs 503 (0: no limit).
+    run_queue_max: int = 50_000
     bg_job_timeout_secs: int = 3600
     cron_poll_seconds: float = 5.0
     log_level: str = "INFO"

@@ -96,6 +96,6 @@ async def run_worker(
         if health is not None:
             host, port = await stack.enter_async_context(health_endpoint(state.database, *health))
             where = f"; health on http://{host}:{port}/health"
-        on_ready(f"aegra worker ready ({state.settings.n_jobs_per_worker} runs at once{where})")
+        on_ready(f"aegra worker ready ({state.run_workers.concurrency} runs at once{where})")
         await stop.wait()
         logger.info("aegra worker stopping")

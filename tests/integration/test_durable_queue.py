@@ -13,7 +13,7 @@ from aegra.db.models import Run as RunRow
 from aegra.db.models import RunEvent as RunEventRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.runs import queue
+from aegra.runs import queue, thread_sync
 
 
 async def _run(
@@ -100,11 +100,21 @@ async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Dat
         await session.execute(update(RunRow).where(RunRow.run_id == run_id).values(worker_id="worker-b"))
         await session.commit()
 
+    run, _ = await _row(database, run_id)
+    ending = queue.RunEnding(
+        run_id=run_id,
+        thread_id=run.thread_id,
+        status="success",
+        output={},
+        error=None,
+        thread=thread_sync.ending_fields(None, error=None),
+    )
+
     async with database.sessionmaker() as session:
-        lost = await queue.finish_run(session, run_id, "success", origin="worker-a", output={}, error=None)
+        lost = await queue.finish_run(session, ending, origin="worker-a")
         await session.commit()
     async with database.sessionmaker() as session:
-        held = await queue.finish_run(session, run_id, "success", origin="worker-b", output={}, error=None)
+        held = await queue.finish_run(session, ending, origin="worker-b")
         await session.commit()
 
     assert (lost, held) == (False, True)
@@ -117,13 +127,12 @@ async def test_a_reserved_run_waits_for_its_process_during_the_affinity_window(d
     run_id = await _run(database, status="pending", attempt=0, reserved_for="worker-a")
 
     async with database.sessionmaker() as session:
-        by_other = await queue.claim_next_run(session, "worker-b", lease_seconds=30)
+        by_other = await queue.claim_runs(session, "worker-b", limit=10, lease_seconds=30)
     async with database.sessionmaker() as session:
-        by_owner = await queue.claim_next_run(session, "worker-a", lease_seconds=30)
+        by_owner = await queue.claim_runs(session, "worker-a", limit=10, lease_seconds=30)
 
-    assert by_other is None or by_other.run_id != run_id
-    assert by_owner is not None and by_owner.run_id == run_id
-    assert by_owner.attempt == 1
+    assert run_id not in {row.run_id for row in by_other}
+    assert [(row.run_id, row.attempt) for row in by_owner] == [(run_id, 1)]
 
 
 async def test_sweep_drops_old_events_of_ended_runs_only(database: Database) -> None:

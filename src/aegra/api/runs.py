@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from aegra.api.dependencies import provide_run_follower, provide_run_service
+from aegra.api.dependencies import Follower, Runs
 from aegra.db.models import Run as RunRow
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
@@ -123,13 +123,7 @@ async def join_run_stream(follower: RunFollower, thread_id: str | None, run_id: 
     return sse_response(body, run_location(row, stateless=thread_id is None))
 
 
-RUN_DEPENDENCIES = {
-    "run_service": Provide(provide_run_service, sync_to_thread=False),
-    "run_follower": Provide(provide_run_follower, sync_to_thread=False),
-    "join": Provide(provide_join_options, sync_to_thread=False),
-}
-Runs = NamedDependency[RunService]
-Follower = NamedDependency[RunFollower]
+JOIN_DEPENDENCIES = {"join": Provide(provide_join_options, sync_to_thread=False)}
 Join = NamedDependency[JoinOptions]
 
 
@@ -138,7 +132,7 @@ class ThreadRunController(Controller):
 
     path = "/threads/{thread_id:str}/runs"
     tags = ["Thread Runs"]
-    dependencies = RUN_DEPENDENCIES
+    dependencies = JOIN_DEPENDENCIES
 
     @post("/", operation_id="create_run_threads__thread_id__runs_post", status_code=HTTP_200_OK)
     async def create(
@@ -218,7 +212,7 @@ class RunController(Controller):
 
     path = "/runs"
     tags = ["Stateless Runs"]
-    dependencies = RUN_DEPENDENCIES
+    dependencies = JOIN_DEPENDENCIES
 
     @post("/", operation_id="create_run_runs_post", status_code=HTTP_200_OK)
     async def create(self, run_service: Runs, data: JSONBody[RunCreateStateless]) -> Response[Run]:

@@ -15,17 +15,15 @@ import msgspec
 import structlog
 from litestar import Controller, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST
 
 from aegra import serde
-from aegra.api.dependencies import authorizer_of, provide_run_service
+from aegra.api.dependencies import Runs, authorizer_of
 from aegra.errors import ApiError, BadRequestError
 from aegra.runs import sse
-from aegra.runs.service import RunService
 from aegra.runs.thread_commands import ThreadCommands, error, malformed
 from aegra.runs.thread_events import StreamFilter, ThreadRuns
 from aegra.runs.thread_join import ThreadJoin, parse_thread_stream_modes
@@ -75,11 +73,10 @@ class ThreadStreamController(Controller):
 
     path = "/threads/{thread_id:str}"
     tags = ["Thread Streams"]
-    dependencies = {"run_service": Provide(provide_run_service, sync_to_thread=False)}
 
     @post("/commands", operation_id="thread_command_threads__thread_id__commands_post", status_code=HTTP_200_OK)
     async def command(
-        self, request: Request[Any, Any, Any], run_service: NamedDependency[RunService], thread_id: FromPath[str]
+        self, request: Request[Any, Any, Any], run_service: Runs, thread_id: FromPath[str]
     ) -> Response[Any]:
         """One protocol command (`run.start`, `input.respond`): a result, or an error object."""
         payload = decode_json(await request.body())

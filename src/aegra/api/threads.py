@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromHeader, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from aegra.api.dependencies import provide_thread_service, provide_thread_state_service
+from aegra.api.dependencies import Threads, ThreadStates
 from aegra.errors import UnprocessableError
 from aegra.schemas.threads import (
     CheckpointRef,
@@ -29,7 +29,7 @@ from aegra.schemas.threads import (
 )
 from aegra.services.pagination import pagination_headers
 from aegra.services.state import ThreadStateService
-from aegra.services.threads import ThreadService, project
+from aegra.services.threads import project
 
 
 def parse_include(raw: str | None) -> list[str]:
@@ -61,7 +61,6 @@ async def read_history(service: ThreadStateService, thread_id: str, query: Histo
     return msgspec.convert(await service.history(thread_id, query), type=list[ThreadState])
 
 
-States = NamedDependency[ThreadStateService]
 Query = NamedDependency[StateAtCheckpoint]
 History = NamedDependency[HistorySearch]
 
@@ -70,40 +69,32 @@ class ThreadController(Controller):
     path = "/threads"
     tags = ["Threads"]
     dependencies = {
-        "thread_service": Provide(provide_thread_service, sync_to_thread=False),
-        "thread_state_service": Provide(provide_thread_state_service, sync_to_thread=False),
         "state_query": Provide(provide_state_query, sync_to_thread=False),
         "history_search": Provide(provide_history_search, sync_to_thread=False),
     }
 
     @post("/", operation_id="create_thread_threads_post", status_code=200, summary="Create Thread")
-    async def create(
-        self, thread_service: NamedDependency[ThreadService], data: JSONBody[ThreadCreate | None] = None
-    ) -> Thread:
+    async def create(self, thread_service: Threads, data: JSONBody[ThreadCreate | None] = None) -> Thread:
         return await thread_service.create(data or ThreadCreate())
 
     @post("/search", operation_id="search_threads_threads_search_post", status_code=200, summary="Search Threads")
-    async def search(
-        self, thread_service: NamedDependency[ThreadService], data: JSONBody[ThreadSearch | None] = None
-    ) -> Response[list[Any]]:
+    async def search(self, thread_service: Threads, data: JSONBody[ThreadSearch | None] = None) -> Response[list[Any]]:
         query = data or ThreadSearch()
         page = await thread_service.search(query)
         return Response([project(item, query.select) for item in page.items], headers=pagination_headers(page))
 
     @post("/count", operation_id="count_threads_threads_count_post", status_code=200, summary="Count Threads")
-    async def count(
-        self, thread_service: NamedDependency[ThreadService], data: JSONBody[ThreadCount | None] = None
-    ) -> int:
+    async def count(self, thread_service: Threads, data: JSONBody[ThreadCount | None] = None) -> int:
         return await thread_service.count(data or ThreadCount())
 
     @post("/prune", operation_id="prune_threads_threads_prune_post", status_code=200, summary="Prune Threads")
-    async def prune(self, thread_service: NamedDependency[ThreadService], data: JSONBody[ThreadPrune]) -> PruneResult:
+    async def prune(self, thread_service: Threads, data: JSONBody[ThreadPrune]) -> PruneResult:
         return PruneResult(pruned_count=await thread_service.prune(data))
 
     @get("/{thread_id:str}", operation_id="get_thread_threads__thread_id__get", summary="Get Thread")
     async def get_thread(
         self,
-        thread_service: NamedDependency[ThreadService],
+        thread_service: Threads,
         thread_id: FromPath[str],
         include: FromQuery[str | None] = None,
     ) -> Thread:
@@ -112,7 +103,7 @@ class ThreadController(Controller):
     @patch("/{thread_id:str}", operation_id="patch_thread_threads__thread_id__patch", summary="Patch Thread")
     async def update(
         self,
-        thread_service: NamedDependency[ThreadService],
+        thread_service: Threads,
         thread_id: FromPath[str],
         data: JSONBody[ThreadUpdate],
         prefer: FromHeader[str | None] = None,
@@ -128,7 +119,7 @@ class ThreadController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete Thread",
     )
-    async def delete_thread(self, thread_service: NamedDependency[ThreadService], thread_id: FromPath[str]) -> None:
+    async def delete_thread(self, thread_service: Threads, thread_id: FromPath[str]) -> None:
         await thread_service.delete(thread_id)
 
     @post(
@@ -137,7 +128,7 @@ class ThreadController(Controller):
         status_code=200,
         summary="Copy Thread",
     )
-    async def copy(self, thread_service: NamedDependency[ThreadService], thread_id: FromPath[str]) -> Thread:
+    async def copy(self, thread_service: Threads, thread_id: FromPath[str]) -> Thread:
         return await thread_service.copy(thread_id)
 
     @get(
@@ -146,7 +137,7 @@ class ThreadController(Controller):
         summary="Get Latest Thread State",
     )
     async def get_state(
-        self, thread_state_service: States, thread_id: FromPath[str], state_query: Query
+        self, thread_state_service: ThreadStates, thread_id: FromPath[str], state_query: Query
     ) -> ThreadState:
         return await read_state(thread_state_service, thread_id, state_query)
 
@@ -157,7 +148,7 @@ class ThreadController(Controller):
         summary="Update Thread State",
     )
     async def update_state(
-        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[StateUpdate | None] = None
+        self, thread_state_service: ThreadStates, thread_id: FromPath[str], data: JSONBody[StateUpdate | None] = None
     ) -> ThreadUpdateStateResponse:
         update = await thread_state_service.update_state(thread_id, data or StateUpdate())
         return msgspec.convert(update, type=ThreadUpdateStateResponse)
@@ -168,7 +159,11 @@ class ThreadController(Controller):
         summary="Get Thread State At Checkpoint",
     )
     async def get_state_at(
-        self, thread_state_service: States, thread_id: FromPath[str], checkpoint_id: FromPath[str], state_query: Query
+        self,
+        thread_state_service: ThreadStates,
+        thread_id: FromPath[str],
+        checkpoint_id: FromPath[str],
+        state_query: Query,
     ) -> ThreadState:
         query = msgspec.structs.replace(state_query, checkpoint=CheckpointRef(checkpoint_id=checkpoint_id))
         return await read_state(thread_state_service, thread_id, query)
@@ -180,7 +175,7 @@ class ThreadController(Controller):
         summary="Get Thread State At Checkpoint",
     )
     async def post_state_at(
-        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[StateAtCheckpoint]
+        self, thread_state_service: ThreadStates, thread_id: FromPath[str], data: JSONBody[StateAtCheckpoint]
     ) -> ThreadState:
         return await read_state(thread_state_service, thread_id, data)
 
@@ -190,7 +185,7 @@ class ThreadController(Controller):
         summary="Get Thread History",
     )
     async def get_history(
-        self, thread_state_service: States, thread_id: FromPath[str], history_search: History
+        self, thread_state_service: ThreadStates, thread_id: FromPath[str], history_search: History
     ) -> list[ThreadState]:
         return await read_history(thread_state_service, thread_id, history_search)
 
@@ -201,6 +196,6 @@ class ThreadController(Controller):
         summary="Get Thread History",
     )
     async def post_history(
-        self, thread_state_service: States, thread_id: FromPath[str], data: JSONBody[HistorySearch | None] = None
+        self, thread_state_service: ThreadStates, thread_id: FromPath[str], data: JSONBody[HistorySearch | None] = None
     ) -> list[ThreadState]:
         return await read_history(thread_state_service, thread_id, data or HistorySearch())

@@ -101,17 +101,17 @@ def _banner_url(bound: IPAddress, port: int) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServeOptions:
-    """How `serve` or `dev` was asked to run."""
+    """How `serve` or `dev` was asked to run: their command-line parameters (by name), the rest at its default."""
 
-    host: str | None
-    port: int | None
-    config: Path | None
-    env_file: Path | None
-    reload: bool
-    workers: int
-    studio: bool
-    allow_unauthenticated: bool
-    run_workers: bool = True
+    host: str | None = None
+    port: int | None = None
+    config: Path | None = None
+    env_file: Path | None = None
+    reload: bool = False
+    workers: int = 1
+    studio: bool = False
+    allow_unauthenticated: bool = False
+    no_workers: bool = False
 
 
 def run_server(options: ServeOptions) -> None:
@@ -119,7 +119,7 @@ def run_server(options: ServeOptions) -> None:
 
     settings, loaded = prepare(options.config, options.env_file, require_config=True)
     assert loaded is not None
-    if not options.run_workers:
+    if options.no_workers:
         settings = dataclasses.replace(settings, workers_enabled=False)
         os.environ["AEGRA_WORKERS"] = "false"  # uvicorn's worker and reload processes are API-only too
     configure_logging(settings.log_level, json_logs=settings.log_json)
@@ -210,18 +210,7 @@ def serve(
 ) -> None:
     """Serve the graphs of aegra.json on 127.0.0.1 (--host to change). Without DATABASE_URL, an embedded PostgreSQL
     runs under ./.aegra/."""
-    options = ServeOptions(
-        host=host,
-        port=port,
-        config=config,
-        env_file=env_file,
-        reload=reload,
-        workers=workers,
-        studio=False,
-        allow_unauthenticated=allow_unauthenticated,
-        run_workers=not no_workers,
-    )
-    run_server(options)
+    run_server(ServeOptions(**locals()))
 
 
 def dev(
@@ -233,14 +222,4 @@ def dev(
     allow_unauthenticated: AllowUnauthenticatedOption = False,
 ) -> None:
     """Development server: localhost, reload on file change, embedded PostgreSQL unless DATABASE_URL is set."""
-    options = ServeOptions(
-        host=host,
-        port=port,
-        config=config,
-        env_file=env_file,
-        reload=reload,
-        workers=1,
-        studio=True,
-        allow_unauthenticated=allow_unauthenticated,
-    )
-    run_server(options)
+    run_server(ServeOptions(**locals(), studio=True))

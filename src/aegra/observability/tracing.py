@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -84,8 +84,29 @@ def build_tracer_provider(
     return provider
 
 
+def _span_starter(kind: str, unnamed: str) -> Callable[..., None]:
+    """An `on_<kind>_start` callback: a span `<kind> <name>` (`unnamed` when LangChain gives no name)."""
+
+    def on_start(
+        self: RunSpanCallback,
+        serialized: dict[str, Any] | None,
+        payload: Any,  # inputs, messages, prompts or the tool's input: not recorded
+        *,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or unnamed
+        self.start_span(kind, str(name), run_id, parent_run_id)
+
+    return on_start
+
+
 class RunSpanCallback(BaseCallbackHandler):
-    """Spans for a run's chains, chat models, LLMs and tools, nested under the run's span."""
+    """Spans for a run's chains, chat models, LLMs and tools, nested under the run's span.
+
+    Every kind of LangChain run is traced alike: its start opens a span, its end or error closes it.
+    """
 
     run_inline = True
     raise_error = False
@@ -95,13 +116,15 @@ class RunSpanCallback(BaseCallbackHandler):
         self.root = root
         self.spans: dict[uuid.UUID, Span] = {}
 
-    def _start(self, kind: str, name: str, run_id: uuid.UUID, parent_run_id: uuid.UUID | None) -> None:
+    def start_span(self, kind: str, name: str, run_id: uuid.UUID, parent_run_id: uuid.UUID | None) -> None:
+        """Open the span of LangChain run `run_id`, under its parent run's span (the root for a top-level run)."""
         parent = self.spans.get(parent_run_id) if parent_run_id is not None else None
         context = trace.set_span_in_context(parent or self.root)
         span = self.tracer.start_span(f"{kind} {name}", context=context, attributes={"langchain.kind": kind})
         self.spans[run_id] = span
 
-    def _end(self, run_id: uuid.UUID, error: BaseException | None = None) -> None:
+    def end_span(self, run_id: uuid.UUID, error: BaseException | None = None) -> None:
+        """Close the span of LangChain run `run_id`, recording `error` when it failed."""
         span = self.spans.pop(run_id, None)
         if span is None:
             return
@@ -110,68 +133,15 @@ class RunSpanCallback(BaseCallbackHandler):
             span.set_status(Status(StatusCode.ERROR, str(error)))
         span.end()
 
-    def on_chain_start(
-        self,
-        serialized: dict[str, Any] | None,
-        inputs: Any,
-        *,
-        run_id: uuid.UUID,
-        parent_run_id: uuid.UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._start(
-            "chain", str(kwargs.get("name") or (serialized or {}).get("name") or "chain"), run_id, parent_run_id
-        )
+    def _on_end(self, *_output: Any, run_id: uuid.UUID, **kwargs: Any) -> None:  # outputs, response or output
+        self.end_span(run_id)
 
-    def on_chain_end(self, outputs: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id)
+    def _on_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self.end_span(run_id, error)
 
-    def on_chain_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id, error)
-
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any] | None,
-        messages: Any,
-        *,
-        run_id: uuid.UUID,
-        parent_run_id: uuid.UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._start(
-            "chat_model", str(kwargs.get("name") or (serialized or {}).get("name") or "model"), run_id, parent_run_id
-        )
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any] | None,
-        prompts: Any,
-        *,
-        run_id: uuid.UUID,
-        parent_run_id: uuid.UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._start("llm", str(kwargs.get("name") or (serialized or {}).get("name") or "llm"), run_id, parent_run_id)
-
-    def on_llm_end(self, response: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id)
-
-    def on_llm_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id, error)
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any] | None,
-        input_str: str,
-        *,
-        run_id: uuid.UUID,
-        parent_run_id: uuid.UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._start("tool", str(kwargs.get("name") or (serialized or {}).get("name") or "tool"), run_id, parent_run_id)
-
-    def on_tool_end(self, output: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id)
-
-    def on_tool_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self._end(run_id, error)
+    on_chain_start = _span_starter("chain", "chain")
+    on_chat_model_start = _span_starter("chat_model", "model")
+    on_llm_start = _span_starter("llm", "llm")
+    on_tool_start = _span_starter("tool", "tool")
+    on_chain_end = on_llm_end = on_tool_end = _on_end
+    on_chain_error = on_llm_error = on_tool_error = _on_error

@@ -9,13 +9,15 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from aegra.runs.events import EventLog, EventStore, StreamEvent, normalize_modes, wanted
-from aegra.runs.relay import RedisRelay
+
+if TYPE_CHECKING:
+    from aegra.runs.relay import RedisRelay  # imports redis: only a process with REDIS_URL builds one
 
 logger = structlog.get_logger(__name__)
 

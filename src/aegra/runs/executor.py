@@ -11,12 +11,11 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import structlog
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from opentelemetry.trace import Span, Tracer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +25,9 @@ from aegra.auth.user import bind_run_user
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.models import utcnow
+from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
-from aegra.observability.tracing import RunSpanCallback
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
@@ -36,6 +35,9 @@ from aegra.runs.plan import RunPlan
 from aegra.runs.translate import ROLLBACK, ChunkTranslator, Ending, RunResult, result_body
 from aegra.runs.webhooks import WebhookSender, run_payload
 from aegra.schemas.status import FAILED, RunStatus
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
 
 logger = structlog.get_logger(__name__)
 
@@ -162,6 +164,8 @@ class RunExecutor:
         snapshot: StateSnapshot | None = None
         with self._span(plan) as span:
             if span is not None and self.tracer is not None:
+                from aegra.observability.tracing import RunSpanCallback  # OpenTelemetry: only a traced process
+
                 plan.config["callbacks"] = [RunSpanCallback(self.tracer, span)]
             async with self.registry.get_graph(
                 plan.graph_id,
@@ -288,6 +292,7 @@ class RunExecutor:
         right after its stream ends already sees the final status), then call the run's webhook."""
         body = result_body(ending, result, snapshot)
         recorded = False
+        webhook: bytes | None = None
         try:
             if result.error is not None and ending in FAILED:
                 Emitter(self.broker, channel).emit("error", result.error)
@@ -304,7 +309,7 @@ class RunExecutor:
             if self.metrics is not None:
                 self.metrics.runs_finished.labels(ending).inc()
             logger.info("run finished", run_id=str(plan.run_id), status=ending, attempt=plan.attempt)
-        if recorded and self.outbox is not None:
+        if recorded and webhook is not None and self.outbox is not None:
             self.outbox.wake()
 
     def _webhook(self, row: RunRow, plan: RunPlan, ending: Ending, result: RunResult, body: Any) -> bytes | None:
@@ -329,23 +334,10 @@ class RunExecutor:
         """Store the ending on the run and its thread, and queue its `webhook` delivery, in one transaction; False
         when the run was no longer this process's to end (reaped after a lost lease, or deleted with its thread)."""
         async with self.database.sessionmaker() as session:
-            # Thread before run, the order insert_run locks them in: a run queued on this thread as this one ends
-            # would otherwise deadlock with it.
-            await thread_sync.lock_thread(session, plan.thread_id)
             if ending == ROLLBACK:
-                held = await queue.delete_run_row(session, plan.run_id, origin=self.worker_id)
-            else:
-                output = None if ending in FAILED else serde.to_jsonable(body)
-                held = await queue.finish_run(
-                    session, plan.run_id, ending, origin=self.worker_id, output=output, error=result.error
+                held = await queue.roll_back_run(
+                    session, plan.run_id, plan.thread_id, origin=self.worker_id, snapshot=snapshot, throwaway=throwaway
                 )
-            if not held:
-                await session.rollback()
-                await self._forget_deleted_thread(session, plan)
-                logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
-                return False
-            if throwaway:
-                await thread_sync.delete_thread(session, plan.thread_id)
             else:
                 thread_error = result.error
                 if ending == RunStatus.INTERRUPTED:
@@ -353,9 +345,26 @@ class RunExecutor:
                         "error": "UserInterrupt",
                         "message": f"Run {plan.run_id} was cancelled (action={handle.cancel_action})",
                     }
-                await thread_sync.record_run_end(
-                    session, plan.thread_id, snapshot, error=thread_error, interrupted=ending == RunStatus.INTERRUPTED
+                interrupted = ending == RunStatus.INTERRUPTED
+                recorded = queue.RunEnding(
+                    run_id=plan.run_id,
+                    thread_id=plan.thread_id,
+                    status=ending,
+                    output=None if ending in FAILED else serde.to_jsonable(body),
+                    error=result.error,
+                    thread=thread_sync.ending_fields(snapshot, error=thread_error, interrupted=interrupted),
+                    throwaway=throwaway,
                 )
+                if not throwaway:  # see FINISH_RUN: the thread's runs are read after its lock is taken
+                    await thread_sync.lock_thread_only(session, plan.thread_id)
+                elif webhook is None:  # one statement: no transaction around it
+                    await session.connection(execution_options=AUTOCOMMIT)
+                held = await queue.finish_run(session, recorded, origin=self.worker_id)
+            if not held:
+                await session.rollback()
+                await self._forget_deleted_thread(session, plan)
+                logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
+                return False
             if webhook is not None and plan.webhook:
                 await enqueue_delivery(session, run_id=plan.run_id, url=plan.webhook, body=webhook)
             await session.commit()

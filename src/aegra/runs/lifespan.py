@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from litestar.datastructures import State
 
@@ -16,13 +17,25 @@ from aegra.db.database import Database
 from aegra.observability.metrics import Metrics
 from aegra.runs import queue
 from aegra.runs.broker import RunBroker
+from aegra.runs.capacity import runs_per_process
 from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor
 from aegra.runs.outbox import WebhookOutbox
-from aegra.runs.relay import RedisRelay, channel_prefix
 from aegra.runs.webhooks import WebhookSender
 from aegra.runs.worker import WorkerPool
 from aegra.settings import Settings
+
+if TYPE_CHECKING:
+    from aegra.runs.relay import RedisRelay
+
+
+def _redis_relay(settings: Settings, database_url: str) -> RedisRelay | None:
+    """The Redis relay when REDIS_URL is set; without it, `redis` is never imported."""
+    if not settings.redis_url:
+        return None
+    from aegra.runs.relay import RedisRelay, channel_prefix
+
+    return RedisRelay(settings.redis_url, prefix=channel_prefix(settings.redis_channel_prefix, database_url))
 
 
 @contextlib.asynccontextmanager
@@ -32,8 +45,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     settings: Settings = state.settings
     metrics: Metrics | None = state.get("metrics")
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    prefix = channel_prefix(settings.redis_channel_prefix, database.url)
-    relay = RedisRelay(settings.redis_url, prefix=prefix) if settings.redis_url else None
+    relay = _redis_relay(settings, database.url)
     broker = RunBroker(
         EventStore(database.engine, origin=worker_id, channel=queue.CHANNEL_EVENTS),
         relay=relay,
@@ -62,7 +74,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         database=database,
         executor=executor,
         broker=broker,
-        concurrency=settings.n_jobs_per_worker,
+        concurrency=runs_per_process(settings),
         settings=settings,
         claims=settings.workers_enabled,
     )

@@ -84,21 +84,19 @@ async def enqueue_delivery(session: AsyncSession, *, run_id: uuid.UUID, url: str
     return delivery_id
 
 
-async def queue_reaped_webhook(database: Database, outbox: WebhookOutbox | None, row: RunRow) -> None:
-    """The webhook of a run the reaper ended `error` (after the reaper's own transaction: a crash in between loses
-    it, the one gap in at-least-once)."""
+async def enqueue_reaped_webhook(session: AsyncSession, row: RunRow) -> bool:
+    """Queue the webhook of a run the reaper ends `error`, in the reaper's transaction (commit is the caller's);
+    True if there was one to queue."""
     try:
         webhook = RunKwargs.decode(row.kwargs).webhook
     except msgspec.ValidationError as exc:  # an auth handler may have stored anything; the reaper goes on
         logger.warning("run kwargs do not decode; no webhook sent", run_id=str(row.run_id), error=str(exc))
-        return
-    if not webhook or outbox is None:
-        return
+        return False
+    if not webhook:
+        return False
     payload = run_payload(row, status=row.status, values=None, error=row.error, ended_at=row.updated_at)
-    async with database.sessionmaker() as session:
-        await enqueue_delivery(session, run_id=row.run_id, url=webhook, body=serde.dumps(payload))
-        await session.commit()
-    outbox.wake()
+    await enqueue_delivery(session, run_id=row.run_id, url=webhook, body=serde.dumps(payload))
+    return True
 
 
 def backoff_seconds(attempts: int) -> float:

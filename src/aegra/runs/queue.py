@@ -9,17 +9,19 @@ and each operation owns its transaction (it commits, unless its docstring says t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from langgraph.types import StateSnapshot
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.filters import Filters, matches
 from aegra.db.models import Run as RunRow
 from aegra.db.models import utcnow
 from aegra.db.queue import QueueStorage
+from aegra.db.repositories.base import autocommit
 from aegra.db.repositories.runs import RunRepository
 from aegra.errors import ConflictError, NotFoundError
 from aegra.runs import thread_sync
@@ -51,6 +53,7 @@ class NewRun:
     run_id: uuid.UUID
     thread_id: uuid.UUID
     assistant_id: uuid.UUID
+    assistant_version: tuple[int, datetime]  # the `version` and `updated_at` of the assistant it was built from
     graph_id: str
     metadata: dict[str, Any]
     kwargs: dict[str, Any]
@@ -62,6 +65,15 @@ class NewRun:
     reserved_for: str | None = None
     thread_metadata: dict[str, Any] = field(default_factory=dict)  # a thread created for the run starts with it
     thread_filters: Filters | None = None  # auth: the thread must match them, else it does not exist
+
+
+class StaleAssistant(ConflictError):
+    """The run's assistant changed (or was deleted) after the run was built from it: nothing was inserted (the
+    caller rolls back and builds the run again from the assistant as stored now)."""
+
+    def __init__(self, assistant_id: uuid.UUID) -> None:
+        super().__init__(f"Assistant {assistant_id} changed while the run was being created; try again")
+        self.assistant_id = assistant_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +102,43 @@ def parse_notice(payload: str) -> tuple[str, str]:
 
 
 async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tuple[RunRow, list[CancelledRun]]:
-    """Insert a pending run on its (locked) thread, applying the multitask strategy; commits.
+    """Insert a pending run on its (locked) thread, applying the multitask strategy, and announce it; commits.
 
     Returns the row and the in-flight runs the strategy cancelled (running ones still need their signal).
     """
     storage = QueueStorage(session)
     stamp = thread_sync.run_stamp(new.graph_id, new.assistant_id)
+    row = _pending_row(new)
+    payload = notice(origin, "delayed" if new.after_seconds > 0 else "")
     if new.fresh_thread:  # a stateless run's new thread: nobody else can see it, nothing runs on it
-        inflight: list[RunRow] = []
         metadata = {**stamp, **new.thread_metadata}
         if not matches(metadata, new.thread_filters):
             raise NotFoundError(f"Thread {new.thread_id} not found")
-        await thread_sync.create_thread(session, new.thread_id, metadata)
-    else:
-        await _lock_thread(session, new, stamp)
-        inflight = await storage.inflight(new.thread_id)
+        on_new_thread = {"thread_metadata": metadata, "channel": CHANNEL_QUEUED, "payload": payload}
+        async with autocommit(session):  # one statement: atomic on its own
+            if not await storage.insert_run_on_new_thread(row, new.assistant_version, on_new_thread):
+                raise StaleAssistant(new.assistant_id)
+        await session.commit()  # a transaction the session had open already
+        return row, []
+    created = await _lock_thread(session, new, stamp)
+    inflight = [] if created else await storage.inflight(new.thread_id)
     action = plan_multitask(new.multitask_strategy, has_inflight=bool(inflight))
     if action == "reject":
         raise ConflictError(
             "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
         )
     cancelled = await _cancel_rows(storage, inflight, action, origin=origin) if action is not None else []
+    params = {"stamp": stamp, "mark_busy": not created, "channel": CHANNEL_QUEUED, "payload": payload}
+    if not await storage.insert_run(row, new.assistant_version, params):
+        raise StaleAssistant(new.assistant_id)
+    await session.commit()
+    return row, cancelled
+
+
+def _pending_row(new: NewRun) -> RunRow:
+    """The row INSERT_RUN stores (not added to the session: the statement inserts it)."""
     now = utcnow()
-    row = RunRow(
+    return RunRow(
         run_id=new.run_id,
         thread_id=new.thread_id,
         assistant_id=new.assistant_id,
@@ -120,30 +146,35 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
         metadata_=new.metadata,
         kwargs=new.kwargs,
         multitask_strategy=new.multitask_strategy,
-        temporary=new.temporary,
+        attempt=0,
+        worker_id=None,
         reserved_for=new.reserved_for,
+        lease_expires_at=None,
         available_at=now + timedelta(seconds=new.after_seconds),
+        error=None,
+        output=None,
+        temporary=new.temporary,
         created_at=now,
         updated_at=now,
     )
-    await RunRepository(session).add(row)
-    if not new.fresh_thread:
-        await thread_sync.mark_busy(session, new.thread_id, stamp)
-    await storage.notify(CHANNEL_QUEUED, notice(origin, "delayed" if new.after_seconds > 0 else ""))
-    await session.commit()
-    return row, cancelled
 
 
-async def _lock_thread(session: AsyncSession, new: NewRun, stamp: dict[str, Any]) -> None:
-    """Lock the run's thread (creating it for `if_not_exists="create"`); 404 when it is missing or hidden."""
+async def _lock_thread(session: AsyncSession, new: NewRun, stamp: dict[str, Any]) -> bool:
+    """Lock the run's thread, or create it (`if_not_exists="create"`): True when this transaction created it
+    (`busy` and stamped already, with no runs); 404 when it is missing or hidden."""
     thread = await thread_sync.lock_thread(session, new.thread_id)
     if thread is None:
         if not new.create_thread:
             raise NotFoundError(f"Thread {new.thread_id} not found")
-        await thread_sync.create_thread(session, new.thread_id, {**stamp, **new.thread_metadata})
-        thread = await thread_sync.lock_thread(session, new.thread_id)
+        metadata = {**stamp, **new.thread_metadata}
+        if await thread_sync.create_thread(session, new.thread_id, metadata):  # locked by its insert
+            if not matches(metadata, new.thread_filters):
+                raise NotFoundError(f"Thread {new.thread_id} not found")
+            return True
+        thread = await thread_sync.lock_thread(session, new.thread_id)  # a concurrent create won
     if thread is None or not matches(thread.metadata_, new.thread_filters):
         raise NotFoundError(f"Thread {new.thread_id} not found")
+    return False
 
 
 async def _cancel_rows(
@@ -197,36 +228,48 @@ async def stop_thread_runs(session: AsyncSession, thread_id: uuid.UUID, *, origi
         await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
 
 
-async def claim_next_run(session: AsyncSession, worker_id: str, *, lease_seconds: float) -> RunRow | None:
-    """Take the oldest claimable run for this worker (`running`, leased, attempt + 1); commits."""
-    row = await QueueStorage(session).claim_next(
-        worker_id, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
+async def claim_runs(session: AsyncSession, worker_id: str, *, limit: int, lease_seconds: float) -> list[RunRow]:
+    """Take up to `limit` of the oldest claimable runs for this worker (`running`, leased, attempt + 1), in one
+    statement; commits. Oldest first."""
+    rows = await QueueStorage(session).claim(
+        worker_id, limit=limit, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
     )
     await session.commit()
-    return row
+    return rows
 
 
 async def reap_expired_leases(
-    session: AsyncSession, *, origin: str, max_attempts: int, batch: int = 100
+    session: AsyncSession,
+    *,
+    origin: str,
+    max_attempts: int,
+    batch: int = 100,
+    on_ended: Callable[[AsyncSession, RunRow], Awaitable[None]] | None = None,
 ) -> list[RunRow]:
     """Put runs whose lease expired back in the queue, or end them `error` after `max_attempts`; commits.
 
-    Threads of the runs that ended are settled (or deleted, for throwaway threads); returns the reaped rows.
+    Threads of the runs that ended are settled (or deleted, for throwaway threads), and `on_ended` (their webhook)
+    runs in the same transaction; returns the reaped rows.
     """
     storage = QueueStorage(session)
-    rows = await storage.reap_expired(max_attempts=max_attempts, batch=batch)
-    if not rows:
-        await session.commit()
-        return rows
+    expired = await storage.expired_leases(batch=batch)
+    # Threads before runs (sorted), the order run creation, a run's ending and cancel lock them in; only the runs
+    # ending here touch their thread.
+    for thread_id in sorted({thread_id for _, thread_id, attempt in expired if attempt >= max_attempts}):
+        await thread_sync.lock_thread(session, thread_id)
+    rows = await storage.reap_expired([run_id for run_id, _, _ in expired], max_attempts=max_attempts)
     for row in rows:
         if row.status != "error":
             continue
         await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
+        if on_ended is not None:
+            await on_ended(session, row)
         if row.temporary:
             await thread_sync.delete_thread(session, row.thread_id)
         else:
             await thread_sync.record_run_end(session, row.thread_id, None, error=row.error)
-    await storage.notify(CHANNEL_QUEUED, notice(origin))
+    if rows:
+        await storage.notify(CHANNEL_QUEUED, notice(origin))
     await session.commit()
     return rows
 
@@ -253,32 +296,64 @@ async def extend_leases(
     return held
 
 
-async def finish_run(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEnding:
+    """How a run ended (`output` and `error` on the run), and what its thread keeps of it (`thread`: see
+    `thread_sync.ending_fields`); a `throwaway` thread (a stateless run's) is deleted instead."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    status: str
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    thread: Mapping[str, Any]
+    throwaway: bool = False
+
+
+async def finish_run(session: AsyncSession, ending: RunEnding, *, origin: str) -> bool:
+    """Record how the run ended, on it and its thread, and wake whoever waits for it or for its thread: one
+    statement (commit is the caller's). False, and nothing recorded, when this worker (`origin`) no longer holds
+    the run."""
+    params = {
+        **ending.thread,
+        "run_id": ending.run_id,
+        "thread_id": ending.thread_id,
+        "worker_id": origin,
+        "status": ending.status,
+        "output": ending.output,
+        "error": ending.error,
+        "throwaway": ending.throwaway,
+        "now": utcnow(),
+        "done_channel": CHANNEL_DONE,
+        "done": notice(origin, str(ending.run_id)),
+        "queued_channel": CHANNEL_QUEUED,
+        "queued": notice(origin),
+    }
+    return await QueueStorage(session).finish_and_sync(params)
+
+
+async def roll_back_run(
     session: AsyncSession,
     run_id: uuid.UUID,
-    status: str,
+    thread_id: uuid.UUID,
     *,
     origin: str,
-    output: dict[str, Any] | None,
-    error: dict[str, Any] | None,
+    snapshot: StateSnapshot | None,
+    throwaway: bool,
 ) -> bool:
-    """Record how the run ended and wake whoever waits for it or for its thread (commit is the caller's).
-
-    False, and nothing recorded, when this worker (`origin`) no longer holds the run.
-    """
+    """A rolled-back run disappears (its throwaway thread with it), its thread keeps the state it is left with
+    (commit is the caller's); False when this worker no longer holds the run."""
     storage = QueueStorage(session)
-    if not await storage.finish(run_id, origin, {"status": status, "output": output, "error": error}):
-        return False
-    await _announce_end(storage, run_id, origin=origin)
-    return True
-
-
-async def delete_run_row(session: AsyncSession, run_id: uuid.UUID, *, origin: str) -> bool:
-    """A rolled-back run disappears (commit is the caller's); False when this worker no longer holds it."""
-    storage = QueueStorage(session)
+    # Thread before run, the order insert_run locks them in: a run queued on the thread as this one ends would
+    # otherwise deadlock with it.
+    await thread_sync.lock_thread(session, thread_id)
     if not await storage.delete_held(run_id, origin):
         return False
     await _announce_end(storage, run_id, origin=origin)
+    if throwaway:
+        await thread_sync.delete_thread(session, thread_id)
+    else:
+        await thread_sync.record_run_end(session, thread_id, snapshot, error=None)
     return True
 
 
@@ -300,8 +375,10 @@ async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID], *, origin
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None) -> RunRow | None:
-    """The run as stored now (never a stale copy from the session's identity map)."""
-    return await RunRepository(session).get_fresh(run_id, thread_id=thread_id)
+    """The run as stored now (never a stale copy from the session's identity map); outside a transaction when
+    the session has none open."""
+    async with autocommit(session):
+        return await RunRepository(session).get_fresh(run_id, thread_id=thread_id)
 
 
 async def list_runs(

@@ -36,6 +36,8 @@ from aegra.services.serialization import to_schema
 
 logger = structlog.get_logger(__name__)
 
+# A run built from a cached assistant that another process changed meanwhile is built again, this often at most.
+STALE_ASSISTANT_ATTEMPTS: Final = 3
 NO_RUNS_TO_CANCEL: Final = (
     "No matching runs to cancel. Please verify the thread ID and run IDs are correct, "
     "and the runs haven't been deleted or completed."
@@ -85,28 +87,52 @@ class RunService:
 
     async def create(self, thread_id: str | None, payload: RunCreate) -> RunRow:
         """Queue a background run (stateless when `thread_id` is None)."""
-        new = await self._prepare(thread_id, payload, run_id=uuid7())
-        return await self._insert(new)
+        await self.pool.admission.admit()
+        return await self._queue(thread_id, payload, run_id=uuid7(), followed=False)
 
     async def create_and_follow(self, thread_id: str | None, payload: RunCreate, *, events: bool) -> FollowedRun:
         """Queue a run and subscribe to it first, so not even its `metadata` event is missed."""
-        new = await self._prepare(thread_id, payload, run_id=uuid7())
-        if self.pool.claims:
-            new = dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
-        elif new.temporary:  # its worker must not delete the run with its thread before the outcome is read here
-            new = dataclasses.replace(new, temporary=False)
-            self.pool.delete_when_ended(new.run_id, new.thread_id)
-        subscription = self.broker.subscribe(new.run_id, events=events)
+        await self.pool.admission.admit()
+        run_id = uuid7()
+        subscription = self.broker.subscribe(run_id, events=events)
         try:
-            row = await self._insert(new)
+            row = await self._queue(thread_id, payload, run_id=run_id, followed=True)
         except BaseException:
             self.broker.unsubscribe(subscription)
             raise
         return FollowedRun(row, subscription)
 
+    async def _queue(self, thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID, followed: bool) -> RunRow:
+        """Build the run and insert it; built again from the assistant as stored now when the copy it was built
+        from turns out stale (another process changed the assistant)."""
+        for _ in range(STALE_ASSISTANT_ATTEMPTS - 1):
+            try:
+                return await self._insert(await self._build(thread_id, payload, run_id=run_id, followed=followed))
+            except queue.StaleAssistant as stale:
+                await self.session.rollback()
+                self.database.assistant_rows.forget(stale.assistant_id)
+        return await self._insert(await self._build(thread_id, payload, run_id=run_id, followed=followed))
+
+    async def _build(
+        self, thread_id: str | None, payload: RunCreate, *, run_id: uuid.UUID, followed: bool
+    ) -> queue.NewRun:
+        """The run to insert, from the assistant as this process knows it."""
+        new = await self._prepare(thread_id, payload, run_id=run_id)
+        return self._followed_here(new) if followed else new
+
+    def _followed_here(self, new: queue.NewRun) -> queue.NewRun:
+        """A run whose client follows it from this process."""
+        if self.pool.claims:
+            return dataclasses.replace(new, reserved_for=self.pool.worker_id)  # start it here, where its client is
+        if new.temporary:  # its worker must not delete the run with its thread before the outcome is read here
+            self.pool.delete_when_ended(new.run_id, new.thread_id)
+            return dataclasses.replace(new, temporary=False)
+        return new
+
     async def create_batch(self, payloads: Sequence[RunCreateStateless]) -> list[RunRow]:
-        """Queue several stateless background runs."""
-        return [await self.create(None, payload) for payload in payloads]
+        """Queue several stateless background runs (all or none, when the server is at capacity)."""
+        await self.pool.admission.admit(len(payloads))
+        return [await self._queue(None, payload, run_id=uuid7(), followed=False) for payload in payloads]
 
     async def _insert(self, new: queue.NewRun) -> RunRow:
         row, cancelled = await queue.insert_run(self.session, new, origin=self.pool.worker_id)
@@ -135,6 +161,7 @@ class RunService:
             run_id=run_id,
             thread_id=thread_id,
             assistant_id=assistant.assistant_id,
+            assistant_version=(assistant.version, assistant.updated_at),
             graph_id=assistant.graph_id,
             metadata=metadata,
             kwargs=stored,
@@ -150,7 +177,8 @@ class RunService:
     async def _visible_assistant(self, raw_id: str) -> AssistantRow:
         """The run's assistant (by id or graph id), when the caller may see it and its graph is still served."""
         assistant_id = parse_assistant_id(raw_id, self.registry)
-        assistant = await AssistantService(self.session, self.registry).get_row(assistant_id)
+        assistants = AssistantService(self.session, self.registry)
+        assistant = await assistants.get_row_for_run(assistant_id, self.database.assistant_rows)
         if not matches(assistant.metadata_, await self.auth.assistant_filters(assistant_id, assistant.graph_id)):
             raise NotFoundError(f"Assistant {assistant_id} not found")
         self.registry.spec(assistant.graph_id)  # 404 when the assistant's graph is no longer served

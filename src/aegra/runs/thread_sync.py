@@ -26,9 +26,14 @@ async def lock_thread(session: AsyncSession, thread_id: uuid.UUID) -> ThreadRow 
     return await ThreadRepository(session).lock(thread_id)
 
 
-async def create_thread(session: AsyncSession, thread_id: uuid.UUID, metadata: dict[str, Any]) -> None:
-    """Create the thread a run names (`if_not_exists="create"`, stateless runs); a concurrent create wins."""
-    await ThreadRepository(session).create_for_run(thread_id, metadata)
+async def lock_thread_only(session: AsyncSession, thread_id: uuid.UUID) -> None:
+    """Lock the thread row until the transaction ends, without reading it."""
+    await ThreadRepository(session).lock_only(thread_id)
+
+
+async def create_thread(session: AsyncSession, thread_id: uuid.UUID, metadata: dict[str, Any]) -> bool:
+    """Create the `busy` thread a run names (`if_not_exists="create"`); False when a concurrent create won."""
+    return await ThreadRepository(session).create_for_run(thread_id, metadata)
 
 
 async def mark_busy(session: AsyncSession, thread_id: uuid.UUID, stamp: dict[str, Any]) -> None:
@@ -60,6 +65,21 @@ async def record_run_end(
     else:
         fields["status"] = thread_status_after_run(snapshot, errored=error is not None and not interrupted)
     await ThreadRepository(session).update_fields(thread_id, fields)
+
+
+def ending_fields(
+    snapshot: StateSnapshot | None, *, error: dict[str, Any] | None, interrupted: bool = False
+) -> dict[str, Any]:
+    """What `queue.finish_run` caches on the thread of a run that ended (see `record_run_end`); the statement
+    keeps the thread `busy` while other runs are in flight on it."""
+    status = "interrupted" if interrupted else thread_status_after_run(snapshot, errored=error is not None)
+    return {
+        "thread_status": str(status),
+        "thread_error": error,
+        "has_snapshot": snapshot is not None,
+        "values": None if snapshot is None else values_of(snapshot),
+        "interrupts": None if snapshot is None else interrupts_by_task(snapshot),
+    }
 
 
 async def settle(session: AsyncSession, thread_id: uuid.UUID) -> None:

@@ -5,7 +5,6 @@ judged by the IPv4 address they carry)."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
 from typing import Final
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -28,9 +27,10 @@ METADATA_ADDRESSES: Final[frozenset[IPAddress]] = frozenset(
     )
 )
 # What each non-public range is called in a refusal. Anything else Python's `ipaddress` does not call global is
-# refused as "reserved" too, so this table only has to name the ranges, not to be complete.
-BLOCKED_IPV4: Final = tuple(
-    (ipaddress.IPv4Network(network), kind)
+# refused as "reserved" too, so this table only has to name the ranges, not to be complete. An address is only ever
+# in a network of its own version; the IPv6 ranges are tried in order (`::/8` last).
+BLOCKED_NETWORKS: Final = tuple(
+    (ipaddress.ip_network(network), kind)
     for network, kind in (
         ("0.0.0.0/8", "unspecified"),
         ("10.0.0.0/8", "private"),
@@ -47,11 +47,6 @@ BLOCKED_IPV4: Final = tuple(
         ("203.0.113.0/24", "reserved"),
         ("224.0.0.0/4", "multicast"),
         ("240.0.0.0/4", "reserved"),
-    )
-)
-BLOCKED_IPV6: Final = tuple(
-    (ipaddress.IPv6Network(network), kind)
-    for network, kind in (
         ("::/128", "unspecified"),
         ("::1/128", "loopback"),
         ("64:ff9b:1::/48", "private"),
@@ -78,10 +73,7 @@ def address_class(address: IPAddress) -> str | None:
         carried = _carried_ipv4(address)
         if carried is not None:
             return address_class(carried)
-        blocked: Sequence[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = BLOCKED_IPV6
-    else:
-        blocked = BLOCKED_IPV4
-    for network, kind in blocked:
+    for network, kind in BLOCKED_NETWORKS:
         if address in network:
             return kind
     return None if address.is_global else "reserved"

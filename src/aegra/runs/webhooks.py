@@ -105,10 +105,19 @@ class WebhookSender:
         self.block_private = settings.webhook_block_private
         self._resolver = resolver
         self._slots = asyncio.Semaphore(settings.webhook_max_concurrency)
-        if transport is None:
-            limits = httpx.Limits(max_connections=settings.webhook_max_concurrency, max_keepalive_connections=0)
-            transport = httpx.AsyncHTTPTransport(limits=limits)
-        self._client = httpx.AsyncClient(timeout=self.timeout, transport=transport, follow_redirects=False)
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None  # made by the first delivery: most processes never send one
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The HTTP client, made on first use (its TLS context costs ~50 ms and ~3 MB at startup otherwise)."""
+        if self._http is None:
+            transport = self._transport
+            if transport is None:
+                limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=0)
+                transport = httpx.AsyncHTTPTransport(limits=limits)
+            self._http = httpx.AsyncClient(timeout=self.timeout, transport=transport, follow_redirects=False)
+        return self._http
 
     def check_url(self, url: str) -> str:
         """The URL if this server may call it; a 422 naming the rule it breaks otherwise."""
@@ -176,7 +185,8 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         """Close the HTTP client (deliveries are in the outbox: whatever is unfinished is retried)."""
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """Resolve, check, connect to the checked address and POST, all within the deadline: the answer's status and

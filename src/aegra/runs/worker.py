@@ -1,6 +1,7 @@
-"""The worker pool of one process: up to N_JOBS_PER_WORKER runs at once, claimed as soon as PostgreSQL NOTIFYs
-that one is ready, leases heartbeated while they execute; it hears the other processes' notices (cancels, endings,
-stored events, followers) and reaps runs whose process died (and events of long-ended runs)."""
+"""The worker pool of one process: up to its capacity of runs at once (`aegra.runs.capacity`), claimed in batches
+as soon as PostgreSQL NOTIFYs that some are ready, leases heartbeated while they execute; it hears the other
+processes' notices (cancels, endings, stored events, followers) and reaps runs whose process died (and events of
+long-ended runs)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs.capacity import RunAdmission
 from aegra.runs.executor import RunExecutor, RunHandle
 from aegra.runs.fence import LeaseFence
-from aegra.runs.outbox import queue_reaped_webhook
 from aegra.runs.queued import QueuedRuns, StateUpdated
+from aegra.runs.reaper import reap_and_sweep
 from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
 from aegra.settings import Settings
 
@@ -33,8 +35,9 @@ POLL_SECONDS: Final = 5.0
 LISTEN_RETRY_SECONDS: Final = 1.0  # the first retry of a lost LISTEN connection; doubled per failure up to the max
 LISTEN_RETRY_MAX_SECONDS: Final = 5.0
 EARLY_CANCEL_TTL: Final = 60.0
-SWEEP_BATCH: Final = 5000
-SWEEP_BATCHES_PER_PASS: Final = 20
+# Runs claimed per statement at most: a burst is claimed in a few statements, and the other processes woken by the
+# same NOTIFY claim their share meanwhile.
+CLAIM_BATCH: Final = 200
 
 
 def outcome_of(row: RunRow | None) -> RunOutcome:
@@ -66,8 +69,10 @@ class WorkerPool:
         self.settings = settings
         self.claims = claims  # False: an API-only process, which follows and cancels runs but executes none
         self.worker_id = executor.worker_id
-        self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        self.admission = RunAdmission(
+            database, queue_max=settings.run_queue_max, is_full=lambda: not claims or self.active_count >= concurrency
+        )
         self.queued_runs = QueuedRuns(self.worker_id)  # thread streams watch for new runs (and state updates)
         self._delayed_runs = True  # runs queued with `after_seconds` may exist (checked at startup)
         self._handles: dict[uuid.UUID, RunHandle] = {}
@@ -81,7 +86,7 @@ class WorkerPool:
         self._background: set[asyncio.Task[Any]] = set()
 
     @property
-    def active_count(self) -> int:
+    def active_count(self) -> int:  # runs executing here
         return len(self._handles)
 
     async def start(self) -> None:
@@ -191,35 +196,39 @@ class WorkerPool:
         if self.broker.is_followed_elsewhere(run_id):
             self.broker.finish(run_id, outcome_of(row))
 
-    async def _notify(self, channel: str, body: str) -> None:
+    async def _notify(self, channel: str, *bodies: str) -> None:
+        """Send notices, all in one transaction (one pooled connection however many runs they name)."""
         try:
             async with self.database.sessionmaker() as session:
-                await queue.notify(session, channel, origin=self.worker_id, body=body)
+                for body in bodies:
+                    await queue.notify(session, channel, origin=self.worker_id, body=body)
                 await session.commit()
         except DATABASE_ERRORS as exc:
             logger.warning("could not send a notice", channel=channel, error=str(exc))
 
     async def _claim_loop(self) -> None:
+        """Claim as many runs as there is room for, in one statement per wake-up; idle once the queue has no more."""
         while True:
-            await self._slots.acquire()
             self._wake.clear()
+            room = min(self.concurrency - len(self._handles), CLAIM_BATCH)
+            if room <= 0:
+                await self._wake.wait()  # a run ending here wakes us
+                continue
             sent = time.monotonic()
             try:
-                async with self.database.sessionmaker() as session:
-                    row = await queue.claim_next_run(
-                        session, self.worker_id, lease_seconds=self.settings.run_lease_seconds
+                async with self.database.control_sessionmaker() as session:
+                    rows = await queue.claim_runs(
+                        session, self.worker_id, limit=room, lease_seconds=self.settings.run_lease_seconds
                     )
             except DATABASE_ERRORS as exc:
-                self._slots.release()
-                logger.warning("claiming a run failed; retrying when woken or after the poll", error=str(exc))
+                logger.warning("claiming runs failed; retrying when woken or after the poll", error=str(exc))
                 await self._idle(POLL_SECONDS)  # the LISTEN connection wakes us once the database is back
                 continue
-            if row is None:
-                self._slots.release()
+            for row in rows:
+                self._fence.claimed(row.run_id, sent=sent)
+                self._launch(row)
+            if len(rows) < room:
                 await self._idle(await self._idle_seconds())
-                continue
-            self._fence.claimed(row.run_id, sent=sent)
-            self._launch(row)
 
     async def _idle_seconds(self) -> float:
         """Sleep until woken, the next delayed run is due, or the safety poll."""
@@ -253,7 +262,6 @@ class WorkerPool:
         finally:
             self._handles.pop(row.run_id, None)
             self._fence.released(row.run_id)
-            self._slots.release()
             self.wake()
 
     async def _heartbeat_loop(self) -> None:
@@ -261,14 +269,16 @@ class WorkerPool:
         enough for another process to reap them); repeat follow notices for runs followed here."""
         while True:
             await asyncio.sleep(self.settings.run_heartbeat_seconds)
-            for run_id in self.broker.followed_remotely():
-                self.follow(run_id)
+            if followed := [str(run_id) for run_id in self.broker.followed_remotely()]:
+                self.spawn(self._notify(queue.CHANNEL_FOLLOW, *followed))  # one transaction, not one per run
+                for body in followed:
+                    self._relay(queue.CHANNEL_FOLLOW, body)
             if not self._handles:
                 continue
             executing = set(self._handles)
             sent = time.monotonic()
             try:
-                async with self.database.sessionmaker() as session:
+                async with self.database.control_sessionmaker() as session:
                     held = await queue.extend_leases(
                         session, self.worker_id, executing, lease_seconds=self.settings.run_lease_seconds
                     )
@@ -301,25 +311,11 @@ class WorkerPool:
 
     async def reap(self) -> None:
         """One pass of the reaper."""
-        async with self.database.sessionmaker() as session:
-            reaped = await queue.reap_expired_leases(
-                session, origin=self.worker_id, max_attempts=self.settings.run_max_attempts
-            )
-            swept = 0
-            for _ in range(SWEEP_BATCHES_PER_PASS):  # a busy server keeps many events: catch up, within reason
-                batch = await queue.sweep_run_events(
-                    session, ttl_seconds=self.settings.run_events_ttl_seconds, batch=SWEEP_BATCH
-                )
-                swept += batch
-                if batch < SWEEP_BATCH:
-                    break
-        if swept:
-            logger.info("swept kept events of ended runs", count=swept)
+        reaped = await reap_and_sweep(self.database, self.settings, origin=self.worker_id, outbox=self.executor.outbox)
         for row in reaped:
             if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))
                 self._run_ended_elsewhere(row.run_id)
-                await queue_reaped_webhook(self.database, self.executor.outbox, row)
             else:
                 logger.warning("run abandoned by its process; queued again", run_id=str(row.run_id))
         if reaped:

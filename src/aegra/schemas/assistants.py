@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from aegra.schemas.common import INT32_MAX, JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.common import INT32_MAX, JsonObject, Limit, Offset, Page
 
 AssistantField = Literal[
     "assistant_id", "graph_id", "name", "description", "config", "context", "created_at", "updated_at", "metadata",
@@ -54,14 +54,11 @@ class AssistantUpdate(msgspec.Struct, kw_only=True):
     description: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class AssistantSearch(msgspec.Struct, kw_only=True):
+class AssistantSearch(Page, kw_only=True):
     metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
-    limit: Limit = 10
-    offset: Offset = 0
     sort_by: AssistantSortField | None = None
-    sort_order: SortOrder | None = None
     select: list[AssistantField] | None = None
 
 

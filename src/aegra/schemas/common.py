@@ -18,6 +18,14 @@ SortOrder = Literal["asc", "desc"]
 JsonObject = dict[str, Any]
 
 
+class Page(msgspec.Struct, kw_only=True):
+    """How a search pages and orders what it finds (each resource adds its `sort_by` and `select` fields)."""
+
+    limit: Limit = 10
+    offset: Offset = 0
+    sort_order: SortOrder | None = None
+
+
 class ErrorResponse(msgspec.Struct, kw_only=True):
     """Every error reaches clients in this shape."""
 

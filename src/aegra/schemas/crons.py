@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from aegra.schemas.common import JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.common import JsonObject, Page
 
 CronField = Literal[
     "cron_id", "assistant_id", "thread_id", "end_time", "schedule", "created_at", "updated_at", "user_id",
@@ -86,15 +86,12 @@ class CronUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     assistant_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class CronSearch(msgspec.Struct, kw_only=True):
+class CronSearch(Page, kw_only=True):
     assistant_id: str | None = None
     thread_id: uuid.UUID | None = None
     enabled: bool | None = None
     metadata: JsonObject | None = None
-    limit: Limit = 10
-    offset: Offset = 0
     sort_by: CronSortField | None = None
-    sort_order: SortOrder | None = None
     select: list[CronField] | None = None
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 
-from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Limit, Offset, SortOrder
+from aegra.schemas.common import MAX_TTL_MINUTES, JsonObject, Page, SortOrder
 from aegra.schemas.status import ThreadStatus
 
 ThreadField = Literal[
@@ -85,15 +85,12 @@ class ThreadUpdate(msgspec.Struct, kw_only=True):
     ttl: ThreadTtl | None = None
 
 
-class ThreadSearch(msgspec.Struct, kw_only=True):
+class ThreadSearch(Page, kw_only=True):
     ids: list[uuid.UUID] | None = None
     metadata: JsonObject | None = None
     values: JsonObject | None = None
     status: ThreadStatus | None = None
-    limit: Limit = 10
-    offset: Offset = 0
     sort_by: ThreadSortField | None = None
-    sort_order: SortOrder | None = None
     order_by: str | None = None
     select: list[ThreadField] | None = None
     extract: dict[str, str] | None = None

@@ -15,7 +15,7 @@ from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.filters import Filters, matches
 from aegra.db.models import Assistant as AssistantRow
 from aegra.db.models import AssistantVersion, utcnow
-from aegra.db.repositories.assistants import AssistantRepository, AssistantVersionRepository
+from aegra.db.repositories.assistants import AssistantRepository, AssistantRowCache, AssistantVersionRepository
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.registry import GraphRegistry, system_assistant_id
 from aegra.schemas.assistants import (
@@ -123,6 +123,15 @@ class AssistantService:
         row = await self.repository.get_one_or_none(assistant_id=assistant_id)
         if row is None or not matches(row.metadata_, filters):
             raise NotFoundError(f"Assistant {assistant_id} not found")
+        return row
+
+    async def get_row_for_run(self, assistant_id: uuid.UUID, cache: AssistantRowCache) -> AssistantRow:
+        """The assistant a new run is built from: this process's copy when it has one (the run's insert checks that
+        the copy is current), else read and kept; 404 when it does not exist."""
+        row = cache.get(assistant_id)
+        if row is None:
+            row = await self.get_row(assistant_id)
+            cache.put(row)
         return row
 
     async def get(self, raw_id: str) -> Assistant:

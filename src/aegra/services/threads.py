@@ -22,6 +22,7 @@ from aegra.auth.filters import Filters, matches
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
+from aegra.db.repositories.base import autocommit
 from aegra.db.repositories.threads import ThreadRepository
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.compiled import CompiledGraph
@@ -64,6 +65,12 @@ def effective_expiry(row: ThreadRow) -> datetime | None:
     if row.ttl_minutes is None or row.expires_at is None:
         return None
     return max(row.expires_at, row.updated_at + timedelta(minutes=row.ttl_minutes))
+
+
+def new_thread_row(values: dict[str, Any]) -> ThreadRow:
+    """The row `ThreadRepository.insert_new` stored from `values` (by column name; `values` and `error` NULL)."""
+    columns = {("metadata_" if name == "metadata" else name): value for name, value in values.items()}
+    return ThreadRow(**columns, values=None, error=None)
 
 
 def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
@@ -149,12 +156,18 @@ class ThreadService:
         metadata = value["metadata"]
         if data.supersteps and thread_graph_id(metadata) is None:
             raise no_graph_error(thread_id)
-        inserted = await self.repository.insert_if_absent(self._new_row(thread_id, metadata, data.ttl))
+        values = self._new_row(thread_id, metadata, data.ttl)
+        if not data.supersteps:
+            async with autocommit(self.session):  # one statement: atomic on its own
+                created = await self.repository.insert_new(values)
+            if not created:
+                return await self._existing(thread_id, data, filters)
+            return to_schema(new_thread_row(values))
+        inserted = await self.repository.insert_if_absent(values)
         if inserted is None:
             await self.session.rollback()
             return await self._existing(thread_id, data, filters)
-        if data.supersteps:
-            await self._seed(inserted, data.supersteps)
+        await self._seed(inserted, data.supersteps)
         await self.session.commit()
         return to_schema(inserted)
 
@@ -169,7 +182,7 @@ class ThreadService:
             "status": "idle",
             "interrupts": {},
             "ttl_strategy": ttl.strategy if ttl else None,
-            "ttl_minutes": ttl.ttl if ttl else None,
+            "ttl_minutes": float(ttl.ttl) if ttl else None,
             "expires_at": now + timedelta(minutes=ttl.ttl) if ttl else None,
             "created_at": now,
             "updated_at": now,

@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, SearchFilter
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Assistant, AssistantVersion, utcnow
 from aegra.db.repositories.base import Filter, Repository, affected_rows
+
+CACHED_ASSISTANTS: Final = 1024
+
+
+class AssistantRowCache:
+    """This process's copies of the assistant rows runs were created from, the most recently used kept. A copy may
+    be stale (another process updated or deleted the assistant): run creation checks, in the statement inserting
+    the run, that the stored row still has the copy's `version` and `updated_at` (see `aegra.db.queue.INSERT_RUN`),
+    and reads it again when not. Every copy handed out is a new object, so a caller cannot change the cached one."""
+
+    def __init__(self, size: int = CACHED_ASSISTANTS) -> None:
+        self.size = size
+        self._rows: OrderedDict[uuid.UUID, Assistant] = OrderedDict()
+
+    def get(self, assistant_id: uuid.UUID) -> Assistant | None:
+        row = self._rows.get(assistant_id)
+        if row is None:
+            return None
+        self._rows.move_to_end(assistant_id)
+        return _detached_copy(row)
+
+    def put(self, row: Assistant) -> None:
+        self._rows[row.assistant_id] = _detached_copy(row)
+        self._rows.move_to_end(row.assistant_id)
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+    def forget(self, assistant_id: uuid.UUID) -> None:
+        self._rows.pop(assistant_id, None)
+
+
+def _detached_copy(row: Assistant) -> Assistant:
+    """A new row object (in no session) with copies of `row`'s column values."""
+    keys = [attr.key for attr in inspect(Assistant).column_attrs]
+    return Assistant(**{key: copy.deepcopy(getattr(row, key)) for key in keys})
 
 
 class PlantedAssistant(NamedTuple):

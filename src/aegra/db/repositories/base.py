@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Final, TypeAlias, cast
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
@@ -14,6 +16,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 Filter = StatementFilter | ColumnElement[bool]
 FRESH: Final = {"populate_existing": True}  # execution options: read rows as stored now, not the session's copies
 AnyResult: TypeAlias = Result[*tuple[Any, ...]]
+AUTOCOMMIT: Final = {"isolation_level": "AUTOCOMMIT"}
+
+
+@contextlib.asynccontextmanager
+async def autocommit(session: AsyncSession) -> AsyncIterator[None]:
+    """For a block of one statement (atomic on its own): when the session has no transaction open, the statement
+    runs outside one (no BEGIN and COMMIT round trips) and the session is done with its connection after the block;
+    inside an open transaction it simply joins it."""
+    if session.in_transaction():
+        yield
+        return
+    await session.connection(execution_options=AUTOCOMMIT)
+    try:
+        yield
+    except BaseException:
+        await session.rollback()
+        raise
+    await session.commit()  # nothing to commit: hands the connection back (its isolation level reset)
 
 
 def affected_rows(result: AnyResult) -> int:

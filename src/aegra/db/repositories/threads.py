@@ -9,7 +9,19 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, DateTime, Interval, delete, func, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Interval,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from aegra.auth.filters import Filters, metadata_clause
@@ -17,6 +29,26 @@ from aegra.db.models import Thread, utcnow
 from aegra.db.repositories.base import FRESH, Repository, affected_rows
 
 MINUTE: Final = literal_column("interval '1 minute'", type_=Interval())
+# A new thread unless its id is taken; built once (the ORM's insert would be built and cache-keyed per request).
+INSERT_IF_ABSENT: Final = text(
+    """
+    INSERT INTO threads (thread_id, metadata, config, status, interrupts, ttl_strategy, ttl_minutes, expires_at,
+                         created_at, updated_at, state_updated_at)
+    VALUES (:thread_id, CAST(:metadata AS jsonb), CAST(:config AS jsonb), :status, CAST(:interrupts AS jsonb),
+            :ttl_strategy, :ttl_minutes, :expires_at, :created_at, :updated_at, :state_updated_at)
+    ON CONFLICT (thread_id) DO NOTHING
+    RETURNING thread_id
+    """
+).bindparams(*(bindparam(name, type_=JSONB) for name in ("metadata", "config", "interrupts")))
+LOCK_ONLY: Final = text("SELECT 1 FROM threads WHERE thread_id = :thread_id FOR UPDATE")
+CREATE_FOR_RUN: Final = text(
+    """
+    INSERT INTO threads (thread_id, metadata, status, created_at, updated_at, state_updated_at)
+    VALUES (:thread_id, CAST(:metadata AS jsonb), 'busy', :now, :now, :now)
+    ON CONFLICT (thread_id) DO NOTHING
+    RETURNING thread_id
+    """
+).bindparams(bindparam("metadata", type_=JSONB))
 
 
 class ExpiredThread(NamedTuple):
@@ -38,6 +70,15 @@ class ThreadRepository(Repository[Thread]):
     async def lock(self, thread_id: uuid.UUID) -> Thread | None:
         """The thread, locked until the transaction ends (serialises state updates and run creation per thread)."""
         return await self.get_one_or_none(thread_id=thread_id, with_for_update=True, execution_options=FRESH)
+
+    async def lock_only(self, thread_id: uuid.UUID) -> None:
+        """Lock the thread without loading it (serialises with run creation, like `lock`)."""
+        await self.session.execute(LOCK_ONLY, {"thread_id": thread_id})
+
+    async def insert_new(self, values: Mapping[str, Any]) -> bool:
+        """Insert a thread (`values`: every column but `values` and `error`, by column name); False, and nothing
+        inserted, when one with its id exists."""
+        return (await self.session.execute(INSERT_IF_ABSENT, values)).first() is not None
 
     async def insert_if_absent(self, values: Mapping[str, Any]) -> Thread | None:
         """Insert a thread; None (and nothing inserted) when one with its id exists."""
@@ -98,14 +139,11 @@ class ThreadRepository(Repository[Thread]):
 
     # -- the run lifecycle -------------------------------------------------------------------------------------
 
-    async def create_for_run(self, thread_id: uuid.UUID, metadata: Mapping[str, Any]) -> None:
-        """Create the `busy` thread a run names (`if_not_exists="create"`, stateless runs); a concurrent create wins."""
+    async def create_for_run(self, thread_id: uuid.UUID, metadata: Mapping[str, Any]) -> bool:
+        """Create the `busy` thread a run names (`if_not_exists="create"`); False when a concurrent create won."""
         now = utcnow()
-        await self.session.execute(
-            pg_insert(Thread)
-            .values(thread_id=thread_id, metadata_=dict(metadata), status="busy", created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=[Thread.thread_id])
-        )
+        params = {"thread_id": thread_id, "metadata": dict(metadata), "now": now}
+        return (await self.session.execute(CREATE_FOR_RUN, params)).first() is not None
 
     async def mark_busy(self, thread_id: uuid.UUID, stamp: Mapping[str, Any]) -> None:
         """`busy`, with `stamp` merged into the thread's metadata."""
