@@ -33,7 +33,7 @@ _HAS_VERSION_TABLE = text("SELECT to_regclass('alembic_version') IS NOT NULL")
 _CURRENT_REVISION = text("SELECT version_num FROM alembic_version")
 # The newest script in migrations/versions. tests/unit/test_migration_head.py fails until a new script's revision
 # is written here, so a start can tell "nothing to migrate" without importing Alembic.
-HEAD_REVISION = "0004_webhook_outbox"
+HEAD_REVISION = "0005_claim_indexes"
 
 
 def migrations_dir() -> Path:

@@ -141,6 +141,9 @@ class Run(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_runs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
+        # The claim: pending runs in queue order, and a thread's pending and running runs (0005_claim_indexes).
+        Index("ix_runs_pending_created_at", "created_at", "run_id", postgresql_where=text("status = 'pending'")),
+        Index("ix_runs_active_thread_id", "thread_id", postgresql_where=text("status IN ('pending', 'running')")),
     )
 
 
