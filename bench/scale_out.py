@@ -42,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG = REPO_ROOT / "tests" / "graphs" / "aegra.durable.json"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LEASES = {"RUN_LEASE_SECONDS": "30", "RUN_HEARTBEAT_SECONDS": "5", "RUN_REAPER_SECONDS": "2"}
-# Three processes on a stock PostgreSQL (max_connections 100): the pool sizes of the Kubernetes base (docs/deployment.md).
+# The Kubernetes base's pool sizes (docs/deployment.md): three processes fit a stock max_connections of 100.
 POOLS = {"SQLALCHEMY_POOL_SIZE": "5", "SQLALCHEMY_MAX_OVERFLOW": "5", "LANGGRAPH_MAX_POOL_SIZE": "10"}
 STUCK_SECONDS = 1800  # no run may take longer than this to end
 ROLES = (("serve",), ("worker",), ("serve", "--no-workers"))  # the first N of these, for N processes
@@ -81,7 +81,13 @@ def start(role: tuple[str, ...], database_url: str, log: Path, *, jobs: int) -> 
     port = _free_port()
     args = [*role, "--config", str(CONFIG)]
     args += ["--health-port", str(port)] if role[0] == "worker" else ["--port", str(port)]
-    env = os.environ | {"DATABASE_URL": database_url, "N_JOBS_PER_WORKER": str(jobs), "LOG_LEVEL": "WARNING", **LEASES, **POOLS}
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "N_JOBS_PER_WORKER": str(jobs),
+        "LOG_LEVEL": "WARNING",
+        **LEASES,
+        **POOLS,
+    }
     handle = log.open("ab")
     popen = subprocess.Popen(
         [sys.executable, "-m", "aegra", *args], env=env, cwd=REPO_ROOT, stdout=handle, stderr=handle
