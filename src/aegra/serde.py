@@ -15,16 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    ChatMessage,
-    ChatMessageChunk,
-    HumanMessage,
-    HumanMessageChunk,
-    SystemMessage,
-    SystemMessageChunk,
-)
+from langchain_core import messages as lc
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.pregel import Pregel
@@ -42,16 +33,7 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 # declaration order) encodes to what `model_dump(mode="json")` gives, without a pydantic round trip per token.
 # Not ToolMessage: its `artifact` may hold anything.
 _PLAIN_MESSAGES: frozenset[type[BaseModel]] = frozenset(
-    {
-        AIMessage,
-        AIMessageChunk,
-        ChatMessage,
-        ChatMessageChunk,
-        HumanMessage,
-        HumanMessageChunk,
-        SystemMessage,
-        SystemMessageChunk,
-    }
+    getattr(lc, f"{role}{kind}") for role in ("AI", "Chat", "Human", "System") for kind in ("Message", "MessageChunk")
 )
 
 
