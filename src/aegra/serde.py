@@ -32,9 +32,17 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 # Messages whose fields are plain data with no aliases, exclusions or serializers: their `__dict__` (fields in
 # declaration order) encodes to what `model_dump(mode="json")` gives, without a pydantic round trip per token.
 # Not ToolMessage: its `artifact` may hold anything.
-_PLAIN_MESSAGES: frozenset[type[BaseModel]] = frozenset(
-    getattr(lc, f"{role}{kind}") for role in ("AI", "Chat", "Human", "System") for kind in ("Message", "MessageChunk")
+_PLAIN_MESSAGE_TYPES: tuple[type[BaseModel], ...] = (
+    lc.AIMessage,
+    lc.AIMessageChunk,
+    lc.ChatMessage,
+    lc.ChatMessageChunk,
+    lc.HumanMessage,
+    lc.HumanMessageChunk,
+    lc.SystemMessage,
+    lc.SystemMessageChunk,
 )
+_PLAIN_MESSAGES = frozenset(_PLAIN_MESSAGE_TYPES)
 
 
 def _default(obj: Any) -> Any:
