@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 from aegra.runs import sse
-from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.streams import RunStreams
 
 
@@ -39,12 +40,7 @@ def test_heartbeat_is_an_sse_comment() -> None:
 
 
 async def test_events_queued_before_the_writer_wakes_go_out_in_one_chunk_in_order() -> None:
-    broker = RunBroker()
-    run_id = uuid.uuid4()
-    subscription = broker.subscribe(run_id)
-    channel = broker.start(run_id, keep_events=False)
-    streams = RunStreams(broker, None)  # type: ignore[arg-type]  # the pool is only used to cancel on disconnect
-    body = streams.sse_body(subscription, resumable=True, cancel_on_disconnect=False)
+    broker, run_id, channel, body = _followed_run(resumable=True)
     published = [broker.publish(channel, "messages", f'["t{index}"]'.encode()) for index in range(5)]
     broker.finish(run_id, RunOutcome("success", b"{}"))
 
@@ -54,12 +50,7 @@ async def test_events_queued_before_the_writer_wakes_go_out_in_one_chunk_in_orde
 
 
 async def test_a_stream_writer_sends_each_event_that_arrives_while_it_waits() -> None:
-    broker = RunBroker()
-    run_id = uuid.uuid4()
-    subscription = broker.subscribe(run_id)
-    channel = broker.start(run_id, keep_events=False)
-    streams = RunStreams(broker, None)  # type: ignore[arg-type]  # the pool is only used to cancel on disconnect
-    body = streams.sse_body(subscription, resumable=False, cancel_on_disconnect=False)
+    broker, run_id, channel, body = _followed_run(resumable=False)
     reading = asyncio.create_task(anext(body))
 
     broker.publish(channel, "custom", b"1")
@@ -69,3 +60,13 @@ async def test_a_stream_writer_sends_each_event_that_arrives_while_it_waits() ->
 
     assert first == sse.encode_event("custom", b"1")
     assert rest == []
+
+
+def _followed_run(*, resumable: bool) -> tuple[RunBroker, uuid.UUID, RunChannel, AsyncIterator[bytes]]:
+    """A started run on a fresh broker, and the SSE body of a subscription to it."""
+    broker = RunBroker()
+    run_id = uuid.uuid4()
+    subscription = broker.subscribe(run_id)
+    channel = broker.start(run_id, keep_events=False)
+    streams = RunStreams(broker, None)  # type: ignore[arg-type]  # the pool is only used to cancel on disconnect
+    return broker, run_id, channel, streams.sse_body(subscription, resumable=resumable, cancel_on_disconnect=False)
