@@ -3,6 +3,7 @@ once; then a worker is SIGKILLed in the middle of a second batch, and every run 
 
     .venv/bin/python bench/scale_out.py                                # 10,000 runs per configuration
     .venv/bin/python bench/scale_out.py --runs 2000 --processes 1,3    # quicker
+    .venv/bin/python bench/scale_out.py --runs 1000 --rate 20          # a load the box keeps up with
 
 The processes: 1 = `aegra serve` (API and workers); 2 = that and an `aegra worker`; 3 = those and an API-only
 `aegra serve --no-workers`. Clients create the runs (each on a new thread, of the `count` graph of
@@ -32,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -104,10 +106,17 @@ def start(role: tuple[str, ...], database_url: str, log: Path, *, jobs: int) -> 
         time.sleep(0.2)
 
 
-async def create_runs(clients: list[LangGraphClient], count: int, *, at_once: int) -> list[str]:
+async def create_runs(
+    clients: list[LangGraphClient], count: int, *, at_once: int, rate: float | None = None
+) -> list[str]:
+    """Create `count` runs, `at_once` requests in flight at most (and, with `rate`, no more than `rate` per
+    second: a load the machine keeps up with, so CPU per run shows each process's own work, not contention)."""
     gate = asyncio.Semaphore(at_once)
+    begin = time.monotonic()
 
     async def one(index: int) -> str:
+        if rate is not None:
+            await asyncio.sleep(max(0.0, begin + index / rate - time.monotonic()))
         async with gate:
             client = clients[index % len(clients)]
             thread_id = str(uuid.uuid4())
@@ -158,21 +167,43 @@ def check(database_url: str, run_ids: list[str]) -> tuple[dict[str, int], dict[s
     return {key: int(value) for key, value in executions.items()}, {key: int(value) for key, value in statuses.items()}
 
 
-async def batch(processes: list[Process], database_url: str, runs: int, *, clients: int) -> dict[str, float]:
+def transactions(database_url: str) -> int:
+    """Transactions the database has seen so far (committed and rolled back, from `pg_stat_database`; backends
+    report theirs within a second or so of going idle)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def batch(
+    processes: list[Process], database_url: str, runs: int, *, clients: int, rate: float | None = None
+) -> dict[str, Any]:
     apis = [process.url for process in processes if process.url is not None]
     sdk = [get_client(url=apis[index % len(apis)], api_key=None) for index in range(clients)]
-    cpu_before = sum(process.cpu_seconds() for process in processes)
+    cpu_before = [process.cpu_seconds() for process in processes]
+    xacts_before = transactions(database_url)
     started = time.perf_counter()
-    run_ids = await create_runs(sdk, runs, at_once=25 * clients)
+    run_ids = await create_runs(sdk, runs, at_once=25 * clients, rate=rate)
     await wait_ended(database_url, run_ids, at_least=runs)
     wall = time.perf_counter() - started
-    cpu = sum(process.cpu_seconds() for process in processes) - cpu_before
+    cpu_each = [process.cpu_seconds() - before for process, before in zip(processes, cpu_before, strict=True)]
+    cpu = sum(cpu_each)
+    await asyncio.sleep(2)  # the backends report their transaction counts once idle
+    xacts = transactions(database_url) - xacts_before - 3  # this function's own three sessions
     executions, statuses = check(database_url, run_ids)
     once = sum(1 for run_id in run_ids if executions.get(run_id) == 1)
     odd = {run_id: executions.get(run_id, 0) for run_id in run_ids if executions.get(run_id) != 1}
     assert once == runs, f"{runs - once} runs did not execute exactly once: {odd} ({statuses})"
     assert statuses == {"success": runs}, statuses
-    return {"wall": wall, "runs_per_s": runs / wall, "cpu_per_1000": cpu / runs * 1000}
+    return {
+        "wall": wall,
+        "runs_per_s": runs / wall,
+        "cpu_per_1000": cpu / runs * 1000,
+        "cpu_each_per_1000": [each / runs * 1000 for each in cpu_each],
+        "transactions_per_run": xacts / runs,
+    }
 
 
 async def kill_phase(processes: list[Process], database_url: str, runs: int, *, clients: int) -> dict[str, int]:
@@ -214,13 +245,19 @@ async def configuration(server_url: str, count: int, args: argparse.Namespace, *
         processes += [start(role, database_url, log, jobs=args.jobs) for role in ROLES[1:count]]
         try:
             await batch(processes, database_url, min(100, args.runs), clients=args.clients)  # warm-up, not reported
-            result = await batch(processes, database_url, args.runs, clients=args.clients)
+            result = await batch(processes, database_url, args.runs, clients=args.clients, rate=args.rate)
             roles = " + ".join(" ".join(process.role) for process in processes)
             print(
                 f"{count} process(es) [{roles}]: {args.runs} runs exactly once, wall {result['wall']:.1f} s, "
                 f"{result['runs_per_s']:.1f} runs/s, {result['cpu_per_1000']:.1f} server CPU-s per 1,000 runs",
                 flush=True,
             )
+            each = ", ".join(
+                f"{' '.join(process.role)} {cpu:.1f}"
+                for process, cpu in zip(processes, result["cpu_each_per_1000"], strict=True)
+            )
+            xacts = result["transactions_per_run"]
+            print(f"  CPU-s per 1,000 runs by process: {each}; {xacts:.1f} transactions per run", flush=True)
             if kill:
                 kill_runs = args.kill_runs or args.runs
                 killed = await kill_phase(processes, database_url, kill_runs, clients=args.clients)
@@ -250,6 +287,9 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2,3", help="comma-separated process counts, each 1 to 3")
     parser.add_argument("--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs)")
     parser.add_argument("--clients", type=int, default=4, help="SDK clients creating runs (spread over the APIs)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="create at most this many runs per second (default: as fast as possible)"
+    )
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
     args = parser.parse_args()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aegra.db import migrate
 from aegra.db.availability import discard_closed_connection, heard_from_server, report_connect_failures
+from aegra.db.budget import warn_if_over_budget
 from aegra.db.queueing_pool import QueueingConnectionPool
 from aegra.db.repositories.assistants import AssistantRowCache
 from aegra.db.url import asyncpg_url, psycopg_conninfo
@@ -50,6 +51,7 @@ class Database:
         store_ttl: TTLConfig | None = None,
     ) -> None:
         self.url = url
+        self.settings = settings
         timeout = settings.db_connect_timeout_seconds
         self.libpq_connect_timeout = max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(timeout))
         self.pre_ping = settings.db_pool_pre_ping
@@ -107,6 +109,8 @@ class Database:
         if self.semantic_search:
             await self._check_vector_support()
         await self.lg_pool.open(wait=True)
+        async with self.lg_pool.connection() as conn:
+            await warn_if_over_budget(conn, self.settings)
         if not self.run_migrations:
             return
         async with migrate.migration_lock(self.engine):

@@ -56,12 +56,13 @@ SELECT pg_notify(:channel, :payload) FROM queued
 """
 
 # How a run ended, its thread's cached state (or, `throwaway`, its deletion) and the notices to its followers
-# (`done`) and the workers (`queued`: the thread's next run may be claimable), in one statement; nothing happens when
-# this worker no longer holds the run, or its thread is gone. The thread is locked before the run row, the order run
-# creation locks them in (the uncorrelated EXISTS is evaluated before the run row is touched). The thread stays
-# `busy` while other runs are in flight on it (this run is still `running` in the statement's snapshot, hence
-# `run_id <>`): a run queued while this statement waited for the thread's lock is not in that snapshot, so unless the
-# thread is deleted, the caller locks the thread in a statement of its own first.
+# (`done`) and, only when the thread has a run waiting, to the other workers (`queued`: that run may be claimable
+# now; the worker that ran this one wakes itself, and nobody else has anything to claim), in one statement; nothing
+# happens when this worker no longer holds the run, or its thread is gone. The thread is locked before the run row,
+# the order run creation locks them in (the uncorrelated EXISTS is evaluated before the run row is touched). The
+# thread stays `busy` while other runs are in flight on it (this run is still `running` in the statement's
+# snapshot, hence `run_id <>`): a run queued while this statement waited for the thread's lock is not in that
+# snapshot, so unless the thread is deleted, the caller locks the thread in a statement of its own first.
 FINISH_RUN: Final = """
 WITH thread AS (
     SELECT thread_id FROM threads WHERE thread_id = :thread_id FOR UPDATE
@@ -84,7 +85,11 @@ WITH thread AS (
 ), gone AS (
     DELETE FROM threads WHERE thread_id = :thread_id AND :throwaway AND EXISTS (SELECT 1 FROM ended)
 )
-SELECT pg_notify(:done_channel, :done), pg_notify(:queued_channel, :queued) FROM ended
+SELECT pg_notify(:done_channel, :done),
+       CASE WHEN EXISTS (
+           SELECT 1 FROM runs AS o WHERE o.thread_id = :thread_id AND o.run_id <> :run_id AND o.status = 'pending'
+       ) THEN pg_notify(:queued_channel, :queued) END
+FROM ended
 """
 
 
