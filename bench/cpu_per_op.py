@@ -11,6 +11,7 @@ background polls and heartbeats fall in the window too, so expect a fraction of 
 
     .venv/bin/python bench/cpu_per_op.py --ops 1000
     .venv/bin/python bench/cpu_per_op.py --ops 400 --only "runs.wait stateless,runs.wait new thread" --statements 40
+    .venv/bin/python bench/cpu_per_op.py --ops 400 --only "runs.create background" --statements 40
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def logged_since(log: Path, start: int, keep: Path) -> str:
     return text
 
 
+async def background(client: Any, echo: dict[str, Any]) -> None:
+    """One background run on a new thread (`runs.create`), then its end awaited with `runs.join` (which follows
+    the run's outcome, not its events)."""
+    run = await client.runs.create(str(uuid.uuid4()), "echo", input=echo, if_not_exists="create")
+    await client.runs.join(run["thread_id"], run["run_id"])
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
@@ -106,6 +114,7 @@ async def main(args: argparse.Namespace) -> None:
             "runs.wait new thread": lambda i: client.runs.wait(
                 str(uuid.uuid4()), "echo", input=echo, if_not_exists="create"
             ),
+            "runs.create background": lambda i: background(client, echo),
         }
         if args.only:
             kinds = {name: kinds[name] for name in args.only.split(",")}

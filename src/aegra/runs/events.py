@@ -118,15 +118,17 @@ class EventLog:
             await self.store.insert(self.run_id, self._take())
 
     async def _write_batches(self) -> None:
+        """Every batch, the first too, gathers events for up to BATCH_INTERVAL_SECONDS: a run that ends sooner
+        (most background runs of a short graph) stores all its events in one transaction, at its end."""
         while True:
+            with contextlib.suppress(TimeoutError):  # the pause before a batch ends early when the run ends
+                await asyncio.wait_for(self._closing.wait(), BATCH_INTERVAL_SECONDS)
             await self._ready.wait()
             self._ready.clear()
             if self._buffer:
                 await self.store.insert(self.run_id, self._take())
             if self._closing.is_set():
                 return
-            with contextlib.suppress(TimeoutError):  # the pause between batches ends early when the run ends
-                await asyncio.wait_for(self._closing.wait(), BATCH_INTERVAL_SECONDS)
 
     def _take(self) -> list[StreamEvent]:
         batch, self._buffer = self._buffer, []
