@@ -12,18 +12,19 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     ColumnElement,
     Delete,
     Executable,
-    Insert,
+    LargeBinary,
     Select,
+    Text,
     Update,
     Uuid,
     and_,
     bindparam,
     delete,
     func,
-    insert,
     select,
     text,
     update,
@@ -114,7 +115,24 @@ WHERE ctid = ANY (ARRAY(
 ))
 """
 
+# A batch of a run's events and its NOTIFY in one statement (atomic on its own: no transaction needed). A
+# data-modifying CTE runs once, to completion, whether or not the query reads it.
+STORE_EVENTS: Final = """
+WITH stored AS (
+    INSERT INTO run_events (run_id, seq, event, data)
+    SELECT :run_id, batch.seq, batch.event, batch.data
+    FROM unnest(CAST(:seqs AS bigint[]), CAST(:events AS text[]), CAST(:datas AS bytea[])) AS batch(seq, event, data)
+)
+SELECT pg_notify(:channel, :payload)
+"""
+
 NOTIFY: Final = "SELECT pg_notify(:channel, :payload)"
+STORE_EVENTS_STMT: Final = text(STORE_EVENTS).bindparams(
+    bindparam("run_id", type_=Uuid()),
+    bindparam("seqs", type_=ARRAY(BigInteger())),
+    bindparam("events", type_=ARRAY(Text())),
+    bindparam("datas", type_=ARRAY(LargeBinary())),
+)
 RUNS_BY_STATUS: Final = "SELECT status, count(*) FROM runs GROUP BY status"
 READY_RUNS: Final = "SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()"
 
@@ -192,10 +210,6 @@ def events_after(run_id: uuid.UUID, after_seq: int) -> Select[int, str, bytes]:
 
 def last_event_seq(run_id: uuid.UUID) -> Select[int]:
     return select(func.coalesce(func.max(RunEvent.seq), -1)).where(RunEvent.run_id == run_id)
-
-
-def insert_events() -> Insert:
-    return insert(RunEvent)
 
 
 class QueueStorage:
@@ -323,5 +337,16 @@ class QueueStorage:
     async def last_event_seq(self, run_id: uuid.UUID) -> int:
         return int((await self._execute(last_event_seq(run_id))).scalar_one())
 
-    async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._execute(insert_events(), rows)
+    async def store_events(
+        self, run_id: uuid.UUID, batch: Sequence[tuple[int, str, bytes]], *, channel: str, payload: str
+    ) -> None:
+        """Insert (seq, event, data) rows of one run and NOTIFY `payload` on `channel`, in one statement."""
+        params = {
+            "run_id": run_id,
+            "seqs": [seq for seq, _, _ in batch],
+            "events": [event for _, event, _ in batch],
+            "datas": [data for _, _, data in batch],
+            "channel": channel,
+            "payload": payload,
+        }
+        await self._execute(STORE_EVENTS_STMT, params)

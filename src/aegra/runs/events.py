@@ -79,13 +79,13 @@ class EventStore:
             return await QueueStorage(conn).last_event_seq(run_id)
 
     async def insert(self, run_id: uuid.UUID, batch: Sequence[StreamEvent]) -> None:
-        """Store a batch and announce it (`run_id:last seq`) in the same transaction."""
-        rows = [{"run_id": run_id, "seq": item.seq, "event": item.event, "data": item.data} for item in batch]
+        """Store a batch and announce it (`run_id:last seq`): one statement, outside a transaction."""
+        rows = [(item.seq, item.event, item.data) for item in batch]
+        payload = notice(self.origin, f"{run_id}:{batch[-1].seq}")
         try:
-            async with self.engine.begin() as conn:
-                storage = QueueStorage(conn)
-                await storage.insert_events(rows)
-                await storage.notify(self.channel, notice(self.origin, f"{run_id}:{batch[-1].seq}"))
+            async with self.engine.connect() as conn:
+                autocommitted = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await QueueStorage(autocommitted).store_events(run_id, rows, channel=self.channel, payload=payload)
         except SQLAlchemyError as exc:
             # Losing replayable history must not fail the run; live subscribers here already have these events.
             logger.warning("could not store run events", run_id=str(run_id), count=len(rows), error=str(exc))
