@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs)")
     parser.add_argument("--clients", type=int, default=4, help="SDK clients creating runs (spread over the APIs)")
     parser.add_argument(
-        "--rate", type=float, default=None, help="create at most this many runs per second (default: as fast as possible)"
+        "--rate", type=float, default=None, help="runs created per second at most (default: as fast as possible)"
     )
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")

@@ -62,51 +62,45 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def provide_assistant_service(
-    db_session: NamedDependency[AsyncSession],
-    registry: NamedDependency[GraphRegistry],
-    authorizer: NamedDependency[Authorizer],
-) -> AssistantService:
-    return AssistantService(db_session, registry, auth=authorizer)
+# The services are built from the request alone, each opening its own session: a provider with two or more
+# dependencies makes Litestar resolve them in an anyio task group on every request (6-10 % of a request's CPU).
+# No handler asks for two of them (each would have its own session).
+async def provide_assistant_service(request: Request[Any, Any, Any]) -> AsyncIterator[AssistantService]:
+    state = request.app.state
+    async with state.database.sessionmaker() as session:
+        yield AssistantService(session, state.registry, auth=authorizer_of(request))
 
 
-def provide_cron_service(
-    db_session: NamedDependency[AsyncSession],
-    registry: NamedDependency[GraphRegistry],
-    authorizer: NamedDependency[Authorizer],
-) -> CronService:
-    return CronService(db_session, registry, auth=authorizer)
+async def provide_cron_service(request: Request[Any, Any, Any]) -> AsyncIterator[CronService]:
+    state = request.app.state
+    async with state.database.sessionmaker() as session:
+        yield CronService(session, state.registry, auth=authorizer_of(request))
 
 
 def provide_store_service(request: Request[Any, Any, Any]) -> StoreService:
-    """Built from the request alone: a provider with two dependencies makes Litestar resolve them in an anyio task
-    group on every request (~10 % of a store request's CPU)."""
     database: Database = request.app.state.database
     return StoreService(database.store, auth=authorizer_of(request))
 
 
-def provide_thread_service(
-    state: State,
-    db_session: NamedDependency[AsyncSession],
-    registry: NamedDependency[GraphRegistry],
-    database: NamedDependency[Database],
-    authorizer: NamedDependency[Authorizer],
-) -> ThreadService:
-    return ThreadService(db_session, registry, database, default_ttl=default_thread_ttl(state.config), auth=authorizer)
+async def provide_thread_service(request: Request[Any, Any, Any]) -> AsyncIterator[ThreadService]:
+    state = request.app.state
+    database: Database = state.database
+    async with database.sessionmaker() as session:
+        ttl = default_thread_ttl(state.config)
+        yield ThreadService(session, state.registry, database, default_ttl=ttl, auth=authorizer_of(request))
 
 
 def provide_thread_state_service(state: State, thread_service: NamedDependency[ThreadService]) -> ThreadStateService:
     return ThreadStateService(thread_service, state.run_workers.queued_runs)
 
 
-def provide_run_service(
-    state: State,
-    db_session: NamedDependency[AsyncSession],
-    registry: NamedDependency[GraphRegistry],
-    database: NamedDependency[Database],
-    authorizer: NamedDependency[Authorizer],
-) -> RunService:
-    return RunService(db_session, registry, database, state.run_broker, state.run_workers, auth=authorizer)
+async def provide_run_service(request: Request[Any, Any, Any]) -> AsyncIterator[RunService]:
+    state = request.app.state
+    database: Database = state.database
+    async with database.sessionmaker() as session:
+        yield RunService(
+            session, state.registry, database, state.run_broker, state.run_workers, auth=authorizer_of(request)
+        )
 
 
 def provide_run_follower(run_service: NamedDependency[RunService]) -> RunFollower:
@@ -120,13 +114,16 @@ def request_dependencies() -> dict[str, Provide]:
         "database": provide_database,
         "registry": provide_registry,
         "authorizer": provide_authorizer,
-        "assistant_service": provide_assistant_service,
-        "cron_service": provide_cron_service,
         "store_service": provide_store_service,
-        "thread_service": provide_thread_service,
         "thread_state_service": provide_thread_state_service,
-        "run_service": provide_run_service,
         "run_follower": provide_run_follower,
     }
+    session_providers: dict[str, Callable[..., object]] = {
+        "db_session": provide_db_session,
+        "assistant_service": provide_assistant_service,
+        "cron_service": provide_cron_service,
+        "thread_service": provide_thread_service,
+        "run_service": provide_run_service,
+    }
     dependencies = {name: Provide(provider, sync_to_thread=False) for name, provider in sync_providers.items()}
-    return {**dependencies, "db_session": Provide(provide_db_session)}
+    return dependencies | {name: Provide(provider) for name, provider in session_providers.items()}
