@@ -9,7 +9,6 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.authorizer import NO_AUTH, Authorizer
 from aegra.auth.middleware import USER_SCOPE_KEY
@@ -55,11 +54,6 @@ def authorizer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Authorizer:
     if handlers is None:
         return NO_AUTH
     return Authorizer(handlers, connection.scope.get("state", {}).get(USER_SCOPE_KEY))
-
-
-async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.database.sessionmaker() as session:
-        yield session
 
 
 # The services are built from the request alone, each opening its own session: a provider with two or more
@@ -108,8 +102,8 @@ def provide_run_follower(run_service: NamedDependency[RunService]) -> RunFollowe
 
 
 def request_dependencies() -> dict[str, Provide]:
-    """What every handler may ask for by name: the database, the graphs, a session, the caller's authorizer and the
-    services built on them. Litestar builds only what a handler's signature asks for."""
+    """What every handler may ask for by name: the database, the graphs, the caller's authorizer and the services
+    built on them (each service with a session of its own). Litestar builds only what a handler's signature asks for."""
     sync_providers: dict[str, Callable[..., object]] = {
         "database": provide_database,
         "registry": provide_registry,
@@ -119,7 +113,6 @@ def request_dependencies() -> dict[str, Provide]:
         "run_follower": provide_run_follower,
     }
     session_providers: dict[str, Callable[..., object]] = {
-        "db_session": provide_db_session,
         "assistant_service": provide_assistant_service,
         "cron_service": provide_cron_service,
         "thread_service": provide_thread_service,

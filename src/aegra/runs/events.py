@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aegra.db.queue import QueueStorage
+from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.runs.queue import notice
 
 logger = structlog.get_logger(__name__)
@@ -84,7 +85,7 @@ class EventStore:
         payload = notice(self.origin, f"{run_id}:{batch[-1].seq}")
         try:
             async with self.engine.connect() as conn:
-                autocommitted = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                autocommitted = await conn.execution_options(**AUTOCOMMIT)
                 await QueueStorage(autocommitted).store_events(run_id, rows, channel=self.channel, payload=payload)
         except SQLAlchemyError as exc:
             # Losing replayable history must not fail the run; live subscribers here already have these events.
@@ -119,7 +120,7 @@ class EventLog:
 
     async def _write_batches(self) -> None:
         """Every batch, the first too, gathers events for up to BATCH_INTERVAL_SECONDS: a run that ends sooner
-        (most background runs of a short graph) stores all its events in one transaction, at its end."""
+        (most background runs of a short graph) stores all its events in one statement, at its end."""
         while True:
             with contextlib.suppress(TimeoutError):  # the pause before a batch ends early when the run ends
                 await asyncio.wait_for(self._closing.wait(), BATCH_INTERVAL_SECONDS)
