@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl={api}"
+# How long an idle keep-alive connection stays open: longer than clients' own idle expiry (httpx, under both
+# LangGraph SDKs' Python client, drops idle connections after 5 s; load balancers after about 60 s), so the client
+# always closes first. At uvicorn's default of 5 s the server could close a connection in the same instant a
+# client reused it for a POST, which the client then sees as a dropped request it may not retry.
+KEEP_ALIVE_SECONDS = 75
 
 NoWorkersOption = Annotated[
     bool,
@@ -187,6 +192,7 @@ def _run_uvicorn(sock: socket.socket, served: Litestar, loaded: AegraConfig, *, 
         workers=1 if reload else workers,
         log_config=None,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
     server = uvicorn.Server(server_config)
