@@ -9,14 +9,13 @@ from typing import Any, Literal
 import msgspec
 
 from aegra.schemas.common import JsonObject, Page
+from aegra.schemas.runs import Durability, MultitaskStrategy
 
 CronField = Literal[
     "cron_id", "assistant_id", "thread_id", "end_time", "schedule", "created_at", "updated_at", "user_id",
     "payload", "next_run_date", "metadata", "enabled", "on_run_completed", "timezone",
 ]  # fmt: skip
 CronSortField = Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]
-MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
-Durability = Literal["sync", "async", "exit"]
 OnRunCompleted = Literal["delete", "keep"]
 
 
