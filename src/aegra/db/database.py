@@ -21,6 +21,7 @@ from aegra.db.availability import discard_closed_connection, heard_from_server, 
 from aegra.db.budget import warn_if_over_budget
 from aegra.db.queueing_pool import QueueingConnectionPool
 from aegra.db.repositories.assistants import AssistantRowCache
+from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.db.url import asyncpg_url, psycopg_conninfo
 from aegra.serde import checkpoint_serializer
 from aegra.settings import Settings
@@ -66,6 +67,8 @@ class Database:
             connect_timeout=timeout,
         )
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool for single statements that are atomic on their own: no BEGIN/COMMIT, no ORM session.
+        self.autocommit_engine: AsyncEngine = self.engine.execution_options(**AUTOCOMMIT)
         # The worker pool's claims and lease heartbeats, on connections of their own: thousands of runs queueing for
         # the metadata pool must not delay a heartbeat past its lease.
         self.control_engine = _engine(url, 2, 0, self.pre_ping, pool_timeout=timeout, connect_timeout=timeout)

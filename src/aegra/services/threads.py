@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,7 @@ from aegra.auth.filters import Filters, matches
 from aegra.db.database import Database
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.db.repositories.base import autocommit
-from aegra.db.repositories.threads import ThreadRepository
+from aegra.db.repositories.threads import ThreadRepository, insert_new_thread
 from aegra.errors import ConflictError, NotFoundError, UnprocessableError
 from aegra.graphs.compiled import CompiledGraph
 from aegra.graphs.registry import AccessContext, GraphRegistry
@@ -54,6 +54,8 @@ from aegra.services.thread_extract import parse_extract, with_extract
 
 # Cancel notices of a thread deletion come from no worker, so every server process acts on them, this one included.
 THREAD_DELETE_ORIGIN = "thread-delete"
+# The columns of a new thread that its wire form shows as they are (timestamps become `iso` strings).
+NEW_THREAD_FIELDS = ("thread_id", "metadata", "status", "config", "interrupts")
 
 
 def thread_not_found(thread_id: uuid.UUID) -> NotFoundError:
@@ -67,10 +69,12 @@ def effective_expiry(row: ThreadRow) -> datetime | None:
     return max(row.expires_at, row.updated_at + timedelta(minutes=row.ttl_minutes))
 
 
-def new_thread_row(values: dict[str, Any]) -> ThreadRow:
-    """The row `ThreadRepository.insert_new` stored from `values` (by column name; `values` and `error` NULL)."""
-    columns = {("metadata_" if name == "metadata" else name): value for name, value in values.items()}
-    return ThreadRow(**columns, values=None, error=None)
+def new_thread(values: dict[str, Any]) -> Thread:
+    """The thread `insert_new_thread` stored from `values` (by column name; `values` and `error` NULL), as
+    `to_schema` renders its row."""
+    fields = {name: values[name] for name in NEW_THREAD_FIELDS}
+    timestamps = {name: iso(values[name]) for name in ("created_at", "updated_at", "state_updated_at")}
+    return msgspec.convert(fields | timestamps | {"values": None, "error": None}, type=Thread)
 
 
 def to_schema(row: ThreadRow, *, include_ttl: bool = False) -> Thread:
@@ -100,10 +104,11 @@ class ThreadService:
     database: Database
     default_ttl: ThreadTtl | None = field(default=None, kw_only=True)
     auth: Authorizer = field(default=NO_AUTH, kw_only=True)
-    repository: ThreadRepository = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.repository = ThreadRepository(self.session)
+    @functools.cached_property
+    def repository(self) -> ThreadRepository:
+        """Built on first use: creating a thread needs none."""
+        return ThreadRepository(self.session)
 
     async def authorize(self, action: str, raw_id: str | uuid.UUID) -> tuple[uuid.UUID, Filters | None]:
         """The parsed id, and the filters the `threads.<action>` handler puts on that thread."""
@@ -158,11 +163,9 @@ class ThreadService:
             raise no_graph_error(thread_id)
         values = self._new_row(thread_id, metadata, data.ttl)
         if not data.supersteps:
-            async with autocommit(self.session):  # one statement: atomic on its own
-                created = await self.repository.insert_new(values)
-            if not created:
+            if not await insert_new_thread(self.database.autocommit_engine, values):
                 return await self._existing(thread_id, data, filters)
-            return to_schema(new_thread_row(values))
+            return new_thread(values)
         inserted = await self.repository.insert_if_absent(values)
         if inserted is None:
             await self.session.rollback()

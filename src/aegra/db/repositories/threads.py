@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aegra.auth.filters import Filters, metadata_clause
 from aegra.db.models import Thread, utcnow
@@ -51,6 +52,14 @@ CREATE_FOR_RUN: Final = text(
 ).bindparams(bindparam("metadata", type_=JSONB))
 
 
+async def insert_new_thread(engine: AsyncEngine, values: Mapping[str, Any]) -> bool:
+    """Insert a thread (`values`: every column but `values` and `error`, by column name) on a connection of its own
+    (`engine` in autocommit: the statement is atomic on its own), without an ORM session; False, and nothing
+    inserted, when one with its id exists."""
+    async with engine.connect() as conn:
+        return (await conn.execute(INSERT_IF_ABSENT, values)).first() is not None
+
+
 class ExpiredThread(NamedTuple):
     """A thread past `expires_at`, and when it really expires (`ttl_minutes` after its last activity)."""
 
@@ -74,11 +83,6 @@ class ThreadRepository(Repository[Thread]):
     async def lock_only(self, thread_id: uuid.UUID) -> None:
         """Lock the thread without loading it (serialises with run creation, like `lock`)."""
         await self.session.execute(LOCK_ONLY, {"thread_id": thread_id})
-
-    async def insert_new(self, values: Mapping[str, Any]) -> bool:
-        """Insert a thread (`values`: every column but `values` and `error`, by column name); False, and nothing
-        inserted, when one with its id exists."""
-        return (await self.session.execute(INSERT_IF_ABSENT, values)).first() is not None
 
     async def insert_if_absent(self, values: Mapping[str, Any]) -> Thread | None:
         """Insert a thread; None (and nothing inserted) when one with its id exists."""
