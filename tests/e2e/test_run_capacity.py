@@ -1,10 +1,11 @@
 """How many runs one process takes on, against a real server: with the default capacity it executes hundreds of
 runs at once (all of them start before any ends), a burst queued at once executes exactly once each, and a process
 that executes all it can with a full queue answers new runs 503 with `Retry-After` (never a stall) until it has
-room again."""
+room again, and a stream of a run waiting for a slot already has its `metadata` event."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import uuid
 from collections.abc import AsyncIterator
@@ -112,3 +113,43 @@ async def test_a_full_process_with_a_full_queue_answers_503_with_retry_after(tin
     assert ended == [{"gate": name, "passed": True}] * (TINY_CAPACITY + TINY_QUEUE)
     assert (after.status_code, after.json()) == (200, {"gate": name, "passed": True})
     assert refused_thread_runs == []  # a refused run leaves nothing behind
+
+
+async def test_a_stream_queued_behind_busy_slots_gets_its_metadata_before_its_run_starts(tiny_server: str) -> None:
+    name = f"queued-{uuid.uuid4().hex}"
+    gate = _gates().gate(name)
+    sdk = get_client(url=tiny_server, api_key=None)
+    busy = [
+        await sdk.runs.create(None, "gated", input={"gate": name}, on_completion="keep") for _ in range(TINY_CAPACITY)
+    ]
+    await gate.wait_for(TINY_CAPACITY)  # every slot executes a run that cannot end yet
+    thread_id = (await sdk.threads.create())["thread_id"]
+    created: list[Any] = []
+    parts = sdk.runs.stream(
+        thread_id,
+        "gated",
+        input={"gate": name},
+        stream_mode="values",
+        stream_resumable=True,
+        on_run_created=created.append,
+    )
+
+    first = await asyncio.wait_for(anext(parts), timeout=30)  # never, if it came only once the run started
+    run_id = created[0]["run_id"]
+    status_at_first_event = (await sdk.runs.get(thread_id, run_id))["status"]
+    arrived_at_first_event = gate.arrived
+    gate.open()
+    rest = [part async for part in parts]
+    replayed = [part async for part in sdk.runs.join_stream(thread_id, run_id, last_event_id="-1")]
+    after_metadata = [part async for part in sdk.runs.join_stream(thread_id, run_id, last_event_id=first.id)]
+    for run in busy:
+        await sdk.runs.join(run["thread_id"], run["run_id"])
+    await sdk.http.client.aclose()
+
+    assert (first.event, first.data, first.id) == ("metadata", {"run_id": run_id, "attempt": 1}, "0")
+    assert (status_at_first_event, arrived_at_first_event) == ("pending", TINY_CAPACITY)
+    streamed = [first, *rest]
+    assert [part.event for part in streamed] == ["metadata", "values", "values"]  # once, though the run started later
+    assert [part.id for part in streamed] == ["0", "1", "2"]
+    assert [(p.event, p.data, p.id) for p in replayed] == [(p.event, p.data, p.id) for p in streamed]
+    assert [(p.event, p.data, p.id) for p in after_metadata] == [(p.event, p.data, p.id) for p in rest]

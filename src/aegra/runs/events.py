@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aegra import serde
 from aegra.db.queue import QueueStorage
 from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.runs.queue import notice
@@ -22,6 +23,9 @@ logger = structlog.get_logger(__name__)
 
 # Events every subscriber gets, whatever stream modes it asked for.
 ALWAYS_SENT: Final = frozenset({"metadata", "error", "feedback"})
+
+# The `seq` of a run's first event (its first attempt's `metadata`); later attempts number theirs further on.
+FIRST_SEQ: Final = 0
 
 # At most one batch write per run this often: a model streaming thousands of tokens makes tens of inserts a second,
 # not thousands, and a follower in another process sees them this much later at worst.
@@ -40,6 +44,17 @@ class StreamEvent:
     def mode(self) -> str:
         """The stream mode that produced the event: `updates|child:1` → `updates`, `messages/partial` → `messages`."""
         return self.event.split("|", 1)[0].split("/", 1)[0]
+
+
+def run_metadata(run_id: uuid.UUID, attempt: int) -> bytes:
+    """The data of the `metadata` event each attempt of a run starts its events with (as langgraph-api sends it)."""
+    return serde.dumps({"run_id": str(run_id), "attempt": attempt})
+
+
+def first_event(run_id: uuid.UUID) -> StreamEvent:
+    """The event a run's stream opens with, exactly as its first attempt publishes it when it starts: a
+    client that queued the run gets it at once, and skips the executor's copy as one it already has."""
+    return StreamEvent(FIRST_SEQ, "metadata", run_metadata(run_id, 1))
 
 
 def normalize_modes(modes: Iterable[str] | None) -> frozenset[str] | None:

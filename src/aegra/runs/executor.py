@@ -30,6 +30,7 @@ from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
 from aegra.runs import queue, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
+from aegra.runs.events import FIRST_SEQ, run_metadata
 from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
 from aegra.runs.plan import RunPlan
 from aegra.runs.translate import ROLLBACK, ChunkTranslator, Ending, RunResult, result_body
@@ -120,7 +121,7 @@ class RunExecutor:
         structlog.contextvars.bind_contextvars(
             run_id=str(row.run_id), thread_id=str(row.thread_id), assistant_id=str(row.assistant_id)
         )
-        emitter.emit("metadata", {"run_id": str(row.run_id), "attempt": row.attempt})
+        self.broker.publish(channel, "metadata", run_metadata(row.run_id, row.attempt))
         handle.phase = "streaming"
         try:
             if handle.cancel_action is not None:
@@ -146,7 +147,7 @@ class RunExecutor:
 
     async def _open_channel(self, row: RunRow, plan: RunPlan) -> RunChannel:
         """The run's event channel; a later attempt numbers its events after the earlier attempts' ones."""
-        next_seq = 0
+        next_seq = FIRST_SEQ
         if row.attempt > 1 and self.broker.store is not None:
             next_seq = await self.broker.store.last_seq(row.run_id) + 1 + ATTEMPT_SEQ_GAP
         # Events are kept unless the run's only follower is a client of this very process (stream, wait); a run

@@ -10,6 +10,7 @@ from aegra.db.models import Run as RunRow
 from aegra.errors import ForbiddenError
 from aegra.runs import queue
 from aegra.runs.broker import RunOutcome, StreamEvent, Subscription
+from aegra.runs.events import first_event
 from aegra.runs.service import FollowedRun, RunService
 from aegra.runs.streams import RunStreams
 from aegra.runs.worker import outcome_of
@@ -45,11 +46,14 @@ class RunFollower:
         self.streams = RunStreams(runs.broker, runs.pool)
 
     async def stream(self, thread_id: str | None, payload: RunCreate) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """Queue a run and stream its events to this client."""
+        """Queue a run and stream its events to this client, starting with its `metadata` as soon as the run is
+        committed, not once a worker gets to it (the run may wait in the queue)."""
         followed = await self.runs.create_and_follow(thread_id, payload, events=True)
         cancel = payload.on_disconnect == "cancel"
+        opening = first_event(followed.row.run_id)
+        followed.subscription.last_seq = opening.seq  # the executor publishes it again when the run starts: skipped
         body = self.streams.sse_body(
-            followed.subscription, resumable=payload.stream_resumable, cancel_on_disconnect=cancel
+            followed.subscription, resumable=payload.stream_resumable, cancel_on_disconnect=cancel, replay=[opening]
         )
         return followed.row, body
 
