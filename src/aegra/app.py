@@ -27,7 +27,7 @@ from aegra.api.crons import CronController, ThreadCronController
 from aegra.api.custom_openapi import custom_openapi, merge_openapi
 from aegra.api.dependencies import request_dependencies
 from aegra.api.inputs import client_data_error, reject_unstorable_input
-from aegra.api.openapi import document_client_errors
+from aegra.api.openapi import DocumentedLitestar, docs_router
 from aegra.api.runs import RunController, ThreadRunController
 from aegra.api.store import StoreController
 from aegra.api.system import SystemController, ok_only
@@ -177,6 +177,7 @@ def _openapi_config(config: AegraConfig) -> OpenAPIConfig | None:
         version=__version__,
         description="Agent Protocol server for LangGraph graphs.",
         path="/docs",
+        openapi_router=docs_router("/docs"),
         render_plugins=[ScalarRenderPlugin(path="/")],
     )
 
@@ -225,7 +226,7 @@ def create_app(
     lifespan, state = build_lifespan(settings, config, registry=registry, span_exporters=span_exporters)
     cors = _cors_config(config)
     http = config.http or HttpConfig()
-    app = Litestar(
+    app = DocumentedLitestar(
         route_handlers=_route_handlers(config),
         dependencies=request_dependencies(),
         exception_handlers={
@@ -251,8 +252,6 @@ def create_app(
     if lifespan.custom_app is not None:
         _mount(app, lifespan.custom_app, lifespan, cors=cors, http=http)
         app.state.custom_openapi = custom_openapi(lifespan.custom_app)
-    if not http.disable_meta:
-        document_client_errors(app.openapi_schema)
     return app
 
 

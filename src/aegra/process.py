@@ -4,7 +4,6 @@ The API app runs it as its lifespan; `aegra worker` runs it alone."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.types import ASGIApp
 
+from aegra import collector
 from aegra.auth.handlers import AuthHandlers
 from aegra.auth.loader import load_auth_handlers
 from aegra.config import AegraConfig
@@ -113,7 +113,8 @@ class Lifespan:
             _warn_without_auth(self.auth)
             # What startup built (modules, graphs, pools) lives as long as the process: out of the collector's
             # sight, full collections stop re-scanning those ~10^5 objects (they halved a token stream's rate).
-            gc.freeze()
+            # The commands pause the collector while they import and build; it runs again from here.
+            collector.resume()
             async with self._background(state, database):
                 yield
         finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+import aegra.api.openapi
 from aegra.api.inputs import MAX_JSON_DEPTH, client_data_error, find_unstorable, might_be_unstorable
 from aegra.app import create_app
 from aegra.config import load_config
@@ -99,6 +101,25 @@ def test_every_operation_documents_client_errors_as_detail_only() -> None:
         assert client_errors["4XX"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+async def test_the_document_is_built_when_first_served_and_every_docs_path_serves_the_published_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds: list[int] = []
+    document = aegra.api.openapi.document_client_errors
+    monkeypatch.setattr(aegra.api.openapi, "document_client_errors", lambda spec: builds.append(1) or document(spec))
+    app = create_app(Settings(), load_config(TEST_GRAPHS_CONFIG))
+    built_at_startup = len(builds)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aegra") as http:
+        docs = (await http.get("/docs/openapi.json")).json()  # what the /docs page loads
+        published = (await http.get("/openapi.json")).json()
+
+    assert built_at_startup == 0
+    assert builds == [1]
+    assert docs == published
+    assert all("4XX" in op["responses"] for item in docs["paths"].values() for op in item.values())
 
 
 def test_a_parameter_the_driver_cannot_encode_is_reported_by_its_reason_only() -> None:

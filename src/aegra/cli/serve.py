@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from aegra import collector
 from aegra.cli.common import (
     AllowUnauthenticatedOption,
     ConfigOption,
@@ -120,6 +121,11 @@ class ServeOptions:
 
 
 def run_server(options: ServeOptions) -> None:
+    with collector.paused():  # until the lifespan has started (or uvicorn's processes take over)
+        _run_server(options)
+
+
+def _run_server(options: ServeOptions) -> None:
     from aegra.observability.logging import configure_logging
 
     settings, loaded = prepare(options.config, options.env_file, require_config=True)
@@ -196,6 +202,8 @@ def _run_uvicorn(sock: socket.socket, served: Litestar, loaded: AegraConfig, *, 
         server_header=False,
     )
     server = uvicorn.Server(server_config)
+    if factory:  # the processes uvicorn starts build and serve; this one only supervises them
+        collector.resume()
     if reload:
         ChangeReload(server_config, target=server.run, sockets=[sock]).run()
     elif workers > 1:

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from aegra import collector
 from aegra.cli.common import STOP_SIGNALS, ConfigOption, EnvFileOption, check_reachable, fail, prepare
 from aegra.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from aegra.config import AegraConfig
     from aegra.settings import Settings
 
@@ -37,6 +40,11 @@ def worker(
 ) -> None:
     """Claim and execute runs from DATABASE_URL, fire crons, sweep and deliver webhooks: no API. Run as many as you
     like next to `aegra serve --no-workers` processes; the database must be migrated (`aegra migrate upgrade`)."""
+    with collector.paused():  # until the lifespan has started
+        _worker(config, env_file, health_port, health_host)
+
+
+def _worker(config: Path | None, env_file: Path | None, health_port: int | None, health_host: str | None) -> None:
     from aegra.observability.logging import configure_logging
 
     settings, loaded = prepare(config, env_file, require_config=True)
