@@ -212,6 +212,8 @@ async def cancel_runs(
     cancelled = await _cancel_rows(storage, rows, action, origin=origin)
     for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
         await thread_sync.settle(session, affected)
+    if any(item.status == "pending" for item in cancelled):  # the next run on their thread may be claimable now
+        await storage.notify(CHANNEL_QUEUED, notice(origin))
     await session.commit()
     return cancelled
 
