@@ -221,3 +221,25 @@ async def test_an_ending_announces_its_threads_waiting_run_to_every_process_its_
         (queue.CHANNEL_DONE, queue.notice("worker-a", str(followed))),
         (queue.CHANNEL_QUEUED, queue.notice("")),
     ]
+
+
+async def test_cancelling_a_pending_run_tells_the_workers_the_next_one_on_its_thread_may_start(
+    database: Database,
+) -> None:
+    cancelled = await _run(database, status="pending", attempt=0)
+    heard: list[tuple[str, str]] = []
+
+    async with await database.listen_connection() as conn:
+        for channel in (queue.CHANNEL_DONE, queue.CHANNEL_QUEUED):
+            await conn.execute(f"LISTEN {channel}")
+        async with database.sessionmaker() as session:
+            await queue.cancel_runs(session, origin="api-a", action="interrupt", run_ids=[cancelled])
+        async for note in conn.notifies(timeout=30):
+            heard.append((note.channel, note.payload))
+            if note.channel == queue.CHANNEL_QUEUED:
+                break
+
+    assert heard == [
+        (queue.CHANNEL_DONE, queue.notice("api-a", str(cancelled))),
+        (queue.CHANNEL_QUEUED, queue.notice("api-a")),
+    ]

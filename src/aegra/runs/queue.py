@@ -182,14 +182,15 @@ async def _cancel_rows(
     """Pending runs end here (`interrupted`, or deleted on rollback); running ones get a NOTIFY."""
     cancelled: list[CancelledRun] = []
     for row in rows:
-        cancelled.append(CancelledRun(row.run_id, row.thread_id, row.status))
-        if row.status == "running":
+        status = row.status  # as read: the ORM update below sets `row.status` to `interrupted`
+        cancelled.append(CancelledRun(row.run_id, row.thread_id, status))
+        if status == "running":
             await storage.notify(CHANNEL_CANCEL, notice(origin, f"{row.run_id}:{action}"))
         elif action == "rollback":
             await storage.delete(row.run_id)
         else:
             await storage.interrupt_pending(row.run_id)
-        if row.status == "pending":
+        if status == "pending":
             await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
     return cancelled
 
