@@ -68,10 +68,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def fresh_database(server_url: str, name: str) -> Iterator[str]:
+def fresh_database(server_url: str, name: str, *, log_mod: bool = False) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+        if log_mod:  # for ClaimLog
+            conn.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'mod'")
     try:
         yield server_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -167,6 +169,32 @@ def check(database_url: str, run_ids: list[str]) -> tuple[dict[str, int], dict[s
     return {key: int(value) for key, value in executions.items()}, {key: int(value) for key, value in statuses.items()}
 
 
+class ClaimLog:
+    """Counts the run claims sent to one database, from the PostgreSQL server's log (`--pg-log`): the database is
+    set to `log_statement = 'mod'` (the claim is an UPDATE), and the log's lines read between two offsets. Each
+    logged statement starts with a line `<time> [<pid>] <user>@<database> ...`, and the claim's text follows on the
+    next line, after a tab (Debian's default `log_line_prefix`)."""
+
+    def __init__(self, path: Path, database: str) -> None:
+        self.path = path
+        self.database = database
+
+    def offset(self) -> int:
+        return self.path.stat().st_size
+
+    def claims_since(self, offset: int) -> int:
+        claims, ours, marker = 0, False, f"@{self.database} "
+        with self.path.open("rb") as log:
+            log.seek(offset)
+            for raw in log:
+                line = raw.decode(errors="replace")
+                if line[:4].isdigit() and " [" in line[:40]:  # a new message's first line
+                    ours = marker in line
+                elif ours and line.startswith("\tWITH claimable AS MATERIALIZED"):  # a continuation line
+                    claims += 1
+        return claims
+
+
 def transactions(database_url: str) -> int:
     """Transactions the database has seen so far (committed and rolled back, from `pg_stat_database`; backends
     report theirs within a second or so of going idle)."""
@@ -178,12 +206,19 @@ def transactions(database_url: str) -> int:
 
 
 async def batch(
-    processes: list[Process], database_url: str, runs: int, *, clients: int, rate: float | None = None
+    processes: list[Process],
+    database_url: str,
+    runs: int,
+    *,
+    clients: int,
+    rate: float | None = None,
+    claim_log: ClaimLog | None = None,
 ) -> dict[str, Any]:
     apis = [process.url for process in processes if process.url is not None]
     sdk = [get_client(url=apis[index % len(apis)], api_key=None) for index in range(clients)]
     cpu_before = [process.cpu_seconds() for process in processes]
     xacts_before = transactions(database_url)
+    log_offset = claim_log.offset() if claim_log is not None else 0
     started = time.perf_counter()
     run_ids = await create_runs(sdk, runs, at_once=25 * clients, rate=rate)
     await wait_ended(database_url, run_ids, at_least=runs)
@@ -192,6 +227,7 @@ async def batch(
     cpu = sum(cpu_each)
     await asyncio.sleep(2)  # the backends report their transaction counts once idle
     xacts = transactions(database_url) - xacts_before - 3  # this function's own three sessions
+    claims = claim_log.claims_since(log_offset) if claim_log is not None else None
     executions, statuses = check(database_url, run_ids)
     once = sum(1 for run_id in run_ids if executions.get(run_id) == 1)
     odd = {run_id: executions.get(run_id, 0) for run_id in run_ids if executions.get(run_id) != 1}
@@ -203,6 +239,7 @@ async def batch(
         "cpu_per_1000": cpu / runs * 1000,
         "cpu_each_per_1000": [each / runs * 1000 for each in cpu_each],
         "transactions_per_run": xacts / runs,
+        "claims_per_run": None if claims is None else claims / runs,
     }
 
 
@@ -238,14 +275,18 @@ async def kill_phase(processes: list[Process], database_url: str, runs: int, *, 
 
 
 async def configuration(server_url: str, count: int, args: argparse.Namespace, *, kill: bool) -> None:
-    with fresh_database(server_url, f"aegra_bench_scale_{count}") as database_url:
+    name = f"aegra_bench_scale_{count}"
+    with fresh_database(server_url, name, log_mod=args.pg_log is not None) as database_url:
+        claim_log = None if args.pg_log is None else ClaimLog(Path(args.pg_log), name)
         log = Path(args.logs) / f"scale_out_{count}.log"
         log.unlink(missing_ok=True)
         processes = [start(ROLES[0], database_url, log, jobs=args.jobs)]  # migrates the database first
         processes += [start(role, database_url, log, jobs=args.jobs) for role in ROLES[1:count]]
         try:
             await batch(processes, database_url, min(100, args.runs), clients=args.clients)  # warm-up, not reported
-            result = await batch(processes, database_url, args.runs, clients=args.clients, rate=args.rate)
+            result = await batch(
+                processes, database_url, args.runs, clients=args.clients, rate=args.rate, claim_log=claim_log
+            )
             roles = " + ".join(" ".join(process.role) for process in processes)
             print(
                 f"{count} process(es) [{roles}]: {args.runs} runs exactly once, wall {result['wall']:.1f} s, "
@@ -257,7 +298,8 @@ async def configuration(server_url: str, count: int, args: argparse.Namespace, *
                 for process, cpu in zip(processes, result["cpu_each_per_1000"], strict=True)
             )
             xacts = result["transactions_per_run"]
-            print(f"  CPU-s per 1,000 runs by process: {each}; {xacts:.1f} transactions per run", flush=True)
+            claims = "" if result["claims_per_run"] is None else f", {result['claims_per_run']:.2f} claims per run"
+            print(f"  CPU-s per 1,000 runs by process: {each}; {xacts:.1f} transactions per run{claims}", flush=True)
             if kill:
                 kill_runs = args.kill_runs or args.runs
                 killed = await kill_phase(processes, database_url, kill_runs, clients=args.clients)
@@ -292,6 +334,11 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
+    parser.add_argument(
+        "--pg-log",
+        help="the PostgreSQL server's log file (e.g. /var/log/postgresql/postgresql-15-main.log): also count the run "
+        "claims sent per run (each configuration's database logs its data-modifying statements)",
+    )
     args = parser.parse_args()
     # SIGTERM ends the script the way Ctrl-C does, so the `finally` blocks stop the servers it started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -13,7 +13,7 @@ from aegra.db.models import Run as RunRow
 from aegra.db.models import RunEvent as RunEventRow
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
-from aegra.runs import queue, thread_sync
+from aegra.runs import endings, queue, thread_sync
 
 
 async def _run(
@@ -101,7 +101,7 @@ async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Dat
         await session.commit()
 
     run, _ = await _row(database, run_id)
-    ending = queue.RunEnding(
+    ending = endings.RunEnding(
         run_id=run_id,
         thread_id=run.thread_id,
         status="success",
@@ -111,10 +111,10 @@ async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Dat
     )
 
     async with database.sessionmaker() as session:
-        lost = await queue.finish_run(session, ending, origin="worker-a")
+        lost = await endings.finish_run(session, ending, origin="worker-a")
         await session.commit()
     async with database.sessionmaker() as session:
-        held = await queue.finish_run(session, ending, origin="worker-b")
+        held = await endings.finish_run(session, ending, origin="worker-b")
         await session.commit()
 
     assert (lost, held) == (False, True)
@@ -173,3 +173,73 @@ async def test_heartbeat_extends_only_the_runs_the_worker_still_executes(databas
     assert held == {executing}
     assert extended.lease_expires_at is not None and extended.lease_expires_at > utcnow() + timedelta(seconds=300)
     assert left.lease_expires_at is not None and left.lease_expires_at < utcnow() + timedelta(seconds=300)
+
+
+async def _end(database: Database, run_id: uuid.UUID) -> None:
+    """`worker-a` records the success of its run (the thread locked first, as the executor does)."""
+    run, _ = await _row(database, run_id)
+    ending = endings.RunEnding(
+        run_id=run_id,
+        thread_id=run.thread_id,
+        status="success",
+        output={},
+        error=None,
+        thread=thread_sync.ending_fields(None, error=None),
+    )
+    async with database.sessionmaker() as session:
+        await thread_sync.lock_thread_only(session, run.thread_id)
+        assert await endings.finish_run(session, ending, origin="worker-a")
+        await session.commit()
+
+
+async def test_an_ending_announces_its_threads_waiting_run_to_every_process_its_own_included(
+    database: Database,
+) -> None:
+    alone = await _run(database, status="running", lease_in=60)
+    followed = await _run(database, status="running", lease_in=60)
+    run, _ = await _row(database, followed)
+    waiting = RunRow(run_id=uuid.uuid4(), thread_id=run.thread_id, assistant_id=uuid.uuid4(), status="pending")
+    async with database.sessionmaker() as session:
+        session.add(waiting)
+        await session.commit()
+    heard: list[tuple[str, str]] = []
+
+    async with await database.listen_connection() as conn:
+        for channel in (queue.CHANNEL_DONE, queue.CHANNEL_QUEUED):
+            await conn.execute(f"LISTEN {channel}")
+        await _end(database, alone)
+        await _end(database, followed)
+        async for note in conn.notifies(timeout=30):
+            heard.append((note.channel, note.payload))
+            if note.channel == queue.CHANNEL_QUEUED:
+                break
+
+    # Only the ending whose thread has a run waiting wakes the workers, and with no origin: the worker that sent it
+    # (which no longer claims after each of its endings) acts on it too.
+    assert heard == [
+        (queue.CHANNEL_DONE, queue.notice("worker-a", str(alone))),
+        (queue.CHANNEL_DONE, queue.notice("worker-a", str(followed))),
+        (queue.CHANNEL_QUEUED, queue.notice("")),
+    ]
+
+
+async def test_cancelling_a_pending_run_tells_the_workers_the_next_one_on_its_thread_may_start(
+    database: Database,
+) -> None:
+    cancelled = await _run(database, status="pending", attempt=0)
+    heard: list[tuple[str, str]] = []
+
+    async with await database.listen_connection() as conn:
+        for channel in (queue.CHANNEL_DONE, queue.CHANNEL_QUEUED):
+            await conn.execute(f"LISTEN {channel}")
+        async with database.sessionmaker() as session:
+            await queue.cancel_runs(session, origin="api-a", action="interrupt", run_ids=[cancelled])
+        async for note in conn.notifies(timeout=30):
+            heard.append((note.channel, note.payload))
+            if note.channel == queue.CHANNEL_QUEUED:
+                break
+
+    assert heard == [
+        (queue.CHANNEL_DONE, queue.notice("api-a", str(cancelled))),
+        (queue.CHANNEL_QUEUED, queue.notice("api-a")),
+    ]

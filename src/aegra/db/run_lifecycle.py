@@ -56,8 +56,8 @@ SELECT pg_notify(:channel, :payload) FROM queued
 """
 
 # How a run ended, its thread's cached state (or, `throwaway`, its deletion) and the notices to its followers
-# (`done`) and, only when the thread has a run waiting, to the other workers (`queued`: that run may be claimable
-# now; the worker that ran this one wakes itself, and nobody else has anything to claim), in one statement; nothing
+# (`done`) and, only when the thread has a run waiting, to every worker (`queued`: that run may be claimable now;
+# the caller sends it with no origin, so the worker that ran this one hears it too), in one statement; nothing
 # happens when this worker no longer holds the run, or its thread is gone. The thread is locked before the run row,
 # the order run creation locks them in (the uncorrelated EXISTS is evaluated before the run row is touched). The
 # thread stays `busy` while other runs are in flight on it (this run is still `running` in the statement's

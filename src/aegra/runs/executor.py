@@ -28,7 +28,7 @@ from aegra.db.models import utcnow
 from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
-from aegra.runs import queue, thread_sync
+from aegra.runs import endings, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.events import FIRST_SEQ, run_metadata
 from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
@@ -336,7 +336,7 @@ class RunExecutor:
         when the run was no longer this process's to end (reaped after a lost lease, or deleted with its thread)."""
         async with self.database.sessionmaker() as session:
             if ending == ROLLBACK:
-                held = await queue.roll_back_run(
+                held = await endings.roll_back_run(
                     session, plan.run_id, plan.thread_id, origin=self.worker_id, snapshot=snapshot, throwaway=throwaway
                 )
             else:
@@ -347,7 +347,7 @@ class RunExecutor:
                         "message": f"Run {plan.run_id} was cancelled (action={handle.cancel_action})",
                     }
                 interrupted = ending == RunStatus.INTERRUPTED
-                recorded = queue.RunEnding(
+                recorded = endings.RunEnding(
                     run_id=plan.run_id,
                     thread_id=plan.thread_id,
                     status=ending,
@@ -360,7 +360,7 @@ class RunExecutor:
                     await thread_sync.lock_thread_only(session, plan.thread_id)
                 elif webhook is None:  # one statement: no transaction around it
                     await session.connection(execution_options=AUTOCOMMIT)
-                held = await queue.finish_run(session, recorded, origin=self.worker_id)
+                held = await endings.finish_run(session, recorded, origin=self.worker_id)
             if not held:
                 await session.rollback()
                 await self._forget_deleted_thread(session, plan)

@@ -10,10 +10,10 @@ from aegra.db.models import Run as RunRow
 from aegra.errors import ForbiddenError
 from aegra.runs import queue
 from aegra.runs.broker import RunOutcome, StreamEvent, Subscription
+from aegra.runs.elsewhere import outcome_of
 from aegra.runs.events import first_event
 from aegra.runs.service import FollowedRun, RunService
 from aegra.runs.streams import RunStreams
-from aegra.runs.worker import outcome_of
 from aegra.schemas.common import INT64_MAX, INT64_MIN
 from aegra.schemas.runs import RunCreate
 from aegra.schemas.status import INFLIGHT

@@ -9,12 +9,11 @@ and each operation owns its transaction (it commits, unless its docstring says t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from langgraph.types import StateSnapshot
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.auth.filters import Filters, matches
@@ -183,14 +182,15 @@ async def _cancel_rows(
     """Pending runs end here (`interrupted`, or deleted on rollback); running ones get a NOTIFY."""
     cancelled: list[CancelledRun] = []
     for row in rows:
-        cancelled.append(CancelledRun(row.run_id, row.thread_id, row.status))
-        if row.status == "running":
+        status = row.status  # as read: the ORM update below sets `row.status` to `interrupted`
+        cancelled.append(CancelledRun(row.run_id, row.thread_id, status))
+        if status == "running":
             await storage.notify(CHANNEL_CANCEL, notice(origin, f"{row.run_id}:{action}"))
         elif action == "rollback":
             await storage.delete(row.run_id)
         else:
             await storage.interrupt_pending(row.run_id)
-        if row.status == "pending":
+        if status == "pending":
             await storage.notify(CHANNEL_DONE, notice(origin, str(row.run_id)))
     return cancelled
 
@@ -213,6 +213,8 @@ async def cancel_runs(
     cancelled = await _cancel_rows(storage, rows, action, origin=origin)
     for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
         await thread_sync.settle(session, affected)
+    if any(item.status == "pending" for item in cancelled):  # the next run on their thread may be claimable now
+        await storage.notify(CHANNEL_QUEUED, notice(origin))
     await session.commit()
     return cancelled
 
@@ -230,11 +232,13 @@ async def stop_thread_runs(session: AsyncSession, thread_id: uuid.UUID, *, origi
 
 async def claim_runs(session: AsyncSession, worker_id: str, *, limit: int, lease_seconds: float) -> list[RunRow]:
     """Take up to `limit` of the oldest claimable runs for this worker (`running`, leased, attempt + 1), in one
-    statement; commits. Oldest first."""
-    rows = await QueueStorage(session).claim(
-        worker_id, limit=limit, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
-    )
-    await session.commit()
+    statement (outside a transaction when the session has none open: no BEGIN and COMMIT round trips); commits.
+    Oldest first."""
+    async with autocommit(session):
+        rows = await QueueStorage(session).claim(
+            worker_id, limit=limit, lease_seconds=lease_seconds, affinity_seconds=AFFINITY_SECONDS
+        )
+    await session.commit()  # a transaction the session had open already
     return rows
 
 
@@ -290,88 +294,12 @@ async def extend_leases(
     session: AsyncSession, worker_id: str, run_ids: Collection[uuid.UUID], *, lease_seconds: float
 ) -> set[uuid.UUID]:
     """Heartbeat: push back the lease of the runs this worker executes (`run_ids`); commits. Returns the runs it
-    still holds (a run missing there was reaped after its lease expired, and may execute elsewhere now)."""
-    held = await QueueStorage(session).extend_leases(worker_id, run_ids, lease_seconds=lease_seconds)
+    still holds (a run missing there was reaped after its lease expired, and may execute elsewhere now). One
+    statement, outside a transaction when the session has none open."""
+    async with autocommit(session):
+        held = await QueueStorage(session).extend_leases(worker_id, run_ids, lease_seconds=lease_seconds)
     await session.commit()
     return held
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunEnding:
-    """How a run ended (`output` and `error` on the run), and what its thread keeps of it (`thread`: see
-    `thread_sync.ending_fields`); a `throwaway` thread (a stateless run's) is deleted instead."""
-
-    run_id: uuid.UUID
-    thread_id: uuid.UUID
-    status: str
-    output: dict[str, Any] | None
-    error: dict[str, Any] | None
-    thread: Mapping[str, Any]
-    throwaway: bool = False
-
-
-async def finish_run(session: AsyncSession, ending: RunEnding, *, origin: str) -> bool:
-    """Record how the run ended, on it and its thread, and wake whoever waits for it or for its thread: one
-    statement (commit is the caller's). False, and nothing recorded, when this worker (`origin`) no longer holds
-    the run."""
-    params = {
-        **ending.thread,
-        "run_id": ending.run_id,
-        "thread_id": ending.thread_id,
-        "worker_id": origin,
-        "status": ending.status,
-        "output": ending.output,
-        "error": ending.error,
-        "throwaway": ending.throwaway,
-        "now": utcnow(),
-        "done_channel": CHANNEL_DONE,
-        "done": notice(origin, str(ending.run_id)),
-        "queued_channel": CHANNEL_QUEUED,
-        "queued": notice(origin),
-    }
-    return await QueueStorage(session).finish_and_sync(params)
-
-
-async def roll_back_run(
-    session: AsyncSession,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    *,
-    origin: str,
-    snapshot: StateSnapshot | None,
-    throwaway: bool,
-) -> bool:
-    """A rolled-back run disappears (its throwaway thread with it), its thread keeps the state it is left with
-    (commit is the caller's); False when this worker no longer holds the run."""
-    storage = QueueStorage(session)
-    # Thread before run, the order insert_run locks them in: a run queued on the thread as this one ends would
-    # otherwise deadlock with it.
-    await thread_sync.lock_thread(session, thread_id)
-    if not await storage.delete_held(run_id, origin):
-        return False
-    await _announce_end(storage, run_id, origin=origin)
-    if throwaway:
-        await thread_sync.delete_thread(session, thread_id)
-    else:
-        await thread_sync.record_run_end(session, thread_id, snapshot, error=None)
-    return True
-
-
-async def _announce_end(storage: QueueStorage, run_id: uuid.UUID, *, origin: str) -> None:
-    """Wake the followers of a run that ended, and the workers (its thread's next run may be claimable now)."""
-    await storage.notify(CHANNEL_DONE, notice(origin, str(run_id)))
-    await storage.notify(CHANNEL_QUEUED, notice(origin))
-
-
-async def requeue(session: AsyncSession, run_ids: Sequence[uuid.UUID], *, origin: str) -> None:
-    """Hand back runs this process stops executing (shutdown): pending again, for any process to resume from
-    their last checkpoint; commits."""
-    if not run_ids:
-        return
-    storage = QueueStorage(session)
-    await storage.requeue(run_ids, origin)
-    await storage.notify(CHANNEL_QUEUED, notice(origin))
-    await session.commit()
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None) -> RunRow | None:

@@ -1,14 +1,16 @@
 """Wake-ups for the thread streams, here or in another process that said so with NOTIFY: a run was queued, so a
 stream following a thread looks for new runs on it now rather than at its next safety poll; a thread's state was
-updated (`POST /threads/{id}/state`), so the join streams of that thread that asked for `state_update` send it."""
+updated (`POST /threads/{id}/state`), so the join streams of that thread that asked for `state_update` send it. And
+the worker pool's claim wake-ups on such notices, one per window however many notices a burst brings."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -102,3 +104,37 @@ class QueuedRuns:
         watches.discard(state_watch)
         if not watches:
             del self._states[state_watch.thread_id]
+
+
+class NoticeWindow:
+    """Wakes the claim loop for the notices of other processes (every process hears every one): for the first at
+    once, unless the loop claimed less than `window_seconds` ago; then once at the end of the window, for all the
+    notices that came meanwhile."""
+
+    def __init__(self, wake: Callable[[], None], *, window_seconds: float) -> None:
+        self._wake = wake
+        self.window_seconds = window_seconds
+        self._claimed_at = -window_seconds  # monotonic time of the last claim
+        self._due: asyncio.TimerHandle | None = None
+
+    def claimed(self) -> None:
+        """The claim loop sends a claim now (it sees every run queued so far)."""
+        self._claimed_at = time.monotonic()
+
+    def notice(self) -> None:
+        if self._due is not None:
+            return  # a wake-up is due at the end of the window already
+        wait = self._claimed_at + self.window_seconds - time.monotonic()
+        if wait <= 0:
+            self._wake()
+            return
+        self._due = asyncio.get_running_loop().call_later(wait, self._window_ended)
+
+    def cancel(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+
+    def _window_ended(self) -> None:
+        self._due = None
+        self._wake()

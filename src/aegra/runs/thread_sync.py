@@ -70,7 +70,7 @@ async def record_run_end(
 def ending_fields(
     snapshot: StateSnapshot | None, *, error: dict[str, Any] | None, interrupted: bool = False
 ) -> dict[str, Any]:
-    """What `queue.finish_run` caches on the thread of a run that ended (see `record_run_end`); the statement
+    """What `endings.finish_run` caches on the thread of a run that ended (see `record_run_end`); the statement
     keeps the thread `busy` while other runs are in flight on it."""
     status = "interrupted" if interrupted else thread_status_after_run(snapshot, errored=error is not None)
     return {

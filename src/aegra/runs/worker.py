@@ -15,18 +15,17 @@ from typing import Any, Final
 
 import structlog
 
-from aegra import serde
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
-from aegra.runs import queue, thread_sync
-from aegra.runs.broker import RunBroker, RunOutcome
+from aegra.runs import elsewhere, endings, queue
+from aegra.runs.broker import RunBroker
 from aegra.runs.capacity import RunAdmission
 from aegra.runs.executor import RunExecutor, RunHandle
 from aegra.runs.fence import LeaseFence
-from aegra.runs.queued import QueuedRuns, StateUpdated
+from aegra.runs.queued import NoticeWindow, QueuedRuns, StateUpdated
 from aegra.runs.reaper import reap_and_sweep
-from aegra.schemas.status import FAILED, INFLIGHT, RunStatus
+from aegra.schemas.status import RunStatus
 from aegra.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -38,15 +37,10 @@ EARLY_CANCEL_TTL: Final = 60.0
 # Runs claimed per statement at most: a burst is claimed in a few statements, and the other processes woken by the
 # same NOTIFY claim their share meanwhile.
 CLAIM_BATCH: Final = 200
-
-
-def outcome_of(row: RunRow | None) -> RunOutcome:
-    """The outcome of a run that ended (possibly in another process), read back from its row."""
-    if row is None:
-        return RunOutcome("rollback", b"{}")
-    if row.status in FAILED:
-        return RunOutcome(row.status, serde.dumps({"__error__": row.error}))
-    return RunOutcome(row.status, serde.dumps(row.output or {}))
+# Another process's notices of queued runs wake the claim loop at most once per this window: the first at once, the
+# rest of a burst in one claim at the window's end (every process hears every notice; one claim per notice each
+# would cost every process a statement per run).
+NOTICE_WINDOW_SECONDS: Final = 0.025
 
 
 class WorkerPool:
@@ -82,6 +76,7 @@ class WorkerPool:
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
         self._throwaway: dict[uuid.UUID, uuid.UUID] = {}  # run id -> its thread, to delete once it ended elsewhere
         self._claim_task: asyncio.Task[None] | None = None
+        self._notices = NoticeWindow(self._wake.set, window_seconds=NOTICE_WINDOW_SECONDS)
         self._loops: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -110,6 +105,7 @@ class WorkerPool:
         if self._claim_task is not None:
             self._claim_task.cancel()
             await asyncio.gather(self._claim_task, return_exceptions=True)
+        self._notices.cancel()
         running = [handle.task for handle in self._handles.values() if handle.task is not None]
         if running and self.settings.run_shutdown_grace_seconds > 0:
             logger.info(
@@ -124,7 +120,7 @@ class WorkerPool:
         if handed_back:
             try:
                 async with self.database.sessionmaker() as session:
-                    await queue.requeue(session, handed_back, origin=self.worker_id)
+                    await endings.requeue(session, handed_back, origin=self.worker_id)
             except DATABASE_ERRORS as exc:
                 logger.error("could not hand back runs at shutdown; their leases will expire", error=str(exc))
         for task in self._loops:
@@ -184,17 +180,8 @@ class WorkerPool:
             self.broker.relay.notice(channel, f"{self.worker_id}|{body}")
 
     async def settle_followers(self, run_id: uuid.UUID) -> None:
-        """A run ended outside this process (or before it started): give its local followers its last events and
-        its outcome."""
-        if not self.broker.is_followed_elsewhere(run_id):
-            return
-        async with self.database.sessionmaker() as session:
-            row = await queue.get_run(session, run_id)
-        if row is not None and row.status in INFLIGHT:
-            return
-        await self.broker.catch_up(run_id)
-        if self.broker.is_followed_elsewhere(run_id):
-            self.broker.finish(run_id, outcome_of(row))
+        """A run ended outside this process (or before it started): see `elsewhere.settle_followers`."""
+        await elsewhere.settle_followers(self.database, self.broker, run_id)
 
     async def _notify(self, channel: str, *bodies: str) -> None:
         """Send notices, all in one transaction (one pooled connection however many runs they name)."""
@@ -215,6 +202,7 @@ class WorkerPool:
                 await self._wake.wait()  # a run ending here wakes us
                 continue
             sent = time.monotonic()
+            self._notices.claimed()
             try:
                 async with self.database.control_sessionmaker() as session:
                     rows = await queue.claim_runs(
@@ -260,9 +248,12 @@ class WorkerPool:
         try:
             await self.executor.execute(row, handle)
         finally:
+            was_full = self.active_count >= self.concurrency
             self._handles.pop(row.run_id, None)
             self._fence.released(row.run_id)
-            self.wake()
+            if was_full:  # room again; else the last claim found no more (a run its thread held is announced)
+                self._wake.set()
+            self.queued_runs.announce()
 
     async def _heartbeat_loop(self) -> None:
         """Extend the leases of the runs executing here; stop those this process lost (it missed heartbeats long
@@ -349,8 +340,10 @@ class WorkerPool:
         origin, body = queue.parse_notice(payload)
         if origin == self.worker_id:
             return  # this process acted on it when it sent it
-        if channel == queue.CHANNEL_QUEUED:
-            self.wake(delayed=body == "delayed")
+        if channel == queue.CHANNEL_QUEUED:  # a run was queued there, or became claimable
+            self._delayed_runs = self._delayed_runs or body == "delayed"
+            self.queued_runs.announce()
+            self._notices.notice()  # claim now, or once for a whole burst of notices
             return
         if channel == queue.CHANNEL_STATE:
             update = StateUpdated.decode(body)
@@ -380,17 +373,6 @@ class WorkerPool:
     def _run_ended_elsewhere(self, run_id: uuid.UUID) -> None:
         thread_id = self._throwaway.pop(run_id, None)
         if thread_id is not None:
-            self.spawn(self._settle_and_delete(run_id, thread_id))
+            self.spawn(elsewhere.settle_and_delete(self.database, self.broker, run_id, thread_id))
         elif self.broker.is_followed_elsewhere(run_id):
             self.spawn(self.settle_followers(run_id))
-
-    async def _settle_and_delete(self, run_id: uuid.UUID, thread_id: uuid.UUID) -> None:
-        try:
-            await self.settle_followers(run_id)
-        finally:
-            try:
-                async with self.database.sessionmaker() as session:
-                    await thread_sync.delete_thread(session, thread_id)
-                    await session.commit()
-            except DATABASE_ERRORS as exc:
-                logger.warning("could not delete a stateless run's thread", thread_id=str(thread_id), error=str(exc))
