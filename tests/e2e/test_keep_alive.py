@@ -29,6 +29,7 @@ async def test_an_idle_connection_stays_open_longer_than_the_clients_own_expiry(
     async with aegra_serve(database_url) as server:
         address = urlsplit(server.url)
         assert address.hostname is not None and address.port is not None
+        await server.client.http.get("/ok")  # listening: uvicorn logs startup complete just before it listens
         reader, writer = await asyncio.open_connection(address.hostname, address.port)
         try:
             first = await _answer(reader, writer)
