@@ -100,15 +100,7 @@ async def test_a_worker_that_lost_its_run_cannot_record_its_ending(database: Dat
         await session.execute(update(RunRow).where(RunRow.run_id == run_id).values(worker_id="worker-b"))
         await session.commit()
 
-    run, _ = await _row(database, run_id)
-    ending = endings.RunEnding(
-        run_id=run_id,
-        thread_id=run.thread_id,
-        status="success",
-        output={},
-        error=None,
-        thread=thread_sync.ending_fields(None, error=None),
-    )
+    ending = await _success(database, run_id)
 
     async with database.sessionmaker() as session:
         lost = await endings.finish_run(session, ending, origin="worker-a")
@@ -175,10 +167,10 @@ async def test_heartbeat_extends_only_the_runs_the_worker_still_executes(databas
     assert left.lease_expires_at is not None and left.lease_expires_at < utcnow() + timedelta(seconds=300)
 
 
-async def _end(database: Database, run_id: uuid.UUID) -> None:
-    """`worker-a` records the success of its run (the thread locked first, as the executor does)."""
+async def _success(database: Database, run_id: uuid.UUID) -> endings.RunEnding:
+    """The ending that records the run's success."""
     run, _ = await _row(database, run_id)
-    ending = endings.RunEnding(
+    return endings.RunEnding(
         run_id=run_id,
         thread_id=run.thread_id,
         status="success",
@@ -186,8 +178,13 @@ async def _end(database: Database, run_id: uuid.UUID) -> None:
         error=None,
         thread=thread_sync.ending_fields(None, error=None),
     )
+
+
+async def _end(database: Database, run_id: uuid.UUID) -> None:
+    """`worker-a` records the success of its run (the thread locked first, as the executor does)."""
+    ending = await _success(database, run_id)
     async with database.sessionmaker() as session:
-        await thread_sync.lock_thread_only(session, run.thread_id)
+        await thread_sync.lock_thread_only(session, ending.thread_id)
         assert await endings.finish_run(session, ending, origin="worker-a")
         await session.commit()
 
