@@ -10,9 +10,11 @@ nobody listening: they print their error themselves and the supervisor waits for
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
@@ -47,20 +49,29 @@ class ReloadChild:
 
     config: uvicorn.Config
     outcomes: Connection
+    database: Connection
 
     def __call__(self, sockets: list[socket.socket] | None = None) -> None:
-        from aegra.app import create_app_from_env
+        with collector.paused():  # as in `aegra serve`, from before the imports: the lifespan resumes it
+            self._build_and_serve(sockets)
 
-        with collector.paused():  # as in `aegra serve`: the lifespan resumes it once the app is built
+    def _build_and_serve(self, sockets: list[socket.socket] | None) -> None:
+        from aegra.app import create_app_from_env  # the heavy imports overlap with the database's boot
+
+        if "DATABASE_URL" not in os.environ:  # the first process starts before the embedded database is up
             try:
-                app = create_app_from_env()
-            except ConfigError as exc:
-                if not self.report(str(exc)):
-                    report_error(str(exc))
+                os.environ["DATABASE_URL"] = self.database.recv()
+            except EOFError:  # the supervisor stopped before the database was up
                 sys.exit(STARTUP_FAILURE)
-            self.config.app = app
-            self.config.factory = False
-            _ReportingServer(self.config, self).run(sockets=sockets)
+        try:
+            app = create_app_from_env()
+        except ConfigError as exc:
+            if not self.report(str(exc)):
+                report_error(str(exc))
+            sys.exit(STARTUP_FAILURE)
+        self.config.app = app
+        self.config.factory = False
+        _ReportingServer(self.config, self).run(sockets=sockets)
 
     def report(self, failure: str | None) -> bool:
         """Tell the supervisor how startup went (None: serving); False when it no longer listens."""
@@ -74,14 +85,24 @@ class ReloadChild:
 class _Reloader(WatchFilesReload):
     """uvicorn's reloader (uvicorn[standard] brings watchfiles), watching how its first process starts."""
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, database_url: Callable[[], str]) -> None:
         self._receiving, self._sending = get_context("spawn").Pipe(duplex=False)
-        super().__init__(config, target=ReloadChild(config, self._sending), sockets=[sock])
+        self._database, self._database_url = get_context("spawn").Pipe(duplex=False), database_url
+        target = ReloadChild(config, self._sending, self._database[0])
+        super().__init__(config, target=target, sockets=[sock])
         self._watcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-start")
         self.first_start: Future[str | None] = Future()
 
     def startup(self) -> None:
         super().startup()
+        try:
+            url = self._database_url()
+        except BaseException:  # it cannot start (a clean CLI error) or Ctrl-C: so neither can the first process
+            self.process.terminate()
+            self.process.join()
+            raise
+        os.environ["DATABASE_URL"] = url  # later reload processes share this one database
+        self._database[1].send(url)
         self.first_start = self._watcher.submit(_first_start, self.process, self._receiving, self.should_exit)
         self.first_start.add_done_callback(self._stop_on_failure)
 
@@ -92,11 +113,14 @@ class _Reloader(WatchFilesReload):
     def close(self) -> None:
         self._watcher.shutdown(wait=False)  # done once the first process has ended (or reported)
         self._sending.close()
+        for end in self._database:
+            end.close()
 
 
-def run_reloading(config: uvicorn.Config, sock: socket.socket) -> None:
-    """Serve with reload on change; exit with the clear error when the first process fails to start."""
-    reloader = _Reloader(config, sock)
+def run_reloading(config: uvicorn.Config, sock: socket.socket, database_url: Callable[[], str]) -> None:
+    """Serve with reload on change; exit with the clear error when the first process fails to start. The first
+    process starts importing while `database_url` waits for the database."""
+    reloader = _Reloader(config, sock, database_url)
     try:
         reloader.run()
     finally:

@@ -154,16 +154,15 @@ def _serve(sock: socket.socket, settings: Settings, loaded: AegraConfig, options
     with signals.installed():
         try:
             with database_for(settings, signals) as database_url:
+                # With reload, the reload processes build the app (and report a graph that fails to load).
                 served = None if options.reload else _built_app(settings, loaded, database_url)
-                if served is None:  # the reload processes build the app: they report a graph that fails to load
-                    os.environ["DATABASE_URL"] = database_url()
                 api = _banner_url(bound, bound_port)
                 everywhere = f"   (listening on {host_port(str(bound), bound_port)}: every interface)"
                 role = "" if settings.workers_enabled else "   (API only: `aegra worker` processes execute runs)"
                 typer.echo(f"API: {api}   Docs: {api}/docs{everywhere if bound.is_unspecified else ''}{role}")
                 if options.studio:
                     typer.echo(f"Studio: {STUDIO_URL.format(api=api)}")
-                _run_uvicorn(sock, served, loaded, reload=options.reload, workers=options.workers)
+                _run_uvicorn(sock, served, loaded, database_url, reload=options.reload, workers=options.workers)
         except GracefulExit:
             pass  # uvicorn has already drained; the embedded database stopped on the way out
 
@@ -186,7 +185,13 @@ def _built_app(settings: Settings, loaded: AegraConfig, database_url: Callable[[
 
 
 def _run_uvicorn(
-    sock: socket.socket, served: Litestar | None, loaded: AegraConfig, *, reload: bool, workers: int
+    sock: socket.socket,
+    served: Litestar | None,
+    loaded: AegraConfig,
+    database_url: Callable[[], str],
+    *,
+    reload: bool,
+    workers: int,
 ) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -212,7 +217,7 @@ def _run_uvicorn(
     if reload:
         from aegra.cli.reload import run_reloading
 
-        run_reloading(server_config, sock)
+        run_reloading(server_config, sock, database_url)
     elif workers > 1:
         Multiprocess(server_config, sockets=[sock]).run()
     else:
