@@ -93,8 +93,12 @@ def _signal_handlers(handler: Callable[[int, FrameType | None], None] | signal.H
 
 
 def fail(message: str) -> typer.Exit:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    report_error(message)
     return typer.Exit(code=1)
+
+
+def report_error(message: str) -> None:
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
 
 
 def _load_env_file(env_file: Path | None) -> None:

@@ -154,21 +154,23 @@ def _serve(sock: socket.socket, settings: Settings, loaded: AegraConfig, options
     with signals.installed():
         try:
             with database_for(settings, signals) as database_url:
-                served = _built_app(settings, loaded, database_url)
+                # With reload, the reload processes build the app (and report a graph that fails to load).
+                served = None if options.reload else _built_app(settings, loaded, database_url)
                 api = _banner_url(bound, bound_port)
                 everywhere = f"   (listening on {host_port(str(bound), bound_port)}: every interface)"
                 role = "" if settings.workers_enabled else "   (API only: `aegra worker` processes execute runs)"
                 typer.echo(f"API: {api}   Docs: {api}/docs{everywhere if bound.is_unspecified else ''}{role}")
                 if options.studio:
                     typer.echo(f"Studio: {STUDIO_URL.format(api=api)}")
-                _run_uvicorn(sock, served, loaded, reload=options.reload, workers=options.workers)
+                _run_uvicorn(sock, served, loaded, database_url, reload=options.reload, workers=options.workers)
         except GracefulExit:
             pass  # uvicorn has already drained; the embedded database stopped on the way out
 
 
 def _built_app(settings: Settings, loaded: AegraConfig, database_url: Callable[[], str]) -> Litestar:
     """Build everything the config describes (graphs, store index, TTLs, exporters), so a mistake there is a clean
-    error. With workers or reload, the processes uvicorn starts build their own."""
+    error. With workers, the processes uvicorn starts build their own. (With reload, only they build it: see
+    `aegra.cli.reload`.)"""
     from aegra.app import create_app  # the heavy imports overlap with the embedded database's boot
     from aegra.graphs.registry import GraphRegistry
 
@@ -182,14 +184,22 @@ def _built_app(settings: Settings, loaded: AegraConfig, database_url: Callable[[
     return served
 
 
-def _run_uvicorn(sock: socket.socket, served: Litestar, loaded: AegraConfig, *, reload: bool, workers: int) -> None:
+def _run_uvicorn(
+    sock: socket.socket,
+    served: Litestar | None,
+    loaded: AegraConfig,
+    database_url: Callable[[], str],
+    *,
+    reload: bool,
+    workers: int,
+) -> None:
     import uvicorn
-    from uvicorn.supervisors import ChangeReload, Multiprocess
+    from uvicorn.supervisors import Multiprocess
 
     bound_host, bound_port = sock.getsockname()[:2]
     factory = reload or workers > 1
     server_config = uvicorn.Config(
-        "aegra.app:create_app_from_env" if factory else served,
+        "aegra.app:create_app_from_env" if factory or served is None else served,
         factory=factory,
         host=bound_host,
         port=bound_port,
@@ -205,7 +215,9 @@ def _run_uvicorn(sock: socket.socket, served: Litestar, loaded: AegraConfig, *, 
     if factory:  # the processes uvicorn starts build and serve; this one only supervises them
         collector.resume()
     if reload:
-        ChangeReload(server_config, target=server.run, sockets=[sock]).run()
+        from aegra.cli.reload import run_reloading
+
+        run_reloading(server_config, sock, database_url)
     elif workers > 1:
         Multiprocess(server_config, sockets=[sock]).run()
     else:
