@@ -5,6 +5,10 @@ the app (graphs, store index, exporters) and serves. The first one tells the sup
 started, or the ConfigError that stopped it: a graph that fails to load on `aegra dev` is the same one-line error
 and exit code 1 as on `aegra serve`, without building the app twice. Later reload processes (after a change) have
 nobody listening: they print their error themselves and the supervisor waits for the next change, as uvicorn does.
+
+It builds on uvicorn's reloader beyond its documented surface (`WatchFilesReload.startup`, its `process` and
+`should_exit`, a custom `target`); tests/e2e/test_dev_cli.py starts a real `aegra dev`, reloads it and breaks it,
+so an upgrade that changes those fails there loudly.
 """
 
 from __future__ import annotations
