@@ -88,13 +88,15 @@ def _is_namedtuple(obj: Any) -> bool:
 
 
 def dumps(obj: Any) -> bytes:
-    """Encode any state/stream value to compact JSON bytes."""
-    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    """Encode any state/stream value to compact JSON bytes, sized to fit: orjson (3.12 on) hands back its whole
+    write buffer, at least 4 KiB and grown by doubling, behind every result, and these are kept (a run's events,
+    its output), so a copy of just the encoded bytes is what is returned."""
+    return bytes(memoryview(orjson.dumps(obj, default=_default, option=_OPTIONS)))
 
 
 def to_jsonable(obj: Any) -> Any:
     """Round-trip through JSON: plain dicts/lists/scalars only (for JSONB columns and msgspec responses)."""
-    return orjson.loads(dumps(obj))
+    return orjson.loads(orjson.dumps(obj, default=_default, option=_OPTIONS))
 
 
 def loads(data: bytes | str) -> Any:
