@@ -211,7 +211,6 @@ def _run_uvicorn(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
-    server = uvicorn.Server(server_config)
     if factory:  # the processes uvicorn starts build and serve; this one only supervises them
         collector.resume()
     if reload:
@@ -221,7 +220,7 @@ def _run_uvicorn(
     elif workers > 1:
         Multiprocess(server_config, sockets=[sock]).run()
     else:
-        server.run(sockets=[sock])
+        uvicorn.Server(server_config).run(sockets=[sock])
 
 
 def serve(

@@ -211,9 +211,10 @@ async def cancel_runs(
         await thread_sync.lock_thread(session, affected)
     rows = await storage.cancellable(statuses, run_ids=run_ids, thread_id=thread_id)
     cancelled = await _cancel_rows(storage, rows, action, origin=origin)
-    for affected in {item.thread_id for item in cancelled if item.status == "pending"}:
+    pending_threads = {item.thread_id for item in cancelled if item.status == "pending"}
+    for affected in pending_threads:
         await thread_sync.settle(session, affected)
-    if any(item.status == "pending" for item in cancelled):  # the next run on their thread may be claimable now
+    if pending_threads:  # the next run on their thread may be claimable now
         await storage.notify(CHANNEL_QUEUED, notice(origin))
     await session.commit()
     return cancelled
