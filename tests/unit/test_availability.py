@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import psycopg
 import psycopg.errors
 import pytest
@@ -9,7 +10,8 @@ from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as QueuePoolTimeout
 
-from aegra.db.availability import DatabaseConnectError, unavailable
+from aegra.api.inputs import client_data_error
+from aegra.db.availability import DatabaseConnectError, driver_error, unavailable
 
 
 class DriverError(Exception):
@@ -113,3 +115,36 @@ def test_the_cause_hides_the_server_address() -> None:
 
     assert outage is not None
     assert outage.detail == "Database unavailable: connection refused"
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            "Database unavailable: connection lost (connection reset by peer)",
+        ),
+        (
+            asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+            "Database unavailable: connection lost (connection was closed in the middle of operation)",
+        ),
+        (
+            asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+            "Database unavailable: connection lost (terminating connection due to administrator command)",
+        ),
+    ],
+)
+def test_a_raw_driver_call_losing_its_connection_is_an_outage(error: BaseException, detail: str) -> None:
+    wrapped = driver_error(error)
+    assert wrapped.connection_invalidated
+    assert wrapped.orig is error
+    outage = unavailable(wrapped)
+    assert outage is not None and outage.detail == detail
+
+
+def test_a_raw_driver_call_refusing_a_value_is_the_clients_error() -> None:
+    error = asyncpg.exceptions.InvalidTextRepresentationError("invalid input syntax for type json")
+    wrapped = driver_error(error)
+    assert not wrapped.connection_invalidated
+    assert unavailable(wrapped) is None
+    assert client_data_error(wrapped) == "invalid input syntax for type json"

@@ -207,6 +207,7 @@ def _run_uvicorn(
         reload_dirs=[loaded.base_dir] if reload else None,
         workers=1 if reload else workers,
         log_config=None,
+        access_log=False,  # aegra.access logs each request; uvicorn's line (never shown: see NOISY_LOGGERS) cost CPU
         timeout_graceful_shutdown=10,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,

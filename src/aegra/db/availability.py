@@ -12,6 +12,7 @@ from __future__ import annotations
 import select
 from typing import Any, Final
 
+import asyncpg  # type: ignore[import-untyped]
 import psycopg
 from psycopg.pq import ConnStatus
 from psycopg_pool import PoolTimeout
@@ -28,6 +29,9 @@ UNAVAILABLE_SQLSTATES: Final = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 # What a background loop catches around one turn of database work: it logs, waits and tries again.
 DATABASE_ERRORS: Final = (SQLAlchemyError, psycopg.Error, OSError)
+
+# What a raw asyncpg call (on a SQLAlchemy connection's `driver_connection`) raises: see `driver_error`.
+DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 # How deep `unavailable` looks through `raise ... from` chains (a library wrapping the driver's error).
 _CAUSE_DEPTH: Final = 3
@@ -94,6 +98,15 @@ def _outage_cause(exc: BaseException) -> str | None:
     if isinstance(exc, psycopg.OperationalError) and (exc.sqlstate is None or _unavailable_state(exc.sqlstate)):
         return _describe(exc)
     return None
+
+
+def driver_error(exc: BaseException) -> DBAPIError:
+    """An error of a raw asyncpg call as SQLAlchemy raises its own: a `DBAPIError` around it, marked
+    `connection_invalidated` when the connection is gone (the caller invalidates it), so `unavailable` and the
+    handlers see what they see from `Connection.execute`."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    lost = not isinstance(exc, asyncpg.PostgresError) or _unavailable_state(sqlstate)
+    return DBAPIError(None, None, exc, connection_invalidated=lost)
 
 
 def _unavailable_state(sqlstate: str | None) -> bool:
