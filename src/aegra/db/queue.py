@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
 from aegra.db.repositories.base import AnyResult, affected_rows
-from aegra.db.run_lifecycle import FINISH_RUN_STMT, INSERT_RUN_ON_NEW_THREAD_STMT, INSERT_RUN_STMT, run_values
+from aegra.db.run_lifecycle import (
+    FINISH_RUN_STMT,
+    INSERT_RUN_ON_NEW_THREAD_STMT,
+    INSERT_RUN_ON_THREAD_STMT,
+    INSERT_RUN_STMT,
+    run_values,
+)
 from aegra.schemas.status import INFLIGHT
 
 # The oldest claimable runs, up to `:limit` of them in one statement (a worker claims as many as it has room for).
@@ -310,6 +316,16 @@ class QueueStorage:
         payload); False, and nothing done, when the assistant changed since it was read."""
         result = await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, run_values(run, assistant) | dict(params))
         return result.first() is not None
+
+    async def insert_run_on_thread(
+        self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]
+    ) -> tuple[bool, bool, bool]:
+        """INSERT_RUN_ON_THREAD (`params`: stamp, create_thread, thread_metadata, channel, payload): whether the
+        thread was found (or created), whether the assistant is still as read, whether the run was queued."""
+        found, current, queued, _ = (
+            await self._execute(INSERT_RUN_ON_THREAD_STMT, run_values(run, assistant) | dict(params))
+        ).one()
+        return bool(found), bool(current), bool(queued)
 
     async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
         """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""
