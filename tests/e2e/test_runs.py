@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -146,6 +147,24 @@ async def test_if_not_exists_create_makes_the_thread(client: LangGraphClient) ->
     thread = await client.threads.get(thread_id)
 
     assert output["messages"][-1]["content"] == "echo: hi"
+    assert thread["status"] == "idle"
+    assert thread["metadata"]["graph_id"] == "echo"
+
+
+async def test_runs_racing_to_create_one_thread_all_queue_on_it(client: LangGraphClient) -> None:
+    thread_id = str(uuid.uuid4())
+
+    runs = await asyncio.gather(
+        *(client.runs.create(thread_id, "echo", input=HI, if_not_exists="create") for _ in range(8))
+    )
+    for run in runs:
+        await client.runs.join(thread_id, run["run_id"])
+    listed = await client.runs.list(thread_id, limit=20)
+    thread = await client.threads.get(thread_id)
+
+    assert {run["thread_id"] for run in runs} == {thread_id}
+    assert sorted(run["run_id"] for run in listed) == sorted(run["run_id"] for run in runs)
+    assert {run["status"] for run in listed} == {"success"}
     assert thread["status"] == "idle"
     assert thread["metadata"]["graph_id"] == "echo"
 

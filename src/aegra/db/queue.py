@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Run, RunEvent, utcnow
 from aegra.db.repositories.base import AnyResult, affected_rows
-from aegra.db.run_lifecycle import FINISH_RUN_STMT, INSERT_RUN_ON_NEW_THREAD_STMT, INSERT_RUN_STMT, run_values
+from aegra.db.run_lifecycle import (
+    FINISH_RUN_STMT,
+    INSERT_RUN_ON_NEW_THREAD_STMT,
+    INSERT_RUN_ON_THREAD_STMT,
+    INSERT_RUN_STMT,
+    run_values,
+)
 from aegra.schemas.status import INFLIGHT
 
 # The oldest claimable runs, up to `:limit` of them in one statement (a worker claims as many as it has room for).
@@ -115,23 +121,25 @@ WHERE ctid = ANY (ARRAY(
 ))
 """
 
-# A batch of a run's events and its NOTIFY in one statement (atomic on its own: no transaction needed). A
-# data-modifying CTE runs once, to completion, whether or not the query reads it.
-STORE_EVENTS: Final = """
+# The batches of events of one or more runs, and one NOTIFY per run, in one statement (atomic on its own: no
+# transaction needed). A data-modifying CTE runs once, to completion, whether or not the query reads it.
+STORE_BATCHES: Final = """
 WITH stored AS (
     INSERT INTO run_events (run_id, seq, event, data)
-    SELECT :run_id, batch.seq, batch.event, batch.data
-    FROM unnest(CAST(:seqs AS bigint[]), CAST(:events AS text[]), CAST(:datas AS bytea[])) AS batch(seq, event, data)
+    SELECT batch.run_id, batch.seq, batch.event, batch.data
+    FROM unnest(CAST(:run_ids AS uuid[]), CAST(:seqs AS bigint[]), CAST(:events AS text[]), CAST(:datas AS bytea[]))
+        AS batch(run_id, seq, event, data)
 )
-SELECT pg_notify(:channel, :payload)
+SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload
 """
 
 NOTIFY: Final = "SELECT pg_notify(:channel, :payload)"
-STORE_EVENTS_STMT: Final = text(STORE_EVENTS).bindparams(
-    bindparam("run_id", type_=Uuid()),
+STORE_BATCHES_STMT: Final = text(STORE_BATCHES).bindparams(
+    bindparam("run_ids", type_=ARRAY(Uuid())),
     bindparam("seqs", type_=ARRAY(BigInteger())),
     bindparam("events", type_=ARRAY(Text())),
     bindparam("datas", type_=ARRAY(LargeBinary())),
+    bindparam("payloads", type_=ARRAY(Text())),
 )
 RUNS_BY_STATUS: Final = "SELECT status, count(*) FROM runs GROUP BY status"
 READY_RUNS: Final = "SELECT count(*) FROM runs WHERE status = 'pending' AND available_at <= now()"
@@ -311,6 +319,16 @@ class QueueStorage:
         result = await self._execute(INSERT_RUN_ON_NEW_THREAD_STMT, run_values(run, assistant) | dict(params))
         return result.first() is not None
 
+    async def insert_run_on_thread(
+        self, run: Run, assistant: tuple[int, datetime], params: Mapping[str, Any]
+    ) -> tuple[bool, bool, bool]:
+        """INSERT_RUN_ON_THREAD (`params`: stamp, create_thread, thread_metadata, channel, payload): whether the
+        thread was found (or created), whether the assistant is still as read, whether the run was queued."""
+        found, current, queued, _ = (
+            await self._execute(INSERT_RUN_ON_THREAD_STMT, run_values(run, assistant) | dict(params))
+        ).one()
+        return bool(found), bool(current), bool(queued)
+
     async def finish_and_sync(self, params: Mapping[str, Any]) -> bool:
         """FINISH_RUN; False, and nothing recorded, when the worker no longer holds the run."""
         return (await self._execute(FINISH_RUN_STMT, params)).first() is not None
@@ -337,16 +355,22 @@ class QueueStorage:
     async def last_event_seq(self, run_id: uuid.UUID) -> int:
         return int((await self._execute(last_event_seq(run_id))).scalar_one())
 
-    async def store_events(
-        self, run_id: uuid.UUID, batch: Sequence[tuple[int, str, bytes]], *, channel: str, payload: str
+    async def store_batches(
+        self,
+        batches: Sequence[tuple[uuid.UUID, Sequence[tuple[int, str, bytes]]]],
+        *,
+        channel: str,
+        payloads: Sequence[str],
     ) -> None:
-        """Insert (seq, event, data) rows of one run and NOTIFY `payload` on `channel`, in one statement."""
+        """Insert the (seq, event, data) rows of several runs and NOTIFY each of `payloads` on `channel`, in one
+        statement."""
+        rows = [(run_id, *row) for run_id, batch in batches for row in batch]
         params = {
-            "run_id": run_id,
-            "seqs": [seq for seq, _, _ in batch],
-            "events": [event for _, event, _ in batch],
-            "datas": [data for _, _, data in batch],
+            "run_ids": [run_id for run_id, _, _, _ in rows],
+            "seqs": [seq for _, seq, _, _ in rows],
+            "events": [event for _, _, event, _ in rows],
+            "datas": [data for _, _, _, data in rows],
             "channel": channel,
-            "payload": payload,
+            "payloads": list(payloads),
         }
-        await self._execute(STORE_EVENTS_STMT, params)
+        await self._execute(STORE_BATCHES_STMT, params)

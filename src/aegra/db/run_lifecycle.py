@@ -55,6 +55,36 @@ WITH thread AS (
 SELECT pg_notify(:channel, :payload) FROM queued
 """
 
+# A run queued on a thread without a look at the thread's other runs (`enqueue`, and no auth filters on the thread):
+# the thread's lock (taken before the run row is inserted, the order every other writer locks them in), its busy
+# mark, or (`create_thread`, when it is missing) its creation, the run and its announcement in one statement, atomic
+# on its own. `found`: the thread was there or is created (not when a concurrent create won: the caller then takes
+# the general path); `assistant_current`: the assistant is still as read; `queued`: the run was inserted and announced.
+INSERT_RUN_ON_THREAD: Final = f"""
+WITH thread AS (
+    SELECT thread_id FROM threads WHERE thread_id = :thread_id FOR UPDATE
+), created AS (
+    INSERT INTO threads (thread_id, metadata, status, created_at, updated_at, state_updated_at)
+    SELECT :thread_id, CAST(:thread_metadata AS jsonb), 'busy', :created_at, :created_at, :created_at
+    WHERE :create_thread AND NOT EXISTS (SELECT 1 FROM thread) AND {ASSISTANT_CURRENT}
+    ON CONFLICT (thread_id) DO NOTHING
+    RETURNING thread_id
+), target AS (
+    SELECT thread_id FROM thread UNION ALL SELECT thread_id FROM created
+), queued AS (
+    INSERT INTO runs ({RUN_COLUMNS})
+    SELECT :run_id, target.thread_id, {RUN_VALUES}
+    FROM target
+    WHERE {ASSISTANT_CURRENT}
+    RETURNING run_id
+), busy AS (
+    UPDATE threads SET status = 'busy', metadata = threads.metadata || CAST(:stamp AS jsonb), updated_at = :created_at
+    WHERE thread_id = :thread_id AND EXISTS (SELECT 1 FROM thread) AND EXISTS (SELECT 1 FROM queued)
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, {ASSISTANT_CURRENT} AS assistant_current,
+       EXISTS (SELECT 1 FROM queued) AS queued, (SELECT pg_notify(:channel, :payload) FROM queued) AS notified
+"""
+
 # How a run ended, its thread's cached state (or, `throwaway`, its deletion) and the notices to its followers
 # (`done`) and, only when the thread has a run waiting, to every worker (`queued`: that run may be claimable now;
 # the caller sends it with no origin, so the worker that ran this one hears it too), in one statement; nothing
@@ -101,6 +131,7 @@ def _json_params(sql: str, *names: str) -> TextClause:
 RUN_JSON: Final = ("metadata", "kwargs")
 INSERT_RUN_STMT: Final = _json_params(INSERT_RUN, *RUN_JSON, "stamp")
 INSERT_RUN_ON_NEW_THREAD_STMT: Final = _json_params(INSERT_RUN_ON_NEW_THREAD, *RUN_JSON, "thread_metadata")
+INSERT_RUN_ON_THREAD_STMT: Final = _json_params(INSERT_RUN_ON_THREAD, *RUN_JSON, "thread_metadata", "stamp")
 FINISH_RUN_STMT: Final = _json_params(FINISH_RUN, "output", "error", "values", "interrupts", "thread_error")
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.types import StateSnapshot
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import utcnow
 from aegra.db.queue import QueueStorage
 from aegra.runs import thread_sync
 from aegra.runs.queue import CHANNEL_DONE, CHANNEL_QUEUED, notice
+from aegra.schemas.status import RunStatus
 
 # The origin of the `queued` notices of endings: nobody's, so that every process acts on them, the sender included.
 EVERYONE = ""
@@ -38,7 +39,35 @@ class RunEnding:
     throwaway: bool = False
 
 
-async def finish_run(session: AsyncSession, ending: RunEnding, *, origin: str) -> bool:
+def run_ending(
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    status: str,
+    snapshot: StateSnapshot | None,
+    *,
+    output: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    cancel_action: str | None,
+    throwaway: bool,
+) -> RunEnding:
+    """How a run ended with `status` (not rolled back): a cancelled one (`interrupted`, by `cancel_action`) shows
+    that on its thread instead of its error."""
+    interrupted = status == RunStatus.INTERRUPTED
+    thread_error = error
+    if interrupted:
+        thread_error = {"error": "UserInterrupt", "message": f"Run {run_id} was cancelled (action={cancel_action})"}
+    return RunEnding(
+        run_id=run_id,
+        thread_id=thread_id,
+        status=status,
+        output=output,
+        error=error,
+        thread=thread_sync.ending_fields(snapshot, error=thread_error, interrupted=interrupted),
+        throwaway=throwaway,
+    )
+
+
+async def finish_run(session: AsyncSession | AsyncConnection, ending: RunEnding, *, origin: str) -> bool:
     """Record how the run ended, on it and its thread, and wake whoever waits for it or for its thread: one
     statement (commit is the caller's). False, and nothing recorded, when this worker (`origin`) no longer holds
     the run."""

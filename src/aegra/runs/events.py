@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -70,12 +70,21 @@ def wanted(event: StreamEvent, modes: frozenset[str] | None) -> bool:
 
 
 class EventStore:
-    """The `run_events` table of one process: writers for the runs it executes, reads for the ones it follows."""
+    """The `run_events` table of one process: writers for the runs it executes, reads for the ones it follows.
+
+    The events of every run executing here go out together: one statement per batch (all runs' events, one NOTIFY
+    per run), at most every BATCH_INTERVAL_SECONDS, or as soon as the statement before it is done when a run waits
+    for its events to be stored (its end). A burst of runs starting or ending at once costs a few statements, not
+    one or two per run."""
 
     def __init__(self, engine: AsyncEngine, *, origin: str, channel: str) -> None:
         self.engine = engine
         self.origin = origin
         self.channel = channel
+        self._pending: dict[uuid.UUID, list[StreamEvent]] = {}
+        self._flushes: list[asyncio.Future[None]] = []
+        self._urgent = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
 
     def writer(self, run_id: uuid.UUID) -> EventLog:
         """A batched writer for one run's events."""
@@ -94,6 +103,57 @@ class EventStore:
         async with self.engine.connect() as conn:
             return await QueueStorage(conn).last_event_seq(run_id)
 
+    def append(self, run_id: uuid.UUID, event: StreamEvent) -> None:
+        """Store `event` with the next batch."""
+        self._pending.setdefault(run_id, []).append(event)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_batches(), name="run-events")
+
+    async def flush(self) -> None:
+        """Returns once every event appended so far is stored (or given up on: see `insert`)."""
+        if self._writer is None:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._flushes.append(done)
+        self._urgent.set()
+        await done
+
+    async def _write_batches(self) -> None:
+        """Until nothing is left to store: gather events for up to BATCH_INTERVAL_SECONDS (less when a run waits
+        for them), store them, then release the flushes asked for before the batch was taken."""
+        try:
+            while self._pending or self._flushes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), BATCH_INTERVAL_SECONDS)
+                self._urgent.clear()
+                pending, self._pending = self._pending, {}
+                flushes, self._flushes = self._flushes, []
+                try:
+                    await self._store(pending)
+                finally:
+                    for done in flushes:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writer = None
+
+    async def _store(self, pending: Mapping[uuid.UUID, Sequence[StreamEvent]]) -> None:
+        """All runs' batches in one statement; when that fails, each run's on its own (a run deleted meanwhile
+        must not cost the others their events)."""
+        if len(pending) == 1 or not pending:
+            for run_id, batch in pending.items():
+                await self.insert(run_id, batch)
+            return
+        batches = [(run_id, [(item.seq, item.event, item.data) for item in batch]) for run_id, batch in pending.items()]
+        payloads = [notice(self.origin, f"{run_id}:{batch[-1].seq}") for run_id, batch in pending.items()]
+        try:
+            async with self.engine.connect() as conn:
+                autocommitted = await conn.execution_options(**AUTOCOMMIT)
+                await QueueStorage(autocommitted).store_batches(batches, channel=self.channel, payloads=payloads)
+        except SQLAlchemyError:
+            for run_id, batch in pending.items():
+                await self.insert(run_id, batch)
+
     async def insert(self, run_id: uuid.UUID, batch: Sequence[StreamEvent]) -> None:
         """Store a batch and announce it (`run_id:last seq`): one statement, outside a transaction."""
         rows = [(item.seq, item.event, item.data) for item in batch]
@@ -101,51 +161,27 @@ class EventStore:
         try:
             async with self.engine.connect() as conn:
                 autocommitted = await conn.execution_options(**AUTOCOMMIT)
-                await QueueStorage(autocommitted).store_events(run_id, rows, channel=self.channel, payload=payload)
+                await QueueStorage(autocommitted).store_batches(
+                    [(run_id, rows)], channel=self.channel, payloads=[payload]
+                )
         except SQLAlchemyError as exc:
             # Losing replayable history must not fail the run; live subscribers here already have these events.
             logger.warning("could not store run events", run_id=str(run_id), count=len(rows), error=str(exc))
 
 
 class EventLog:
-    """Appends one run's events to `run_events` in batches, off the streaming path."""
+    """One run's events on their way to `run_events`, in the process's batches (see `EventStore`)."""
 
     def __init__(self, store: EventStore, run_id: uuid.UUID) -> None:
         self.store = store
         self.run_id = run_id
-        self._buffer: list[StreamEvent] = []
-        self._ready = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._appended = False
 
     def append(self, event: StreamEvent) -> None:
-        self._buffer.append(event)
-        self._ready.set()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_batches(), name=f"run-events-{self.run_id}")
+        self._appended = True
+        self.store.append(self.run_id, event)
 
     async def close(self) -> None:
-        """Write whatever is still buffered; returns once every appended event is stored."""
-        self._closing.set()
-        self._ready.set()
-        if self._writer is not None:
-            await self._writer
-        if self._buffer:
-            await self.store.insert(self.run_id, self._take())
-
-    async def _write_batches(self) -> None:
-        """Every batch, the first too, gathers events for up to BATCH_INTERVAL_SECONDS: a run that ends sooner
-        (most background runs of a short graph) stores all its events in one statement, at its end."""
-        while True:
-            with contextlib.suppress(TimeoutError):  # the pause before a batch ends early when the run ends
-                await asyncio.wait_for(self._closing.wait(), BATCH_INTERVAL_SECONDS)
-            await self._ready.wait()
-            self._ready.clear()
-            if self._buffer:
-                await self.store.insert(self.run_id, self._take())
-            if self._closing.is_set():
-                return
-
-    def _take(self) -> list[StreamEvent]:
-        batch, self._buffer = self._buffer, []
-        return batch
+        """Returns once every appended event is stored."""
+        if self._appended:
+            await self.store.flush()

@@ -25,7 +25,6 @@ from aegra.auth.user import bind_run_user
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
 from aegra.db.models import utcnow
-from aegra.db.repositories.base import AUTOCOMMIT
 from aegra.graphs.registry import GraphRegistry
 from aegra.observability.metrics import Metrics
 from aegra.runs import endings, thread_sync
@@ -300,9 +299,20 @@ class RunExecutor:
             await self.broker.flush(channel)
             webhook = self._webhook(row, plan, ending, result, body)
             throwaway = plan.temporary and row.temporary  # else the process following it deletes its thread
-            recorded = await self._record(
-                plan, ending, result, snapshot, body, handle, webhook=webhook, throwaway=throwaway
-            )
+            ended = None  # rolled back
+            if ending != ROLLBACK:
+                output = None if ending in FAILED else serde.to_jsonable(body)
+                ended = endings.run_ending(
+                    plan.run_id,
+                    plan.thread_id,
+                    ending,
+                    snapshot,
+                    output=output,
+                    error=result.error,
+                    cancel_action=handle.cancel_action,
+                    throwaway=throwaway,
+                )
+            recorded = await self._record(plan, ended, snapshot, webhook=webhook, throwaway=throwaway)
         except SQLAlchemyError as exc:
             logger.error("could not record the end of a run", run_id=str(plan.run_id), error=str(exc))
         finally:
@@ -323,53 +333,47 @@ class RunExecutor:
     async def _record(
         self,
         plan: RunPlan,
-        ending: Ending,
-        result: RunResult,
+        ending: endings.RunEnding | None,
         snapshot: StateSnapshot | None,
-        body: Any,
-        handle: RunHandle,
         *,
         webhook: bytes | None,
         throwaway: bool,
     ) -> bool:
-        """Store the ending on the run and its thread, and queue its `webhook` delivery, in one transaction; False
-        when the run was no longer this process's to end (reaped after a lost lease, or deleted with its thread)."""
+        """Store the `ending` (None: rolled back) on the run and its thread, and queue its `webhook` delivery, in one
+        transaction; False when the run was no longer this process's to end (reaped after a lost lease, or deleted
+        with its thread). See FINISH_RUN: a kept thread's runs are read after its lock is taken."""
+        if ending is not None and webhook is None:  # no ORM session; a throwaway thread's: no transaction either
+            engine = self.database.autocommit_engine if throwaway else self.database.engine
+            async with engine.begin() as conn:
+                if not throwaway:
+                    await thread_sync.lock_thread_row(conn, plan.thread_id)
+                held = await endings.finish_run(conn, ending, origin=self.worker_id)
+            if not held:
+                async with self.database.sessionmaker() as session:
+                    await self._not_held(session, plan)
+            return held
         async with self.database.sessionmaker() as session:
-            if ending == ROLLBACK:
+            if ending is None:
                 held = await endings.roll_back_run(
                     session, plan.run_id, plan.thread_id, origin=self.worker_id, snapshot=snapshot, throwaway=throwaway
                 )
             else:
-                thread_error = result.error
-                if ending == RunStatus.INTERRUPTED:
-                    thread_error = {
-                        "error": "UserInterrupt",
-                        "message": f"Run {plan.run_id} was cancelled (action={handle.cancel_action})",
-                    }
-                interrupted = ending == RunStatus.INTERRUPTED
-                recorded = endings.RunEnding(
-                    run_id=plan.run_id,
-                    thread_id=plan.thread_id,
-                    status=ending,
-                    output=None if ending in FAILED else serde.to_jsonable(body),
-                    error=result.error,
-                    thread=thread_sync.ending_fields(snapshot, error=thread_error, interrupted=interrupted),
-                    throwaway=throwaway,
-                )
-                if not throwaway:  # see FINISH_RUN: the thread's runs are read after its lock is taken
+                if not throwaway:
                     await thread_sync.lock_thread_only(session, plan.thread_id)
-                elif webhook is None:  # one statement: no transaction around it
-                    await session.connection(execution_options=AUTOCOMMIT)
-                held = await endings.finish_run(session, recorded, origin=self.worker_id)
+                held = await endings.finish_run(session, ending, origin=self.worker_id)
             if not held:
                 await session.rollback()
-                await self._forget_deleted_thread(session, plan)
-                logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
+                await self._not_held(session, plan)
                 return False
             if webhook is not None and plan.webhook:
                 await enqueue_delivery(session, run_id=plan.run_id, url=plan.webhook, body=webhook)
             await session.commit()
         return True
+
+    async def _not_held(self, session: AsyncSession, plan: RunPlan) -> None:
+        """The run's ending was not recorded: it was taken away (reaped, or deleted with its thread)."""
+        await self._forget_deleted_thread(session, plan)
+        logger.warning("run ended after it was taken away; ending not recorded", run_id=str(plan.run_id))
 
     async def _forget_deleted_thread(self, session: AsyncSession, plan: RunPlan) -> None:
         """The thread was deleted while the run executed: drop the checkpoints the run wrote after that."""

@@ -17,6 +17,7 @@ from aegra.runs.streams import RunStreams
 from aegra.schemas.common import INT64_MAX, INT64_MIN
 from aegra.schemas.runs import RunCreate
 from aegra.schemas.status import INFLIGHT
+from aegra.services.ids import parse_uuid
 
 
 def parse_last_event_id(raw: str | None) -> int | None:
@@ -66,14 +67,22 @@ class RunFollower:
     async def join(
         self, thread_id: str, run_id: str, *, cancel_on_disconnect: bool
     ) -> tuple[RunRow, AsyncIterator[bytes]]:
-        """Wait for a run: its outcome at once if it already ended, else once it does."""
-        row = await self.runs.get_row(thread_id, run_id)
-        if cancel_on_disconnect:
-            await self._check_may_cancel(row)
-        followed = await self._follow(row, events=False)
-        if isinstance(followed, RunOutcome):
-            return row, self.streams.outcome_body(followed)
-        return row, self.streams.wait_body(followed.subscription, cancel_on_disconnect=cancel_on_disconnect)
+        """Wait for a run: its outcome at once if it already ended, else once it does. Subscribed before the run
+        is read, so one read tells both: an ending after it reaches the subscription."""
+        parse_uuid(thread_id, "thread")  # a malformed id answers as `get_row` does, before anything is followed
+        subscription = self.broker.subscribe(parse_uuid(run_id, "run"), events=False)
+        try:
+            row = await self.runs.get_row(thread_id, run_id)
+            if cancel_on_disconnect:
+                await self._check_may_cancel(row)
+            await self.runs.release_connection()
+        except BaseException:
+            self.broker.unsubscribe(subscription)
+            raise
+        if row.status not in INFLIGHT and not self.broker.is_live(row.run_id):
+            self.broker.unsubscribe(subscription)
+            return row, self.streams.outcome_body(outcome_of(row))
+        return row, self.streams.wait_body(subscription, cancel_on_disconnect=cancel_on_disconnect)
 
     async def join_stream(
         self,

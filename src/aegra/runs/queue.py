@@ -119,6 +119,8 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
                 raise StaleAssistant(new.assistant_id)
         await session.commit()  # a transaction the session had open already
         return row, []
+    if new.multitask_strategy == "enqueue" and not new.thread_filters and await _enqueue(session, new, row, payload):
+        return row, []
     created = await _lock_thread(session, new, stamp)
     inflight = [] if created else await storage.inflight(new.thread_id)
     action = plan_multitask(new.multitask_strategy, has_inflight=bool(inflight))
@@ -132,6 +134,26 @@ async def insert_run(session: AsyncSession, new: NewRun, *, origin: str) -> tupl
         raise StaleAssistant(new.assistant_id)
     await session.commit()
     return row, cancelled
+
+
+async def _enqueue(session: AsyncSession, new: NewRun, row: RunRow, payload: str) -> bool:
+    """`enqueue` leaves the thread's other runs alone, and no auth filter applies to the thread: the run is queued
+    on it (created when asked and missing) in one statement; commits. False, and nothing done, when the thread is
+    missing (or a concurrent create of it won): the general path sorts that out."""
+    stamp = thread_sync.run_stamp(new.graph_id, new.assistant_id)
+    params = {
+        "stamp": stamp,
+        "create_thread": new.create_thread,
+        "thread_metadata": {**stamp, **new.thread_metadata},
+        "channel": CHANNEL_QUEUED,
+        "payload": payload,
+    }
+    async with autocommit(session):  # one statement: atomic on its own
+        found, current, queued = await QueueStorage(session).insert_run_on_thread(row, new.assistant_version, params)
+    await session.commit()  # a transaction the session had open already
+    if not current:
+        raise StaleAssistant(new.assistant_id)
+    return found and queued
 
 
 def _pending_row(new: NewRun) -> RunRow:

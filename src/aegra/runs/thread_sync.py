@@ -7,12 +7,12 @@ import uuid
 from typing import Any
 
 from langgraph.types import StateSnapshot
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from aegra.db.models import Thread as ThreadRow
 from aegra.db.models import utcnow
 from aegra.db.repositories.runs import RunRepository
-from aegra.db.repositories.threads import ThreadRepository
+from aegra.db.repositories.threads import LOCK_ONLY, ThreadRepository
 from aegra.graphs.snapshots import interrupts_by_task, thread_status_after_run, values_of
 
 
@@ -29,6 +29,11 @@ async def lock_thread(session: AsyncSession, thread_id: uuid.UUID) -> ThreadRow 
 async def lock_thread_only(session: AsyncSession, thread_id: uuid.UUID) -> None:
     """Lock the thread row until the transaction ends, without reading it."""
     await ThreadRepository(session).lock_only(thread_id)
+
+
+async def lock_thread_row(conn: AsyncConnection, thread_id: uuid.UUID) -> None:
+    """`lock_thread_only` on a connection in a transaction, without an ORM session."""
+    await conn.execute(LOCK_ONLY, {"thread_id": thread_id})
 
 
 async def create_thread(session: AsyncSession, thread_id: uuid.UUID, metadata: dict[str, Any]) -> bool:
