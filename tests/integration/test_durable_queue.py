@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Connection, event, select, update
 
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
@@ -244,10 +244,11 @@ async def test_cancelling_a_pending_run_tells_the_workers_the_next_one_on_its_th
 
 async def test_a_reaper_pass_with_nothing_expired_is_one_statement_outside_a_transaction(database: Database) -> None:
     await _run(database, status="running", lease_in=60)  # leased: nothing to reap
-    sent: list[str] = []
+    sent: list[str] = []  # first word, isolation, and whether it locks
 
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        sent.append(statement.split(None, 1)[0].upper())
+    def record(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        isolation = conn.get_execution_options().get("isolation_level", "transaction")
+        sent.append(f"{statement.split(None, 1)[0].upper()} {isolation}{' FOR UPDATE' * ('FOR UPDATE' in statement)}")
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -258,4 +259,4 @@ async def test_a_reaper_pass_with_nothing_expired_is_one_statement_outside_a_tra
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
 
     assert reaped == []
-    assert sent == ["SELECT"]  # no BEGIN, no COMMIT, no reaping UPDATE
+    assert sent == ["SELECT AUTOCOMMIT"]  # no BEGIN, no COMMIT, no reaping UPDATE
