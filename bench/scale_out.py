@@ -169,6 +169,18 @@ def check(database_url: str, run_ids: list[str]) -> tuple[dict[str, int], dict[s
     return {key: int(value) for key, value in executions.items()}, {key: int(value) for key, value in statuses.items()}
 
 
+def executed_by(database_url: str, run_ids: list[str], processes: list[Process]) -> list[int]:
+    """How many of the runs each process executed (the graph's store items name the process, `pid`)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT value->>'pid', count(*) FROM store WHERE prefix = 'executions' AND value->>'run_id' = ANY(%s)"
+            " GROUP BY 1",
+            (run_ids,),
+        ).fetchall()
+    counts = {str(pid): int(count) for pid, count in rows}
+    return [counts.get(str(process.popen.pid), 0) for process in processes]
+
+
 class ClaimLog:
     """Counts the run claims sent to one database, from the PostgreSQL server's log (`--pg-log`): the database is
     set to `log_statement = 'mod'` (the claim is an UPDATE), and the log's lines read between two offsets. Each
@@ -240,7 +252,16 @@ async def batch(
         "cpu_each_per_1000": [each / runs * 1000 for each in cpu_each],
         "transactions_per_run": xacts / runs,
         "claims_per_run": None if claims is None else claims / runs,
+        "executed_each": executed_by(database_url, run_ids, processes),
     }
+
+
+async def idle_cpu(processes: list[Process], seconds: float) -> list[float]:
+    """Each process's CPU-seconds per minute with nothing to do (its heartbeats, polls and sweepers)."""
+    await asyncio.sleep(2)  # the warm-up's last endings settle
+    before = [process.cpu_seconds() for process in processes]
+    await asyncio.sleep(seconds)
+    return [(process.cpu_seconds() - b) * 60 / seconds for process, b in zip(processes, before, strict=True)]
 
 
 async def kill_phase(processes: list[Process], database_url: str, runs: int, *, clients: int) -> dict[str, int]:
@@ -275,15 +296,19 @@ async def kill_phase(processes: list[Process], database_url: str, runs: int, *, 
 
 
 async def configuration(server_url: str, count: int, args: argparse.Namespace, *, kill: bool) -> None:
-    name = f"aegra_bench_scale_{count}"
+    name = f"{args.database_prefix}_{count}"
     with fresh_database(server_url, name, log_mod=args.pg_log is not None) as database_url:
         claim_log = None if args.pg_log is None else ClaimLog(Path(args.pg_log), name)
-        log = Path(args.logs) / f"scale_out_{count}.log"
+        log = Path(args.logs) / f"{name}.log"
         log.unlink(missing_ok=True)
         processes = [start(ROLES[0], database_url, log, jobs=args.jobs)]  # migrates the database first
         processes += [start(role, database_url, log, jobs=args.jobs) for role in ROLES[1:count]]
         try:
             await batch(processes, database_url, min(100, args.runs), clients=args.clients)  # warm-up, not reported
+            if args.idle_seconds > 0:
+                idle = await idle_cpu(processes, args.idle_seconds)
+                each = ", ".join(f"{' '.join(p.role)} {cpu:.2f}" for p, cpu in zip(processes, idle, strict=True))
+                print(f"{count} process(es) idle: CPU-s per minute by process: {each}", flush=True)
             result = await batch(
                 processes, database_url, args.runs, clients=args.clients, rate=args.rate, claim_log=claim_log
             )
@@ -294,14 +319,16 @@ async def configuration(server_url: str, count: int, args: argparse.Namespace, *
                 flush=True,
             )
             each = ", ".join(
-                f"{' '.join(process.role)} {cpu:.1f}"
-                for process, cpu in zip(processes, result["cpu_each_per_1000"], strict=True)
+                f"{' '.join(process.role)} {cpu:.1f} ({executed} executed)"
+                for process, cpu, executed in zip(
+                    processes, result["cpu_each_per_1000"], result["executed_each"], strict=True
+                )
             )
             xacts = result["transactions_per_run"]
             claims = "" if result["claims_per_run"] is None else f", {result['claims_per_run']:.2f} claims per run"
             print(f"  CPU-s per 1,000 runs by process: {each}; {xacts:.1f} transactions per run{claims}", flush=True)
             if kill:
-                kill_runs = args.kill_runs or args.runs
+                kill_runs = args.runs if args.kill_runs is None else args.kill_runs
                 killed = await kill_phase(processes, database_url, kill_runs, clients=args.clients)
                 print(
                     f"  SIGKILL of the worker mid-batch: {kill_runs} runs all success, none lost; "
@@ -327,13 +354,21 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--processes", default="1,2,3", help="comma-separated process counts, each 1 to 3")
-    parser.add_argument("--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs)")
+    parser.add_argument(
+        "--kill-runs", type=int, default=None, help="runs of the kill phase's batch (default: --runs; 0: no kill phase)"
+    )
     parser.add_argument("--clients", type=int, default=4, help="SDK clients creating runs (spread over the APIs)")
     parser.add_argument(
         "--rate", type=float, default=None, help="runs created per second at most (default: as fast as possible)"
     )
     parser.add_argument("--jobs", type=int, default=20, help="N_JOBS_PER_WORKER of each executing process")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=20, help="measure each process's idle CPU this long after the warm-up"
+    )
     parser.add_argument("--logs", default="/tmp", help="folder for the servers' logs")
+    parser.add_argument(
+        "--database-prefix", default="aegra_bench_scale", help="each configuration's database: <prefix>_<processes>"
+    )
     parser.add_argument(
         "--pg-log",
         help="the PostgreSQL server's log file (e.g. /var/log/postgresql/postgresql-15-main.log): also count the run "
@@ -346,7 +381,8 @@ def main() -> None:
     assert all(1 <= count <= len(ROLES) for count in counts), "--processes takes counts from 1 to 3"
     print(f"scale-out: {args.runs} background runs of `count` per configuration, {os.cpu_count()} cores", flush=True)
     for count in counts:
-        asyncio.run(configuration(args.database_url, count, args, kill=count == max(counts) and count >= 2))
+        kill = count == max(counts) and count >= 2 and args.kill_runs != 0
+        asyncio.run(configuration(args.database_url, count, args, kill=kill))
 
 
 if __name__ == "__main__":

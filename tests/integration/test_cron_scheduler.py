@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aegra.config import AegraConfig
@@ -140,3 +140,24 @@ async def test_deleted_cron_never_fires(database: Database, registry: GraphRegis
     await CronScheduler(database.sessionmaker, launches, clock=FakeClock(datetime(2034, 1, 2, tzinfo=UTC))).fire_due()
 
     assert cron_id not in {fired_id for fired_id, _ in launches.fired}
+
+
+async def test_an_idle_tick_is_one_statement_outside_a_transaction(database: Database, registry: GraphRegistry) -> None:
+    await _create_cron(database, registry, "* * * * *")  # due in a minute or less, not at the clock's time
+    launches = Launches()
+    scheduler = CronScheduler(database.sessionmaker, launches, clock=FakeClock(datetime(2000, 1, 1, tzinfo=UTC)))
+    sent: list[str] = []  # first word, isolation, and whether it locks
+
+    def record(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        isolation = conn.get_execution_options().get("isolation_level", "transaction")
+        sent.append(f"{statement.split(None, 1)[0].upper()} {isolation}{' FOR UPDATE' * ('FOR UPDATE' in statement)}")
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        fired = await scheduler.fire_due()
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+    assert fired == 0
+    assert launches.fired == []
+    assert sent == ["SELECT AUTOCOMMIT"]  # no BEGIN, no locking read, no ROLLBACK

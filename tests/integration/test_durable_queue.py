@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, event, select, update
 
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
@@ -240,3 +240,23 @@ async def test_cancelling_a_pending_run_tells_the_workers_the_next_one_on_its_th
         (queue.CHANNEL_DONE, queue.notice("api-a", str(cancelled))),
         (queue.CHANNEL_QUEUED, queue.notice("api-a")),
     ]
+
+
+async def test_a_reaper_pass_with_nothing_expired_is_one_statement_outside_a_transaction(database: Database) -> None:
+    await _run(database, status="running", lease_in=60)  # leased: nothing to reap
+    sent: list[str] = []  # first word, isolation, and whether it locks
+
+    def record(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        isolation = conn.get_execution_options().get("isolation_level", "transaction")
+        sent.append(f"{statement.split(None, 1)[0].upper()} {isolation}{' FOR UPDATE' * ('FOR UPDATE' in statement)}")
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with database.sessionmaker() as session:
+            reaped = await queue.reap_expired_leases(session, origin="reaper", max_attempts=3)
+            assert not session.in_transaction()
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+    assert reaped == []
+    assert sent == ["SELECT AUTOCOMMIT"]  # no BEGIN, no COMMIT, no reaping UPDATE

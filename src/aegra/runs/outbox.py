@@ -159,10 +159,9 @@ class WebhookOutbox:
 
     async def claim(self) -> list[Delivery]:
         """Take up to a batch of due deliveries for this process (attempt + 1, leased); commits."""
-        async with self.database.sessionmaker() as session:
-            params = {"owner": self.owner, "lease_seconds": self.lease_seconds, "batch": self.batch}
-            rows = (await session.execute(text(CLAIM), params)).all()
-            await session.commit()
+        params = {"owner": self.owner, "lease_seconds": self.lease_seconds, "batch": self.batch}
+        async with self.database.autocommit_engine.connect() as conn:  # one statement: no BEGIN and COMMIT
+            rows = (await conn.execute(text(CLAIM), params)).all()
         return [Delivery(row.delivery_id, row.run_id, row.url, bytes(row.body), row.attempts) for row in rows]
 
     async def attempt(self, delivery: Delivery) -> Outcome:
@@ -203,8 +202,8 @@ class WebhookOutbox:
         asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     async def _idle_seconds(self) -> float:
-        async with self.database.sessionmaker() as session:
-            due: datetime | None = (await session.execute(text(NEXT_DUE))).scalar()
+        async with self.database.autocommit_engine.connect() as conn:
+            due: datetime | None = (await conn.execute(text(NEXT_DUE))).scalar()
         if due is None:
             return POLL_SECONDS
         return max(0.0, min(POLL_SECONDS, (due - datetime.now(UTC)).total_seconds()))

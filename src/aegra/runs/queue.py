@@ -279,7 +279,10 @@ async def reap_expired_leases(
     runs in the same transaction; returns the reaped rows.
     """
     storage = QueueStorage(session)
-    expired = await storage.expired_leases(batch=batch)
+    async with autocommit(session):  # the common case, nothing expired: one statement, no transaction
+        expired = await storage.expired_leases(batch=batch)
+    if not expired:
+        return []
     # Threads before runs (sorted), the order run creation, a run's ending and cancel lock them in; only the runs
     # ending here touch their thread.
     for thread_id in sorted({thread_id for _, thread_id, attempt in expired if attempt >= max_attempts}):
@@ -302,8 +305,10 @@ async def reap_expired_leases(
 
 
 async def sweep_run_events(session: AsyncSession, *, ttl_seconds: float, batch: int = 5000) -> int:
-    """Drop up to `batch` kept events of runs that ended more than `ttl_seconds` ago; commits. Returns how many."""
-    swept = await QueueStorage(session).sweep_events(ttl_seconds=ttl_seconds, batch=batch)
+    """Drop up to `batch` kept events of runs that ended more than `ttl_seconds` ago; commits. Returns how many.
+    One statement, outside a transaction when the session has none open."""
+    async with autocommit(session):
+        swept = await QueueStorage(session).sweep_events(ttl_seconds=ttl_seconds, batch=batch)
     await session.commit()
     return swept
 

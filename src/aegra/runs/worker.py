@@ -24,7 +24,7 @@ from aegra.runs.capacity import RunAdmission
 from aegra.runs.executor import RunExecutor, RunHandle
 from aegra.runs.fence import LeaseFence
 from aegra.runs.queued import NoticeWindow, QueuedRuns, StateUpdated
-from aegra.runs.reaper import reap_and_sweep
+from aegra.runs.reaper import SweepClock, reap_and_sweep
 from aegra.schemas.status import RunStatus
 from aegra.settings import Settings
 
@@ -74,6 +74,7 @@ class WorkerPool:
         lease, heartbeat = settings.run_lease_seconds, settings.run_heartbeat_seconds
         self._fence = LeaseFence(lease_seconds=lease, margin_seconds=min(heartbeat, (lease - heartbeat) / 2))
         self._early_cancels: dict[uuid.UUID, tuple[str, float]] = {}
+        self._sweeps = SweepClock(settings)
         self._throwaway: dict[uuid.UUID, uuid.UUID] = {}  # run id -> its thread, to delete once it ended elsewhere
         self._claim_task: asyncio.Task[None] | None = None
         self._notices = NoticeWindow(self._wake.set, window_seconds=NOTICE_WINDOW_SECONDS)
@@ -302,7 +303,9 @@ class WorkerPool:
 
     async def reap(self) -> None:
         """One pass of the reaper."""
-        reaped = await reap_and_sweep(self.database, self.settings, origin=self.worker_id, outbox=self.executor.outbox)
+        reaped = await reap_and_sweep(
+            self.database, self.settings, origin=self.worker_id, outbox=self.executor.outbox, sweeps=self._sweeps
+        )
         for row in reaped:
             if row.status == RunStatus.ERROR:
                 logger.error("run abandoned by its process too often; ended error", run_id=str(row.run_id))

@@ -62,6 +62,11 @@ class CronRepository(Repository[Cron]):
 
     # -- the scheduler -----------------------------------------------------------------------------------------
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether an enabled cron is due at `now` (no lock: the look an idle tick takes before claiming)."""
+        due = exists().where(Cron.enabled, Cron.next_run_date.is_not(None), Cron.next_run_date <= now)
+        return bool(await self.session.scalar(select(due)))
+
     async def claim_next_due(self, now: datetime) -> Cron | None:
         """Lock the cron due first at `now`; crons another scheduler holds are skipped."""
         stmt = (
