@@ -18,6 +18,7 @@ import structlog
 from aegra.db.availability import DATABASE_ERRORS
 from aegra.db.database import Database
 from aegra.db.models import Run as RunRow
+from aegra.heap import IdleTrim
 from aegra.runs import elsewhere, endings, queue
 from aegra.runs.broker import RunBroker
 from aegra.runs.capacity import RunAdmission
@@ -80,6 +81,7 @@ class WorkerPool:
         self._notices = NoticeWindow(self._wake.set, window_seconds=NOTICE_WINDOW_SECONDS)
         self._loops: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self.heap = IdleTrim()  # gives freed memory back once the runs here have all ended
 
     @property
     def active_count(self) -> int:  # runs executing here
@@ -127,6 +129,7 @@ class WorkerPool:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.heap.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def wake(self, *, delayed: bool = False) -> None:
@@ -244,6 +247,7 @@ class WorkerPool:
             handle.cancel(early[0])
         handle.task = asyncio.create_task(self._execute(row, handle), name=f"run-{row.run_id}")
         self._handles[row.run_id] = handle
+        self.heap.busy()
 
     async def _execute(self, row: RunRow, handle: RunHandle) -> None:
         try:
@@ -254,6 +258,8 @@ class WorkerPool:
             self._fence.released(row.run_id)
             if was_full:  # room again; else the last claim found no more (a run its thread held is announced)
                 self._wake.set()
+            if not self._handles:
+                self.heap.idle()
             self.queued_runs.announce()
 
     async def _heartbeat_loop(self) -> None:
