@@ -110,6 +110,7 @@ _GENERAL: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("AEGRA_RUN_MIGRATIONS", "run_migrations", _parse_bool),
     ("AEGRA_ALLOW_UNAUTHENTICATED", "allow_unauthenticated", _parse_bool),
     ("STREAM_SUBSCRIBER_QUEUE_MAX", "stream_subscriber_queue_max", _int_at_least(1)),
+    ("RUN_START_YIELD_SECONDS", "run_start_yield_seconds", _float_at_least(0.0)),
 )
 
 
@@ -129,6 +130,8 @@ class Settings:
     n_jobs_per_worker: int | None = None
     # Ready pending runs beyond which a process that executes all it can answers new runs 503 (0: no limit).
     run_queue_max: int = 50_000
+    # How long a claimed run waits at most to start while requests creating runs are in flight (`runs.intake`).
+    run_start_yield_seconds: float = 2.0
     bg_job_timeout_secs: int = 3600
     cron_poll_seconds: float = 5.0
     log_level: str = "INFO"

@@ -19,6 +19,7 @@ from aegra.db.models import Run as RunRow
 from aegra.errors import UnprocessableError
 from aegra.runs import sse
 from aegra.runs.follow import RunFollower
+from aegra.runs.intake import RunIntakeMiddleware
 from aegra.runs.service import RunService
 from aegra.schemas.common import INT64_MAX
 from aegra.schemas.runs import (
@@ -38,6 +39,8 @@ LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID")]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=1000)]
 PageOffset = Annotated[int, QueryParameter(ge=0, le=INT64_MAX)]
 JSON_MEDIA_TYPE = "application/json"
+# The routes that create runs: while their requests are in flight, claimed runs wait to start (`runs.intake`).
+INTAKE = [RunIntakeMiddleware]
 
 
 def parse_stream_modes(raw: list[str] | None) -> list[StreamMode] | None:
@@ -134,19 +137,26 @@ class ThreadRunController(Controller):
     tags = ["Thread Runs"]
     dependencies = JOIN_DEPENDENCIES
 
-    @post("/", operation_id="create_run_threads__thread_id__runs_post", status_code=HTTP_200_OK)
+    @post("/", operation_id="create_run_threads__thread_id__runs_post", status_code=HTTP_200_OK, middleware=INTAKE)
     async def create(
         self, run_service: Runs, thread_id: FromPath[str], data: JSONBody[RunCreateStateful]
     ) -> Response[Run]:
         return await create_run(run_service, thread_id, data)
 
-    @post("/stream", operation_id="stream_run_threads__thread_id__runs_stream_post", status_code=HTTP_200_OK)
+    @post(
+        "/stream",
+        operation_id="stream_run_threads__thread_id__runs_stream_post",
+        status_code=HTTP_200_OK,
+        middleware=INTAKE,
+    )
     async def stream(
         self, run_follower: Follower, thread_id: FromPath[str], data: JSONBody[RunCreateStateful]
     ) -> Stream:
         return await stream_run(run_follower, thread_id, data)
 
-    @post("/wait", operation_id="wait_run_threads__thread_id__runs_wait_post", status_code=HTTP_200_OK)
+    @post(
+        "/wait", operation_id="wait_run_threads__thread_id__runs_wait_post", status_code=HTTP_200_OK, middleware=INTAKE
+    )
     async def wait(self, run_follower: Follower, thread_id: FromPath[str], data: JSONBody[RunCreateStateful]) -> Stream:
         return await wait_run(run_follower, thread_id, data)
 
@@ -214,19 +224,19 @@ class RunController(Controller):
     tags = ["Stateless Runs"]
     dependencies = JOIN_DEPENDENCIES
 
-    @post("/", operation_id="create_run_runs_post", status_code=HTTP_200_OK)
+    @post("/", operation_id="create_run_runs_post", status_code=HTTP_200_OK, middleware=INTAKE)
     async def create(self, run_service: Runs, data: JSONBody[RunCreateStateless]) -> Response[Run]:
         return await create_run(run_service, None, data)
 
-    @post("/stream", operation_id="stream_run_stateless_runs_stream_post", status_code=HTTP_200_OK)
+    @post("/stream", operation_id="stream_run_stateless_runs_stream_post", status_code=HTTP_200_OK, middleware=INTAKE)
     async def stream(self, run_follower: Follower, data: JSONBody[RunCreateStateless]) -> Stream:
         return await stream_run(run_follower, None, data)
 
-    @post("/wait", operation_id="wait_run_stateless_runs_wait_post", status_code=HTTP_200_OK)
+    @post("/wait", operation_id="wait_run_stateless_runs_wait_post", status_code=HTTP_200_OK, middleware=INTAKE)
     async def wait(self, run_follower: Follower, data: JSONBody[RunCreateStateless]) -> Stream:
         return await wait_run(run_follower, None, data)
 
-    @post("/batch", operation_id="create_run_batch_runs_batch_post", status_code=HTTP_200_OK)
+    @post("/batch", operation_id="create_run_batch_runs_batch_post", status_code=HTTP_200_OK, middleware=INTAKE)
     async def batch(self, state: State, run_service: Runs, data: JSONBody[list[RunCreateStateless]]) -> list[Run]:
         limit = state.settings.runs_batch_max
         if len(data) > limit:

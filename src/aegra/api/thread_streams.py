@@ -24,6 +24,7 @@ from aegra import serde
 from aegra.api.dependencies import Runs, authorizer_of
 from aegra.errors import ApiError, BadRequestError
 from aegra.runs import sse
+from aegra.runs.intake import RunIntakeMiddleware
 from aegra.runs.thread_commands import ThreadCommands, error, malformed
 from aegra.runs.thread_events import StreamFilter, ThreadRuns
 from aegra.runs.thread_join import ThreadJoin, parse_thread_stream_modes
@@ -74,7 +75,12 @@ class ThreadStreamController(Controller):
     path = "/threads/{thread_id:str}"
     tags = ["Thread Streams"]
 
-    @post("/commands", operation_id="thread_command_threads__thread_id__commands_post", status_code=HTTP_200_OK)
+    @post(
+        "/commands",
+        operation_id="thread_command_threads__thread_id__commands_post",
+        status_code=HTTP_200_OK,
+        middleware=[RunIntakeMiddleware],  # `run.start` creates a run (see `aegra.runs.intake`)
+    )
     async def command(
         self, request: Request[Any, Any, Any], run_service: Runs, thread_id: FromPath[str]
     ) -> Response[Any]:

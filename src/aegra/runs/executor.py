@@ -30,6 +30,7 @@ from aegra.observability.metrics import Metrics
 from aegra.runs import endings, thread_sync
 from aegra.runs.broker import RunBroker, RunChannel, RunOutcome
 from aegra.runs.events import FIRST_SEQ, run_metadata
+from aegra.runs.intake import RunIntake
 from aegra.runs.outbox import WebhookOutbox, enqueue_delivery
 from aegra.runs.plan import RunPlan
 from aegra.runs.translate import ROLLBACK, ChunkTranslator, Ending, RunResult, result_body
@@ -109,9 +110,12 @@ class RunExecutor:
     tracer: Tracer | None = None
     webhooks: WebhookSender | None = None
     outbox: WebhookOutbox | None = None
+    intake: RunIntake | None = None
 
     async def execute(self, row: RunRow, handle: RunHandle) -> None:
         """Run the graph, stream its events and record the ending; never raises except on shutdown."""
+        if self.intake is not None:
+            await self.intake.give_way()  # requests creating runs go first (bounded): see `aegra.runs.intake`
         plan = RunPlan.from_row(row)
         channel = await self._open_channel(row, plan)
         emitter = Emitter(self.broker, channel)

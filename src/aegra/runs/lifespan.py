@@ -20,6 +20,7 @@ from aegra.runs.broker import RunBroker
 from aegra.runs.capacity import runs_per_process
 from aegra.runs.events import EventStore
 from aegra.runs.executor import RunExecutor
+from aegra.runs.intake import RunIntake
 from aegra.runs.outbox import WebhookOutbox
 from aegra.runs.webhooks import WebhookSender
 from aegra.runs.worker import WorkerPool
@@ -59,6 +60,9 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         max_attempts=settings.webhook_max_attempts,
         keep_seconds=settings.run_events_ttl_seconds,
     )
+    # Runs give way once more run-creating requests are in flight than the metadata pool serves at once.
+    backlog = settings.db_pool_size + settings.db_max_overflow
+    intake = RunIntake(max_wait_seconds=settings.run_start_yield_seconds, backlog=backlog)
     executor = RunExecutor(
         database=database,
         registry=state.registry,
@@ -69,6 +73,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
         tracer=state.get("tracer"),
         webhooks=webhooks,
         outbox=outbox,
+        intake=intake,
     )
     workers = WorkerPool(
         database=database,
@@ -80,6 +85,7 @@ async def serve_runs(state: State, database: Database) -> AsyncIterator[None]:
     )
     state.run_broker = broker
     state.run_workers = workers
+    state.run_intake = intake
     state.webhooks = webhooks
     if metrics is not None:
         metrics.track_active_runs(lambda: workers.active_count)
